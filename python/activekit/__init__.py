@@ -1,0 +1,16 @@
+"""activekit: active learning for scikit-learn, with a Rust core for pool scoring and selection.
+
+Examples
+--------
+>>> from activekit import ActiveLearningClassifier
+>>> ActiveLearningClassifier(query_strategy="entropy", batch_size=5)
+ActiveLearningClassifier(batch_size=5, query_strategy='entropy')
+"""
+
+from . import strategies
+from ._learner import ActiveLearningClassifier
+from .strategies import get_strategy_names
+
+__all__ = ["ActiveLearningClassifier", "__version__", "get_strategy_names", "strategies"]
+
+__version__ = "0.1.0"

@@ -1,0 +1,456 @@
+"""ActiveLearningClassifier: a scikit-learn meta-estimator that runs the active-learning loop."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from numbers import Integral
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _num_samples,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
+from tqdm.auto import tqdm
+
+from ._compat import HasMethods, Interval, StrOptions, _fit_context, get_tags, validate_data
+from .strategies import get_strategy, get_strategy_names
+
+__all__ = ["ActiveLearningClassifier"]
+
+_MAX_SEED = np.iinfo(np.int32).max
+
+
+def _default_estimator():
+    return LogisticRegression(max_iter=1000)
+
+
+def _estimator_has(attr):
+    """``available_if`` check: the fitted model, or else the given estimator, has ``attr``."""
+
+    def check(self):
+        if hasattr(self, "estimator_"):
+            return hasattr(self.estimator_, attr)
+        estimator = self.estimator if self.estimator is not None else _default_estimator()
+        return hasattr(estimator, attr)
+
+    return check
+
+
+@contextlib.contextmanager
+def _all_or_nothing(learner):
+    """Restore every attribute of ``learner`` if the block raises (KeyboardInterrupt too).
+
+    Attributes are only ever replaced, never mutated in place, so a shallow copy is a snapshot.
+    """
+    saved = dict(learner.__dict__)
+    try:
+        yield
+    except BaseException:
+        learner.__dict__.clear()
+        learner.__dict__.update(saved)
+        raise
+
+
+def _take(X, indices):
+    return X[indices] if sp.issparse(X) or isinstance(X, np.ndarray) else np.asarray(X)[indices]
+
+
+def _stack(A, B):
+    if sp.issparse(A) or sp.issparse(B):
+        return sp.vstack([sp.csr_matrix(A), sp.csr_matrix(B)], format="csr")
+    return np.concatenate([A, B])
+
+
+def _initial_indices(y, n_initial, rng):
+    """``n_initial`` distinct rows, stratified by ``y`` where every class can be represented."""
+    n = len(y)
+    if n_initial >= n:
+        return rng.permutation(n)
+    try:
+        chosen, _ = train_test_split(
+            np.arange(n), train_size=n_initial, stratify=y, random_state=rng.randint(_MAX_SEED)
+        )
+    except ValueError:
+        # Too few rows for a stratified draw (fewer than the classes, or a singleton class).
+        chosen = rng.choice(n, size=n_initial, replace=False)
+    return np.asarray(chosen, dtype=np.intp)
+
+
+def _check_selection(indices, n_pool, n_instances, strategy):
+    indices = np.asarray(indices)
+    name = getattr(strategy, "name", type(strategy).__name__)
+    if indices.dtype.kind not in "iu" or indices.shape != (n_instances,):
+        raise ValueError(
+            f"query strategy {name!r} returned {indices.dtype} indices of shape "
+            f"{indices.shape}; expected {n_instances} integer positions"
+        )
+    if n_instances and (indices.min() < 0 or indices.max() >= n_pool):
+        raise ValueError(f"query strategy {name!r} returned positions outside 0..{n_pool - 1}")
+    if len(np.unique(indices)) != n_instances:
+        raise ValueError(f"query strategy {name!r} returned repeated positions")
+    return indices.astype(np.intp, copy=False)
+
+
+class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
+    """Active-learning classifier: wraps a classifier and a query strategy.
+
+    In the interactive loop, :meth:`fit` trains on a labelled set, :meth:`query` picks the
+    most informative rows of an unlabelled pool and :meth:`teach` adds their labels and
+    retrains. With ``budget`` set, :meth:`fit` instead simulates the whole loop, with ``y``
+    playing the oracle, so that scikit-learn's model selection can compare strategies at a
+    fixed labelling budget.
+
+    Parameters
+    ----------
+    estimator : estimator object, default=None
+        A scikit-learn classifier or :class:`~sklearn.pipeline.Pipeline`; cloned before
+        fitting. ``None`` means ``LogisticRegression(max_iter=1000)``.
+    query_strategy : str or QueryStrategy, default="margin"
+        A name from :func:`activekit.strategies.get_strategy_names` or a strategy object.
+    batch_size : int, default=10
+        Rows chosen per query.
+    n_initial : int, default=10
+        Simulation only: size of the initial labelled set, drawn at random and stratified by
+        class where possible.
+    budget : int, default=None
+        Simulation only: total labels to acquire in ``fit(X, y)``, initial set included.
+        ``None`` makes ``fit`` an ordinary fit on all of ``(X, y)``.
+    device : {"cpu"}, default="cpu"
+        Where scoring runs; ``"cpu"`` uses the Rust kernels.
+    n_jobs : int, default=None
+        Threads for the Rust kernels; ``None`` or ``-1`` uses every core. Results do not
+        depend on it.
+    random_state : int, RandomState instance or None, default=None
+        Controls the initial draw, the random strategies and the seeds handed to the
+        kernels. An int makes every result reproducible.
+    verbose : int, default=0
+        Show a progress bar during a simulated ``fit``.
+
+    Attributes
+    ----------
+    estimator_ : estimator object
+        The model trained on the labelled set.
+    query_strategy_ : QueryStrategy
+        The resolved strategy.
+    classes_ : ndarray of shape (n_classes,)
+        Classes seen by ``estimator_``.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen during ``fit``, when ``X`` had string column names.
+    X_labeled_ : {ndarray, sparse matrix} of shape (n_labeled, n_features)
+        The labelled rows ``estimator_`` was trained on.
+    y_labeled_ : ndarray of shape (n_labeled,)
+        Their labels.
+    n_queries_ : int
+        Completed query rounds: simulated rounds after a simulated fit, plus one per
+        :meth:`teach`.
+    labeled_indices_ : ndarray of shape (budget,)
+        Simulation only: rows of ``X`` acquired, in acquisition order.
+    history_ : list of dict
+        Simulation only: one record per round with keys ``"round"``, ``"n_labeled"``,
+        ``"indices"`` (rows of ``X`` acquired in that round), ``"query_time"`` and
+        ``"fit_time"`` (seconds).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from activekit import ActiveLearningClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X = X / 16.0
+    >>> learner = ActiveLearningClassifier(query_strategy="margin", batch_size=5)
+    >>> learner = learner.fit(X[:50], y[:50])
+    >>> pool = X[50:]
+    >>> idx = learner.query(pool)
+    >>> learner = learner.teach(pool[idx], y[50:][idx])
+    >>> len(learner.y_labeled_)
+    55
+
+    A simulated run with a budget of 60 labels:
+
+    >>> sim = ActiveLearningClassifier(budget=60, random_state=0).fit(X, y)
+    >>> len(sim.labeled_indices_), sim.n_queries_
+    (60, 5)
+    """
+
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
+        "estimator": [HasMethods(["fit", "predict"]), None],
+        "query_strategy": [StrOptions(set(get_strategy_names())), HasMethods(["select"])],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_initial": [Interval(Integral, 1, None, closed="left")],
+        "budget": [Interval(Integral, 1, None, closed="left"), None],
+        "device": [StrOptions({"cpu"})],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        estimator=None,
+        query_strategy="margin",
+        batch_size=10,
+        n_initial=10,
+        budget=None,
+        device="cpu",
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.estimator = estimator
+        self.query_strategy = query_strategy
+        self.batch_size = batch_size
+        self.n_initial = n_initial
+        self.budget = budget
+        self.device = device
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- validation ----------------------------------------------------------------------
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator if self.estimator is not None else _default_estimator())
+        tags.input_tags.allow_nan = inner.input_tags.allow_nan
+        tags.input_tags.sparse = inner.input_tags.sparse
+        return tags
+
+    def _validate_X(self, X, *, reset, y=None):
+        tags = self.__sklearn_tags__()
+        kwargs = {
+            "accept_sparse": ["csr", "csc"] if tags.input_tags.sparse else False,
+            "ensure_all_finite": "allow-nan" if tags.input_tags.allow_nan else True,
+            "reset": reset,
+        }
+        if y is None:
+            return validate_data(self, X, **kwargs)
+        return validate_data(self, X, y, **kwargs)
+
+    def _make_estimator(self):
+        return clone(self.estimator if self.estimator is not None else _default_estimator())
+
+    # -- fit -----------------------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Train on ``(X, y)``, or with ``budget`` set, simulate active learning on it.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Labelled rows (``budget=None``) or the whole pool of the simulation.
+        y : array-like of shape (n_samples,)
+            Their labels; in a simulation, the oracle's answers. Every value is a class.
+
+        Returns
+        -------
+        self : ActiveLearningClassifier
+        """
+        with _all_or_nothing(self):
+            X, y = self._validate_X(X, reset=True, y=y)
+            check_classification_targets(y)
+            strategy = get_strategy(self.query_strategy)
+            for attr in ("labeled_indices_", "history_"):
+                self.__dict__.pop(attr, None)
+            if self.budget is None:
+                self._fit_labeled(X, y, self._make_estimator())
+                self.n_queries_ = 0
+                self.query_strategy_ = strategy
+            else:
+                self._simulate(X, y, strategy)
+        return self
+
+    def _fit_labeled(self, X, y, estimator):
+        estimator.fit(X, y)
+        self.estimator_ = estimator
+        self.classes_ = estimator.classes_
+        self.X_labeled_ = X
+        self.y_labeled_ = y
+
+    def _simulate(self, X, y, strategy):
+        n_samples = _num_samples(X)
+        budget = self.budget
+        if budget > n_samples:
+            raise ValueError(
+                f"budget={budget} exceeds the number of rows in X ({n_samples}); "
+                "a simulation cannot acquire more labels than there are rows"
+            )
+        if self.n_initial > budget:
+            raise ValueError(f"n_initial={self.n_initial} must not exceed budget={budget}")
+        rng = check_random_state(self.random_state)
+        self.query_strategy_ = strategy
+
+        labeled = _initial_indices(y, self.n_initial, rng)
+        is_labeled = np.zeros(n_samples, dtype=bool)
+        is_labeled[labeled] = True
+        history = []
+
+        def train(round_, chosen, query_time):
+            start = time.perf_counter()
+            self._fit_labeled(_take(X, labeled), y[labeled], self._make_estimator())
+            history.append(
+                {
+                    "round": round_,
+                    "n_labeled": len(labeled),
+                    "indices": chosen,
+                    "query_time": query_time,
+                    "fit_time": time.perf_counter() - start,
+                }
+            )
+
+        train(0, labeled.copy(), 0.0)
+        with tqdm(
+            total=budget,
+            initial=len(labeled),
+            disable=not self.verbose,
+            desc=f"active learning ({getattr(strategy, 'name', type(strategy).__name__)})",
+            unit="label",
+        ) as progress:
+            while len(labeled) < budget:
+                pool = np.flatnonzero(~is_labeled)
+                n_instances = min(self.batch_size, budget - len(labeled))
+                start = time.perf_counter()
+                local = strategy.select(
+                    self, _take(X, pool), n_instances, random_state=rng.randint(_MAX_SEED)
+                )
+                query_time = time.perf_counter() - start
+                chosen = pool[_check_selection(local, len(pool), n_instances, strategy)]
+                is_labeled[chosen] = True
+                labeled = np.concatenate([labeled, chosen])
+                train(len(history), chosen, query_time)
+                progress.update(len(chosen))
+
+        self.labeled_indices_ = labeled
+        self.history_ = history
+        self.n_queries_ = len(history) - 1
+
+    # -- the interactive loop --------------------------------------------------------------
+
+    def query(self, X_pool, n_instances=None, return_scores=False):
+        """Positions of the most informative rows of ``X_pool``, most informative first.
+
+        Never modifies the learner.
+
+        Parameters
+        ----------
+        X_pool : {array-like, sparse matrix} of shape (n_pool, n_features)
+            Unlabelled candidates. Positions refer to rows, whatever the index of a
+            DataFrame.
+        n_instances : int, default=None
+            How many rows to choose; ``None`` means ``batch_size``.
+        return_scores : bool, default=False
+            Also return the strategy's score of each chosen row (ranking strategies only).
+
+        Returns
+        -------
+        indices : ndarray of shape (n_instances,)
+        scores : ndarray of shape (n_instances,)
+            Only when ``return_scores`` is true.
+        """
+        check_is_fitted(self)
+        X_pool = self._validate_X(X_pool, reset=False)
+        n_pool = _num_samples(X_pool)
+        if n_instances is None:
+            n_instances = self.batch_size
+        if isinstance(n_instances, bool) or not isinstance(n_instances, Integral):
+            raise TypeError(
+                f"n_instances must be an integer, got {type(n_instances).__name__} "
+                f"{n_instances!r}"
+            )
+        if not 1 <= n_instances <= n_pool:
+            raise ValueError(
+                f"n_instances must be between 1 and the pool size ({n_pool}), got {n_instances}"
+            )
+        n_instances = int(n_instances)
+        strategy = self.query_strategy_
+        seed = check_random_state(self.random_state).randint(_MAX_SEED)
+        if return_scores:
+            if not callable(getattr(strategy, "rank", None)):
+                raise ValueError(
+                    f"return_scores=True needs a ranking strategy (one with a rank method); "
+                    f"{getattr(strategy, 'name', type(strategy).__name__)!r} does not score rows"
+                )
+            indices, scores = strategy.rank(self, X_pool, n_instances, random_state=seed)
+            return _check_selection(indices, n_pool, n_instances, strategy), np.asarray(scores)
+        indices = strategy.select(self, X_pool, n_instances, random_state=seed)
+        return _check_selection(indices, n_pool, n_instances, strategy)
+
+    def teach(self, X, y):
+        """Add labelled rows and retrain; all or nothing.
+
+        If validation or the refit fails, the labelled set and the model are as before.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_new, n_features)
+        y : array-like of shape (n_new,)
+
+        Returns
+        -------
+        self : ActiveLearningClassifier
+        """
+        check_is_fitted(self)
+        with _all_or_nothing(self):
+            X = self._validate_X(X, reset=False)
+            y = column_or_1d(y, warn=True)
+            check_consistent_length(X, y)
+            if _num_samples(X) == 0:
+                raise ValueError("teach needs at least one labelled row, got 0")
+            old_numeric = self.y_labeled_.dtype.kind in "biuf"
+            if old_numeric != (y.dtype.kind in "biuf"):
+                raise TypeError(
+                    f"y has dtype {y.dtype} but the labelled set has {self.y_labeled_.dtype} "
+                    "labels; labels must all be numbers or all be strings"
+                )
+            X_all = _stack(self.X_labeled_, X)
+            y_all = np.concatenate([self.y_labeled_, y])
+            check_classification_targets(y_all)
+            self._fit_labeled(X_all, y_all, clone(self.estimator_))
+            self.n_queries_ += 1
+        return self
+
+    # -- delegation ----------------------------------------------------------------------
+
+    @available_if(_estimator_has("predict"))
+    def predict(self, X):
+        """Predict classes with the fitted model."""
+        check_is_fitted(self)
+        return self.estimator_.predict(self._validate_X(X, reset=False))
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities from the fitted model."""
+        check_is_fitted(self)
+        return self.estimator_.predict_proba(self._validate_X(X, reset=False))
+
+    @available_if(_estimator_has("predict_log_proba"))
+    def predict_log_proba(self, X):
+        """Log class probabilities from the fitted model."""
+        check_is_fitted(self)
+        return self.estimator_.predict_log_proba(self._validate_X(X, reset=False))
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X):
+        """Decision function of the fitted model."""
+        check_is_fitted(self)
+        return self.estimator_.decision_function(self._validate_X(X, reset=False))
+
+    @available_if(_estimator_has("score"))
+    def score(self, X, y, sample_weight=None):
+        """The fitted model's score (mean accuracy for classifiers) on ``(X, y)``."""
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        if sample_weight is None:
+            return self.estimator_.score(X, y)
+        return self.estimator_.score(X, y, sample_weight=sample_weight)

@@ -1,0 +1,25 @@
+"""Type stub of the Rust extension; ``tests/test_native_stub.py`` checks it against the build."""
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+def uncertainty_scores(
+    probs: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    measure: str,
+    tol: float,
+    n_threads: int,
+) -> npt.NDArray[np.float32] | npt.NDArray[np.float64]: ...
+def uncertainty_top_k(
+    probs: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    measure: str,
+    k: int,
+    tol: float,
+    n_threads: int,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32] | npt.NDArray[np.float64]]: ...
+def top_k(
+    scores: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    k: int,
+    n_threads: int,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32] | npt.NDArray[np.float64]]: ...

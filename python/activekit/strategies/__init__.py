@@ -1,0 +1,82 @@
+"""Query strategies, and the table that finds them by name.
+
+Examples
+--------
+>>> from activekit.strategies import get_strategy, get_strategy_names
+>>> get_strategy_names()
+['entropy', 'least_confident', 'margin', 'random']
+>>> get_strategy("margin")
+MarginSampling()
+"""
+
+from __future__ import annotations
+
+from sklearn.base import clone
+
+from ._base import QueryStrategy, RankingStrategy
+from ._random import RandomSampling
+from ._uncertainty import EntropySampling, LeastConfidentSampling, MarginSampling
+
+__all__ = [
+    "EntropySampling",
+    "LeastConfidentSampling",
+    "MarginSampling",
+    "QueryStrategy",
+    "RandomSampling",
+    "RankingStrategy",
+    "get_strategy",
+    "get_strategy_names",
+]
+
+_STRATEGIES = {
+    cls.name: cls
+    for cls in (
+        RandomSampling,
+        LeastConfidentSampling,
+        MarginSampling,
+        EntropySampling,
+    )
+}
+
+
+def get_strategy_names():
+    """Sorted names accepted wherever a strategy may be named.
+
+    Returns
+    -------
+    names : list of str
+    """
+    return sorted(_STRATEGIES)
+
+
+def get_strategy(strategy):
+    """A fresh strategy object from a registered name, or an unfitted clone of an object.
+
+    Parameters
+    ----------
+    strategy : str or object with a ``select`` method
+
+    Returns
+    -------
+    strategy : QueryStrategy
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the valid ones.
+    TypeError
+        For anything that is neither a name nor has a ``select`` method.
+    """
+    if isinstance(strategy, str):
+        try:
+            return _STRATEGIES[strategy]()
+        except KeyError:
+            raise ValueError(
+                f"Unknown query strategy {strategy!r}; valid names are {get_strategy_names()}"
+            ) from None
+    if callable(getattr(strategy, "select", None)):
+        return clone(strategy, safe=False)
+    raise TypeError(
+        "query_strategy must be a strategy name or an object with a select method, "
+        f"got {type(strategy).__name__}"
+    )

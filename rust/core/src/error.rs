@@ -1,0 +1,43 @@
+//! The one error type of the kernels. The binding crate maps it to Python exceptions in one place.
+
+use thiserror::Error;
+
+/// Everything a kernel can refuse. Each message names the offending value, so that the Python
+/// side can pass it on unchanged.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum KernelError {
+    /// An input that needs at least one row (or element) had none.
+    #[error("{what} is empty: it has no rows")]
+    Empty { what: &'static str },
+
+    /// Too few columns for the requested computation (a margin needs two classes).
+    #[error("{what} needs at least {min} columns, got {got}")]
+    TooFewColumns {
+        what: &'static str,
+        min: usize,
+        got: usize,
+    },
+
+    /// The number of items to select is outside `1..=n`.
+    #[error("k must be between 1 and the number of rows ({n}), got {k}")]
+    InvalidK { k: usize, n: usize },
+
+    /// A probability row is negative, not finite, or does not sum to one.
+    #[error("probability row {row} {reason}")]
+    InvalidProbability { row: usize, reason: String },
+
+    /// A score is NaN, so it cannot be ranked.
+    #[error("score at index {index} is NaN and cannot be ranked")]
+    NanScore { index: usize },
+
+    /// A tolerance that is negative or not finite.
+    #[error("tol must be a finite number >= 0, got {tol}")]
+    InvalidTolerance { tol: f64 },
+
+    /// The thread pool for the requested number of threads could not be built.
+    #[error("could not start a pool of {threads} threads: {reason}")]
+    ThreadPool { threads: usize, reason: String },
+}
+
+/// Result type of every kernel.
+pub type Result<T> = std::result::Result<T, KernelError>;

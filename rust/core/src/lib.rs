@@ -1,0 +1,17 @@
+//! Numeric kernels of activekit, free of Python: pool scoring and selection on borrowed
+//! `ndarray` views, parallel over rows with rayon, deterministic for any thread count.
+//!
+//! Every kernel is generic over [`Real`] (`f32`, `f64`), returns a [`Result`], breaks ties by
+//! the lowest index and allocates memory linear in the pool, never `n x n`.
+
+mod error;
+mod parallel;
+mod real;
+mod topk;
+mod uncertainty;
+
+pub use error::{KernelError, Result};
+pub use parallel::with_threads;
+pub use real::{ln_f32, Real};
+pub use topk::{top_k, TopK};
+pub use uncertainty::{uncertainty_scores, uncertainty_top_k, Uncertainty};

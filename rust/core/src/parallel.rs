@@ -1,0 +1,45 @@
+//! Thread-count control. Kernels run on the rayon pool that is current when they are called;
+//! [`with_threads`] makes a pool of the requested size current, built once and reused.
+
+use crate::error::{KernelError, Result};
+use rayon::{ThreadPool, ThreadPoolBuilder};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
+
+fn pool(threads: usize) -> Result<Arc<ThreadPool>> {
+    let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
+    // A poisoned lock only means another thread panicked while inserting; the map is still valid.
+    let mut map = pools.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = map.get(&threads) {
+        return Ok(Arc::clone(p));
+    }
+    let built = ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("activekit-{i}"))
+        .build()
+        .map_err(|e| KernelError::ThreadPool {
+            threads,
+            reason: e.to_string(),
+        })?;
+    let built = Arc::new(built);
+    map.insert(threads, Arc::clone(&built));
+    Ok(built)
+}
+
+/// Run `f` on `threads` threads (0 means rayon's global pool, one thread per core).
+///
+/// Results never depend on the thread count: kernels split work into fixed-size blocks and
+/// combine them in a fixed order.
+pub fn with_threads<R, F>(threads: usize, f: F) -> Result<R>
+where
+    R: Send,
+    F: FnOnce() -> R + Send,
+{
+    if threads == 0 {
+        Ok(f())
+    } else {
+        Ok(pool(threads)?.install(f))
+    }
+}

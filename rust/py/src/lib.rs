@@ -1,0 +1,169 @@
+//! `activekit._native`: thin PyO3 bindings over `activekit-core`.
+//!
+//! Each function borrows the NumPy arrays, views them without copying, releases the GIL,
+//! calls the core kernel and converts the result. Validation of shapes and dtypes beyond what
+//! the kernels check, and the choice of dtype, belong to `activekit/_kernels.py`.
+
+use activekit_core as core;
+use activekit_core::{KernelError, TopK, Uncertainty};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+
+/// The one place where kernel errors become Python exceptions.
+fn to_py_err(err: KernelError) -> PyErr {
+    match err {
+        KernelError::ThreadPool { .. } => PyRuntimeError::new_err(err.to_string()),
+        _ => PyValueError::new_err(err.to_string()),
+    }
+}
+
+fn parse_measure(measure: &str) -> PyResult<Uncertainty> {
+    measure.parse().map_err(PyValueError::new_err)
+}
+
+/// A probability matrix of either float type.
+#[derive(FromPyObject)]
+enum Matrix<'py> {
+    F32(PyReadonlyArray2<'py, f32>),
+    F64(PyReadonlyArray2<'py, f64>),
+}
+
+/// A score vector of either float type.
+#[derive(FromPyObject)]
+enum Vector<'py> {
+    F32(PyReadonlyArray1<'py, f32>),
+    F64(PyReadonlyArray1<'py, f64>),
+}
+
+type IndicesAndScores<'py> = (Bound<'py, PyArray1<isize>>, Bound<'py, PyAny>);
+
+fn convert_top_k<'py, T: numpy::Element + Copy>(
+    py: Python<'py>,
+    top: TopK<T>,
+) -> IndicesAndScores<'py> {
+    // Pool sizes fit in isize: they index a NumPy array.
+    let indices: Vec<isize> = top.indices.into_iter().map(|i| i as isize).collect();
+    (
+        indices.into_pyarray(py),
+        top.scores.into_pyarray(py).into_any(),
+    )
+}
+
+/// uncertainty_scores(probs, measure, tol, n_threads)
+/// --
+///
+/// Uncertainty score of every row of a C-contiguous float32/float64 (n, c) matrix.
+#[pyfunction]
+fn uncertainty_scores<'py>(
+    py: Python<'py>,
+    probs: Matrix<'py>,
+    measure: &str,
+    tol: f64,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let kind = parse_measure(measure)?;
+    match probs {
+        Matrix::F32(p) => {
+            let view = p.as_array();
+            let tol = tol as f32;
+            let out = py
+                .detach(|| {
+                    core::with_threads(n_threads, || core::uncertainty_scores(view, kind, tol))
+                })
+                .and_then(|r| r)
+                .map_err(to_py_err)?;
+            Ok(out.into_pyarray(py).into_any())
+        }
+        Matrix::F64(p) => {
+            let view = p.as_array();
+            let out = py
+                .detach(|| {
+                    core::with_threads(n_threads, || core::uncertainty_scores(view, kind, tol))
+                })
+                .and_then(|r| r)
+                .map_err(to_py_err)?;
+            Ok(out.into_pyarray(py).into_any())
+        }
+    }
+}
+
+/// uncertainty_top_k(probs, measure, k, tol, n_threads)
+/// --
+///
+/// Indices (most uncertain first, ties by lowest row) and scores of the k most uncertain rows.
+#[pyfunction]
+fn uncertainty_top_k<'py>(
+    py: Python<'py>,
+    probs: Matrix<'py>,
+    measure: &str,
+    k: usize,
+    tol: f64,
+    n_threads: usize,
+) -> PyResult<IndicesAndScores<'py>> {
+    let kind = parse_measure(measure)?;
+    match probs {
+        Matrix::F32(p) => {
+            let view = p.as_array();
+            let tol = tol as f32;
+            let top = py
+                .detach(|| {
+                    core::with_threads(n_threads, || core::uncertainty_top_k(view, kind, k, tol))
+                })
+                .and_then(|r| r)
+                .map_err(to_py_err)?;
+            Ok(convert_top_k(py, top))
+        }
+        Matrix::F64(p) => {
+            let view = p.as_array();
+            let top = py
+                .detach(|| {
+                    core::with_threads(n_threads, || core::uncertainty_top_k(view, kind, k, tol))
+                })
+                .and_then(|r| r)
+                .map_err(to_py_err)?;
+            Ok(convert_top_k(py, top))
+        }
+    }
+}
+
+/// top_k(scores, k, n_threads)
+/// --
+///
+/// Indices (highest first, ties by lowest index) and values of the k highest scores.
+#[pyfunction]
+fn top_k<'py>(
+    py: Python<'py>,
+    scores: Vector<'py>,
+    k: usize,
+    n_threads: usize,
+) -> PyResult<IndicesAndScores<'py>> {
+    match scores {
+        Vector::F32(s) => {
+            let view = s.as_array();
+            let top = py
+                .detach(|| core::with_threads(n_threads, || core::top_k(view, k)))
+                .and_then(|r| r)
+                .map_err(to_py_err)?;
+            Ok(convert_top_k(py, top))
+        }
+        Vector::F64(s) => {
+            let view = s.as_array();
+            let top = py
+                .detach(|| core::with_threads(n_threads, || core::top_k(view, k)))
+                .and_then(|r| r)
+                .map_err(to_py_err)?;
+            Ok(convert_top_k(py, top))
+        }
+    }
+}
+
+/// Native kernels of activekit. Import `activekit._kernels` instead of this module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(uncertainty_scores, m)?)?;
+    m.add_function(wrap_pyfunction!(uncertainty_top_k, m)?)?;
+    m.add_function(wrap_pyfunction!(top_k, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
