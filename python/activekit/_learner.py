@@ -226,16 +226,17 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         tags.input_tags.sparse = inner.input_tags.sparse
         return tags
 
-    def _validate_X(self, X, *, reset, y=None):
+    def _validate_X(self, X, *, reset, **kwargs):
+        """validate_data with what the wrapped estimator accepts (sparse, NaN)."""
         tags = self.__sklearn_tags__()
-        kwargs = {
-            "accept_sparse": ["csr", "csc"] if tags.input_tags.sparse else False,
-            "ensure_all_finite": "allow-nan" if tags.input_tags.allow_nan else True,
-            "reset": reset,
-        }
-        if y is None:
-            return validate_data(self, X, **kwargs)
-        return validate_data(self, X, y, **kwargs)
+        return validate_data(
+            self,
+            X,
+            accept_sparse=["csr", "csc"] if tags.input_tags.sparse else False,
+            ensure_all_finite="allow-nan" if tags.input_tags.allow_nan else True,
+            reset=reset,
+            **kwargs,
+        )
 
     def _make_estimator(self):
         return clone(self.estimator if self.estimator is not None else _default_estimator())
@@ -374,7 +375,10 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             )
         n_instances = int(n_instances)
         strategy = self.query_strategy_
-        seed = check_random_state(self.random_state).randint(_MAX_SEED)
+        # An int or None is handed on as it is; a RandomState instance gives one seed a call.
+        seed = self.random_state
+        if isinstance(seed, np.random.RandomState):
+            seed = seed.randint(_MAX_SEED)
         if return_scores:
             if not callable(getattr(strategy, "rank", None)):
                 raise ValueError(

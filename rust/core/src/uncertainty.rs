@@ -120,17 +120,10 @@ fn score_row<T: Real>(row: &[T], kind: Uncertainty, tol: T) -> std::result::Resu
         return Err("contains NaN or infinite values".to_string());
     }
     if st.min < T::zero() {
-        return Err(format!(
-            "has a negative probability ({})",
-            st.min.to_f64_lossless()
-        ));
+        return Err(format!("has a negative probability ({})", st.min));
     }
     if (st.sum - T::one()).abs() > tol {
-        return Err(format!(
-            "sums to {}, not 1 (tolerance {})",
-            st.sum.to_f64_lossless(),
-            tol.to_f64_lossless()
-        ));
+        return Err(format!("sums to {}, not 1 (tolerance {})", st.sum, tol));
     }
     Ok(match kind {
         Uncertainty::LeastConfident => T::one() - st.top1,
