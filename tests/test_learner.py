@@ -5,8 +5,6 @@ import pickle
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
-from reference import assert_valid_top_k
-from reference import uncertainty_scores as ref_scores
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -14,6 +12,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
 from activekit import ActiveLearningClassifier
+from reference import assert_valid_top_k
+from reference import uncertainty_scores as ref_scores
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _native
 
-__all__ = ["n_threads", "top_k", "uncertainty_scores", "uncertainty_top_k", "UNCERTAINTY_MEASURES"]
+__all__ = ["UNCERTAINTY_MEASURES", "n_threads", "top_k", "uncertainty_scores", "uncertainty_top_k"]
 
 UNCERTAINTY_MEASURES = ("least_confident", "margin", "entropy")
 
