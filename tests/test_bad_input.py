@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
+from sklearn.tree import DecisionTreeClassifier
 
 from activekit import ActiveLearningClassifier
 
@@ -68,15 +69,16 @@ def test_query_before_fit(data):
         ActiveLearningClassifier().query(data[2])
 
 
-def test_single_class_labelled_set_with_uncertainty_strategy(data):
+@pytest.mark.parametrize("strategy", ["least_confident", "margin", "entropy"])
+def test_single_class_labelled_set_with_uncertainty_strategy(data, strategy):
     X, y, pool = data
-    learner = ActiveLearningClassifier(LogisticRegression()).fit(X, y)
-    learner.estimator_ = type(
-        "OneClass", (), {"predict_proba": lambda self, X: np.ones((len(X), 1))}
-    )()
-    learner.classes_ = np.array([3])
-    with pytest.raises(ValueError, match=r"at least 2 classes; the labelled set has only .*\[3\]"):
+    # A decision tree, unlike logistic regression, fits a single class.
+    learner = ActiveLearningClassifier(DecisionTreeClassifier(), query_strategy=strategy)
+    learner.fit(X[y == 3], y[y == 3])
+    before = snapshot(learner)
+    with pytest.raises(ValueError, match=r"at least 2 classes; the labelled set has only the class \[3\]"):
         learner.query(pool)
+    assert snapshot(learner) == before
 
 
 def test_estimator_without_predict_proba(data):
@@ -176,7 +178,7 @@ def test_failed_simulation_leaves_the_previous_fit(digits, error, exc):
 FIT_CASES = [
     ("budget > rows", dict(budget=81), ValueError, r"budget=81 exceeds the number of rows in X \(80\)"),
     ("n_initial > budget", dict(budget=10, n_initial=20), ValueError, "n_initial=20 must not exceed budget=10"),
-    ("unknown strategy", dict(query_strategy="nope"), ValueError, r"query_strategy.*'entropy'.*'margin'.*Got 'nope'"),
+    ("unknown strategy", dict(query_strategy="nope"), ValueError, r"query_strategy='nope' is not a known strategy; valid names are \['entropy', 'least_confident', 'margin', 'random'\]"),
     ("strategy type", dict(query_strategy=3), ValueError, "query_strategy"),
     ("batch_size 0", dict(batch_size=0), ValueError, "batch_size' parameter .* must be an int in the range"),
     ("budget float", dict(budget=2.5), ValueError, "'budget' parameter"),

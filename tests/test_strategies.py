@@ -28,7 +28,7 @@ def test_names_are_sorted_and_match_classes():
 
 
 def test_unknown_name_lists_valid_ones():
-    with pytest.raises(ValueError, match=r"Unknown query strategy 'bald'; valid names are \['entropy'"):
+    with pytest.raises(ValueError, match=r"query_strategy='bald' is not a known strategy; valid names are \['entropy', 'least_confident', 'margin', 'random'\]"):
         get_strategy("bald")
 
 

@@ -72,7 +72,8 @@ def get_strategy(strategy):
             return _STRATEGIES[strategy]()
         except KeyError:
             raise ValueError(
-                f"Unknown query strategy {strategy!r}; valid names are {get_strategy_names()}"
+                f"query_strategy={strategy!r} is not a known strategy; "
+                f"valid names are {get_strategy_names()}"
             ) from None
     if callable(getattr(strategy, "select", None)):
         return clone(strategy, safe=False)
