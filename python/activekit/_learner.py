@@ -14,15 +14,18 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _num_samples,
-    check_consistent_length,
-    check_is_fitted,
-    column_or_1d,
-)
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 from tqdm.auto import tqdm
 
-from ._compat import HasMethods, Interval, StrOptions, _fit_context, get_tags, validate_data
+from ._compat import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    _fit_context,
+    _num_samples,
+    get_tags,
+    validate_data,
+)
 from .strategies import get_strategy
 
 __all__ = ["ActiveLearningClassifier"]
@@ -59,10 +62,6 @@ def _all_or_nothing(learner):
         learner.__dict__.clear()
         learner.__dict__.update(saved)
         raise
-
-
-def _take(X, indices):
-    return X[indices] if sp.issparse(X) or isinstance(X, np.ndarray) else np.asarray(X)[indices]
 
 
 def _stack(A, B):
@@ -300,7 +299,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
 
         def train(round_, chosen, query_time):
             start = time.perf_counter()
-            self._fit_labeled(_take(X, labeled), y[labeled], self._make_estimator())
+            self._fit_labeled(X[labeled], y[labeled], self._make_estimator())
             history.append(
                 {
                     "round": round_,
@@ -324,7 +323,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                 n_instances = min(self.batch_size, budget - len(labeled))
                 start = time.perf_counter()
                 local = strategy.select(
-                    self, _take(X, pool), n_instances, random_state=rng.randint(_MAX_SEED)
+                    self, X[pool], n_instances, random_state=rng.randint(_MAX_SEED)
                 )
                 query_time = time.perf_counter() - start
                 chosen = pool[_check_selection(local, len(pool), n_instances, strategy)]

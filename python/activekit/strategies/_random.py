@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _num_samples
 
+from .._compat import _num_samples
 from ._base import QueryStrategy
 
 __all__ = ["RandomSampling"]
