@@ -50,6 +50,44 @@ fn convert_top_k<'py, T: numpy::Element + Copy>(
     )
 }
 
+/// Run a kernel with the GIL released, on `n_threads` threads, mapping its error.
+fn run<R: Send>(
+    py: Python<'_>,
+    n_threads: usize,
+    kernel: impl FnOnce() -> core::Result<R> + Send,
+) -> PyResult<R> {
+    py.detach(|| core::with_threads(n_threads, kernel))
+        .and_then(|r| r)
+        .map_err(to_py_err)
+}
+
+fn scores_of<'py, T: core::Real + numpy::Element>(
+    py: Python<'py>,
+    probs: PyReadonlyArray2<'py, T>,
+    kind: Uncertainty,
+    tol: T,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let view = probs.as_array();
+    let out = run(py, n_threads, || core::uncertainty_scores(view, kind, tol))?;
+    Ok(out.into_pyarray(py).into_any())
+}
+
+fn top_k_of<'py, T: core::Real + numpy::Element>(
+    py: Python<'py>,
+    probs: PyReadonlyArray2<'py, T>,
+    kind: Uncertainty,
+    k: usize,
+    tol: T,
+    n_threads: usize,
+) -> PyResult<IndicesAndScores<'py>> {
+    let view = probs.as_array();
+    let top = run(py, n_threads, || {
+        core::uncertainty_top_k(view, kind, k, tol)
+    })?;
+    Ok(convert_top_k(py, top))
+}
+
 /// uncertainty_scores(probs, measure, tol, n_threads)
 /// --
 ///
@@ -64,27 +102,8 @@ fn uncertainty_scores<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let kind = parse_measure(measure)?;
     match probs {
-        Matrix::F32(p) => {
-            let view = p.as_array();
-            let tol = tol as f32;
-            let out = py
-                .detach(|| {
-                    core::with_threads(n_threads, || core::uncertainty_scores(view, kind, tol))
-                })
-                .and_then(|r| r)
-                .map_err(to_py_err)?;
-            Ok(out.into_pyarray(py).into_any())
-        }
-        Matrix::F64(p) => {
-            let view = p.as_array();
-            let out = py
-                .detach(|| {
-                    core::with_threads(n_threads, || core::uncertainty_scores(view, kind, tol))
-                })
-                .and_then(|r| r)
-                .map_err(to_py_err)?;
-            Ok(out.into_pyarray(py).into_any())
-        }
+        Matrix::F32(p) => scores_of(py, p, kind, tol as f32, n_threads),
+        Matrix::F64(p) => scores_of(py, p, kind, tol, n_threads),
     }
 }
 
@@ -103,27 +122,8 @@ fn uncertainty_top_k<'py>(
 ) -> PyResult<IndicesAndScores<'py>> {
     let kind = parse_measure(measure)?;
     match probs {
-        Matrix::F32(p) => {
-            let view = p.as_array();
-            let tol = tol as f32;
-            let top = py
-                .detach(|| {
-                    core::with_threads(n_threads, || core::uncertainty_top_k(view, kind, k, tol))
-                })
-                .and_then(|r| r)
-                .map_err(to_py_err)?;
-            Ok(convert_top_k(py, top))
-        }
-        Matrix::F64(p) => {
-            let view = p.as_array();
-            let top = py
-                .detach(|| {
-                    core::with_threads(n_threads, || core::uncertainty_top_k(view, kind, k, tol))
-                })
-                .and_then(|r| r)
-                .map_err(to_py_err)?;
-            Ok(convert_top_k(py, top))
-        }
+        Matrix::F32(p) => top_k_of(py, p, kind, k, tol as f32, n_threads),
+        Matrix::F64(p) => top_k_of(py, p, kind, k, tol, n_threads),
     }
 }
 
@@ -141,19 +141,17 @@ fn top_k<'py>(
     match scores {
         Vector::F32(s) => {
             let view = s.as_array();
-            let top = py
-                .detach(|| core::with_threads(n_threads, || core::top_k(view, k)))
-                .and_then(|r| r)
-                .map_err(to_py_err)?;
-            Ok(convert_top_k(py, top))
+            Ok(convert_top_k(
+                py,
+                run(py, n_threads, || core::top_k(view, k))?,
+            ))
         }
         Vector::F64(s) => {
             let view = s.as_array();
-            let top = py
-                .detach(|| core::with_threads(n_threads, || core::top_k(view, k)))
-                .and_then(|r| r)
-                .map_err(to_py_err)?;
-            Ok(convert_top_k(py, top))
+            Ok(convert_top_k(
+                py,
+                run(py, n_threads, || core::top_k(view, k))?,
+            ))
         }
     }
 }
