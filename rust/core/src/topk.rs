@@ -47,14 +47,45 @@ pub(crate) fn check_k(k: usize, n: usize) -> Result<()> {
     }
 }
 
-/// Score every position `0..n` with `score` in parallel blocks and return the `k` best.
+/// The `k` best of one block whose scores are `scores` and whose first position is `start`
+/// (unordered).
 ///
-/// `score` returns an error for an item that cannot be scored; the error of the lowest such
-/// position is returned, whatever the thread count.
-pub(crate) fn top_k_by<T, F>(n: usize, k: usize, score: F) -> Result<TopK<T>>
+/// Scans once, keeping candidates in a buffer of `2k`; each time it fills, the buffer is cut
+/// back to its `k` best and the `k`-th score becomes a threshold that later items must beat.
+/// Positions increase along the scan, so an item that only ties the threshold ranks below it
+/// and can be skipped: the result is exactly the `k` best under [`rank`].
+fn block_best<T: Real>(scores: &[T], start: usize, k: usize) -> Vec<(T, usize)> {
+    let cap = (2 * k).min(scores.len());
+    let mut kept: Vec<(T, usize)> = Vec::with_capacity(cap);
+    let mut threshold = T::neg_infinity();
+    let mut have_threshold = false;
+    for (i, &s) in (start..).zip(scores) {
+        if have_threshold && s <= threshold {
+            continue;
+        }
+        kept.push((s, i));
+        if kept.len() >= 2 * k {
+            keep_best(&mut kept, k);
+            if let Some(last) = kept.last() {
+                // After `keep_best`, the k-th best sits at position k - 1.
+                threshold = last.0;
+                have_threshold = true;
+            }
+        }
+    }
+    keep_best(&mut kept, k);
+    kept
+}
+
+/// Score every position `0..n` in parallel blocks of [`BLOCK`] and return the `k` best.
+///
+/// `score_block(start, out)` writes the scores of positions `start..start + out.len()` into
+/// `out`, or returns the error of the lowest position in that range that cannot be scored;
+/// the error of the lowest such position overall is returned, whatever the thread count.
+pub(crate) fn top_k_by_block<T, F>(n: usize, k: usize, score_block: F) -> Result<TopK<T>>
 where
     T: Real,
-    F: Fn(usize) -> Result<T> + Sync,
+    F: Fn(usize, &mut [T]) -> Result<()> + Sync,
 {
     check_k(k, n)?;
     let n_blocks = n.div_ceil(BLOCK);
@@ -63,12 +94,9 @@ where
         .map(|b| {
             let start = b * BLOCK;
             let end = (start + BLOCK).min(n);
-            let mut items = Vec::with_capacity(end - start);
-            for i in start..end {
-                items.push((score(i)?, i));
-            }
-            keep_best(&mut items, k);
-            Ok(items)
+            let mut scores = vec![T::zero(); end - start];
+            score_block(start, &mut scores)?;
+            Ok(block_best(&scores, start, k))
         })
         .collect();
     let mut candidates = Vec::with_capacity(n_blocks * k.min(BLOCK));
@@ -96,13 +124,15 @@ where
 /// assert_eq!(top.indices, vec![1, 3, 2]);
 /// ```
 pub fn top_k<T: Real>(scores: ArrayView1<T>, k: usize) -> Result<TopK<T>> {
-    top_k_by(scores.len(), k, |i| {
-        let s = scores[i];
-        if s.is_nan() {
-            Err(KernelError::NanScore { index: i })
-        } else {
-            Ok(s)
+    top_k_by_block(scores.len(), k, |start, out| {
+        let block = scores.slice(ndarray::s![start..start + out.len()]);
+        for ((i, slot), &s) in (start..).zip(out.iter_mut()).zip(block.iter()) {
+            if s.is_nan() {
+                return Err(KernelError::NanScore { index: i });
+            }
+            *slot = s;
         }
+        Ok(())
     })
 }
 

@@ -10,8 +10,8 @@
 
 use crate::error::{KernelError, Result};
 use crate::real::Real;
-use crate::topk::{check_k, top_k_by, TopK, BLOCK};
-use ndarray::{Array1, ArrayView2};
+use crate::topk::{check_k, top_k_by_block, TopK, BLOCK};
+use ndarray::{s, Array1, ArrayView2};
 use rayon::prelude::*;
 use std::str::FromStr;
 
@@ -41,17 +41,22 @@ impl FromStr for Uncertainty {
     }
 }
 
-/// Lanes of the per-row accumulators: wide enough for AVX-512 on f32, and the order in which
-/// a row is reduced depends only on its length, never on its position or the thread count.
+/// Lanes of the accumulators: wide enough for AVX-512 on f32.
 const LANES: usize = 16;
 
-/// Everything one pass over a row gathers.
+/// The measures as const parameters, so that each gets its own monomorphic hot loop.
+const LEAST_CONFIDENT: u8 = 0;
+const MARGIN: u8 = 1;
+const ENTROPY: u8 = 2;
+
+/// Everything one pass over a row gathers. `a` is the largest probability (least confident,
+/// margin) or `sum p ln p` (entropy); `b` the second largest (margin).
+#[derive(Debug, Clone, Copy)]
 struct RowStats<T> {
     sum: T,
     min: T,
-    top1: T,
-    top2: T,
-    xlogx: T,
+    a: T,
+    b: T,
 }
 
 #[inline(always)]
@@ -61,61 +66,272 @@ fn push_top2<T: Real>(top1: &mut T, top2: &mut T, v: T) {
     *top2 = if lo < *top2 { *top2 } else { lo };
 }
 
-#[inline(always)]
-fn row_stats<T: Real>(row: &[T], kind: Uncertainty) -> RowStats<T> {
-    let zero = T::zero();
-    let neg_inf = T::neg_infinity();
-    let mut sum = [zero; LANES];
-    let mut min = [T::infinity(); LANES];
-    let mut top1 = [neg_inf; LANES];
-    let mut top2 = [neg_inf; LANES];
-    let mut ent = [zero; LANES];
-    let mut chunks = row.chunks_exact(LANES);
-    for chunk in &mut chunks {
-        for l in 0..LANES {
-            let v = chunk[l];
-            sum[l] = sum[l] + v;
-            min[l] = if v < min[l] { v } else { min[l] };
-            match kind {
-                Uncertainty::LeastConfident => {
-                    top1[l] = if v > top1[l] { v } else { top1[l] };
-                }
-                Uncertainty::Margin => push_top2(&mut top1[l], &mut top2[l], v),
-                Uncertainty::Entropy => ent[l] = ent[l] + v.xlogx(),
+/// `W` independent accumulators, one per lane. Every lane sees its values in order and does
+/// exactly the same operations whatever `W`, so one lane of a wide accumulator and a `W = 1`
+/// accumulator fed the same values agree bit for bit. The compiler turns the lane loops into
+/// SIMD instructions; no float reduction is reassociated.
+struct Acc<T, const W: usize> {
+    sum: [T; W],
+    min: [T; W],
+    a: [T; W],
+    b: [T; W],
+}
+
+// Lane loops index several arrays by the same lane; an iterator over one of them reads worse.
+#[allow(clippy::needless_range_loop)]
+impl<T: Real, const W: usize> Acc<T, W> {
+    #[inline(always)]
+    fn new<const K: u8>() -> Self {
+        let first = if K == ENTROPY {
+            T::zero()
+        } else {
+            T::neg_infinity()
+        };
+        Self {
+            sum: [T::zero(); W],
+            min: [T::infinity(); W],
+            a: [first; W],
+            b: [T::neg_infinity(); W],
+        }
+    }
+
+    #[inline(always)]
+    fn push<const K: u8>(&mut self, v: &[T; W]) {
+        for l in 0..W {
+            let x = v[l];
+            self.sum[l] = self.sum[l] + x;
+            self.min[l] = if x < self.min[l] { x } else { self.min[l] };
+            match K {
+                LEAST_CONFIDENT => self.a[l] = if x > self.a[l] { x } else { self.a[l] },
+                MARGIN => push_top2(&mut self.a[l], &mut self.b[l], x),
+                _ => self.a[l] = self.a[l] + x.xlogx(),
             }
         }
     }
-    let mut s = zero;
-    let mut mn = T::infinity();
-    let mut t1 = neg_inf;
-    let mut t2 = neg_inf;
-    let mut e = zero;
-    for l in 0..LANES {
-        s = s + sum[l];
-        mn = mn.min(min[l]);
-        e = e + ent[l];
-        push_top2(&mut t1, &mut t2, top1[l]);
-        push_top2(&mut t1, &mut t2, top2[l]);
+
+    /// Fold lanes `w..2w` into lanes `0..w`.
+    #[inline(always)]
+    fn fold<const K: u8>(&mut self, w: usize) {
+        for l in 0..w.min(W / 2) {
+            let h = l + w;
+            self.sum[l] = self.sum[l] + self.sum[h];
+            self.min[l] = if self.min[h] < self.min[l] {
+                self.min[h]
+            } else {
+                self.min[l]
+            };
+            match K {
+                LEAST_CONFIDENT => {
+                    self.a[l] = if self.a[h] > self.a[l] {
+                        self.a[h]
+                    } else {
+                        self.a[l]
+                    }
+                }
+                MARGIN => {
+                    let (hi, lo) = (self.a[h], self.b[h]);
+                    push_top2(&mut self.a[l], &mut self.b[l], hi);
+                    push_top2(&mut self.a[l], &mut self.b[l], lo);
+                }
+                _ => self.a[l] = self.a[l] + self.a[h],
+            }
+        }
     }
-    for &v in chunks.remainder() {
-        s = s + v;
-        mn = mn.min(v);
-        push_top2(&mut t1, &mut t2, v);
-        e = e + v.xlogx();
-    }
-    RowStats {
-        sum: s,
-        min: mn,
-        top1: t1,
-        top2: t2,
-        xlogx: e,
+
+    #[inline(always)]
+    fn lane(&self, l: usize) -> RowStats<T> {
+        RowStats {
+            sum: self.sum[l],
+            min: self.min[l],
+            a: self.a[l],
+            b: self.b[l],
+        }
     }
 }
 
-/// Score one row, or say what is wrong with it.
+/// Statistics of a row of at least [`LANES`] values: element `j` goes to lane `j % LANES`;
+/// the last partial chunk is read as the row's last `LANES` values with the lanes already
+/// seen replaced by zeros (which change no statistic that a valid row is scored on, and no
+/// validity check); then the lanes are folded pairwise, 16 -> 8 -> 4 -> 2 -> 1. The order
+/// depends only on the row's length.
+#[inline(always)]
+fn wide_row<T: Real, const K: u8>(row: &[T]) -> RowStats<T> {
+    let mut acc = Acc::<T, LANES>::new::<K>();
+    let mut chunks = row.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        if let Ok(v) = <&[T; LANES]>::try_from(chunk) {
+            acc.push::<K>(v);
+        }
+    }
+    let r = chunks.remainder().len();
+    if r > 0 {
+        let tail = row.get(row.len().saturating_sub(LANES)..).unwrap_or(&[]);
+        if let Ok(last) = <&[T; LANES]>::try_from(tail) {
+            let mut v = [T::zero(); LANES];
+            for l in 0..LANES {
+                v[l] = if l >= LANES - r { last[l] } else { T::zero() };
+            }
+            acc.push::<K>(&v);
+        }
+    }
+    let mut w = LANES / 2;
+    while w > 0 {
+        acc.fold::<K>(w);
+        w /= 2;
+    }
+    acc.lane(0)
+}
+
+/// Statistics of a row shorter than [`LANES`]: its values in order.
+#[inline(always)]
+fn narrow_row<T: Real, const K: u8>(row: &[T]) -> RowStats<T> {
+    let mut acc = Acc::<T, 1>::new::<K>();
+    for &x in row {
+        acc.push::<K>(&[x]);
+    }
+    acc.lane(0)
+}
+
+/// Statistics of every row of `x`, `c` values per row (`c >= 1`), into `out`.
+///
+/// Rows of at least [`LANES`] values are reduced one at a time across lanes ([`wide_row`]).
+/// Shorter rows are taken [`LANES`] rows at a time, one row per lane, each lane seeing its
+/// row's values in order: bit for bit what [`narrow_row`] computes for each of them.
+#[inline(always)]
+fn block_stats_impl<T: Real, const K: u8>(x: &[T], c: usize, out: &mut [RowStats<T>]) {
+    if c >= LANES {
+        for (row, o) in x.chunks_exact(c).zip(out.iter_mut()) {
+            *o = wide_row::<T, K>(row);
+        }
+        return;
+    }
+    let mut groups = x.chunks_exact(LANES * c);
+    let mut outs = out.chunks_exact_mut(LANES);
+    for (group, o) in (&mut groups).zip(&mut outs) {
+        // Transpose the group so that column j of its rows is one vector.
+        let mut tile = [[T::zero(); LANES]; LANES];
+        for (l, row) in (0..LANES).zip(group.chunks_exact(c)) {
+            for (t, &v) in tile.iter_mut().zip(row) {
+                t[l] = v;
+            }
+        }
+        let mut acc = Acc::<T, LANES>::new::<K>();
+        for v in tile.iter().take(c) {
+            acc.push::<K>(v);
+        }
+        for (l, slot) in o.iter_mut().enumerate() {
+            *slot = acc.lane(l);
+        }
+    }
+    for (row, o) in groups
+        .remainder()
+        .chunks_exact(c)
+        .zip(outs.into_remainder())
+    {
+        *o = narrow_row::<T, K>(row);
+    }
+}
+
+#[inline(always)]
+fn block_stats_generic<T: Real>(x: &[T], c: usize, kind: Uncertainty, out: &mut [RowStats<T>]) {
+    match kind {
+        Uncertainty::LeastConfident => block_stats_impl::<T, LEAST_CONFIDENT>(x, c, out),
+        Uncertainty::Margin => block_stats_impl::<T, MARGIN>(x, c, out),
+        Uncertainty::Entropy => block_stats_impl::<T, ENTROPY>(x, c, out),
+    }
+}
+
+// Runtime dispatch. The default x86-64 target has only SSE2 (4 f32 lanes); the same loops
+// compiled for AVX-512 (16 lanes, 32 registers: no spills) run about 3x faster than with AVX2
+// on entropy. Each variant performs the same IEEE operations in the same order as the baseline
+// build: Rust never contracts a multiply and an add into an FMA unless asked to, and nothing
+// here asks, so every path gives bit-identical results (checked by a test); only the width of
+// the instructions differs.
+
+/// [`block_stats_generic`] compiled for AVX-512F.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f")]
+unsafe fn block_stats_avx512<T: Real>(
+    x: &[T],
+    c: usize,
+    kind: Uncertainty,
+    out: &mut [RowStats<T>],
+) {
+    block_stats_generic(x, c, kind, out);
+}
+
+/// [`block_stats_generic`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+unsafe fn block_stats_avx2<T: Real>(x: &[T], c: usize, kind: Uncertainty, out: &mut [RowStats<T>]) {
+    block_stats_generic(x, c, kind, out);
+}
+
+/// Which compiled variant of the row loops [`block_stats`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isa {
+    Baseline,
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    Avx2,
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    Avx512,
+}
+
+/// The widest variant this CPU runs (detected once; `is_x86_feature_detected!` caches).
+fn best_isa() -> Isa {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return Isa::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Baseline
+}
+
+/// Statistics of every row of the row-major block `x` (`c` values per row) into `out`, with
+/// the variant `isa`, which must be supported by this CPU (as [`best_isa`] ensures).
+fn block_stats_with<T: Real>(
+    isa: Isa,
+    x: &[T],
+    c: usize,
+    kind: Uncertainty,
+    out: &mut [RowStats<T>],
+) {
+    match isa {
+        Isa::Baseline => block_stats_generic(x, c, kind, out),
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        Isa::Avx2 if std::arch::is_x86_feature_detected!("avx2") => {
+            // SAFETY: the CPU supports AVX2, checked in the match guard.
+            unsafe { block_stats_avx2(x, c, kind, out) }
+        }
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        Isa::Avx512 if std::arch::is_x86_feature_detected!("avx512f") => {
+            // SAFETY: the CPU supports AVX-512F, checked in the match guard.
+            unsafe { block_stats_avx512(x, c, kind, out) }
+        }
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        _ => block_stats_generic(x, c, kind, out),
+    }
+}
+
+/// Statistics of every row of the row-major block `x` (`c` values per row) into `out`, on the
+/// widest vector instructions this CPU has.
+fn block_stats<T: Real>(x: &[T], c: usize, kind: Uncertainty, out: &mut [RowStats<T>]) {
+    block_stats_with(best_isa(), x, c, kind, out);
+}
+
+/// The score of a row from its statistics, or what is wrong with the row.
 #[inline]
-fn score_row<T: Real>(row: &[T], kind: Uncertainty, tol: T) -> std::result::Result<T, String> {
-    let st = row_stats(row, kind);
+fn finish<T: Real>(st: &RowStats<T>, kind: Uncertainty, tol: T) -> std::result::Result<T, String> {
     if !st.sum.is_finite() {
         return Err("contains NaN or infinite values".to_string());
     }
@@ -126,10 +342,10 @@ fn score_row<T: Real>(row: &[T], kind: Uncertainty, tol: T) -> std::result::Resu
         return Err(format!("sums to {}, not 1 (tolerance {})", st.sum, tol));
     }
     Ok(match kind {
-        Uncertainty::LeastConfident => T::one() - st.top1,
-        Uncertainty::Margin => T::one() - (st.top1 - st.top2),
+        Uncertainty::LeastConfident => T::one() - st.a,
+        Uncertainty::Margin => T::one() - (st.a - st.b),
         // -sum p ln p is >= 0 mathematically; clamp the rounding of a one-hot row.
-        Uncertainty::Entropy => (-st.xlogx).max(T::zero()),
+        Uncertainty::Entropy => (-st.a).max(T::zero()),
     })
 }
 
@@ -154,25 +370,39 @@ fn check_probs<T: Real>(probs: &ArrayView2<T>, tol: T) -> Result<()> {
     Ok(())
 }
 
-/// Score row `i`, copying it into `buf` first when its elements are not contiguous.
-#[inline]
-fn score_at<T: Real>(
+/// Score rows `start..start + out.len()` into `out`, or name the first invalid one.
+///
+/// A block of a C-contiguous matrix is read in place; any other layout is first copied into a
+/// contiguous buffer, so that every layout gives the same scores.
+fn score_block<T: Real>(
     probs: &ArrayView2<T>,
-    i: usize,
+    start: usize,
     kind: Uncertainty,
     tol: T,
-    buf: &mut Vec<T>,
-) -> Result<T> {
-    let row = probs.row(i);
-    let res = match row.as_slice() {
-        Some(slice) => score_row(slice, kind, tol),
+    out: &mut [T],
+) -> Result<()> {
+    let rows = probs.slice(s![start..start + out.len(), ..]);
+    let copy;
+    let x = match rows.as_slice() {
+        Some(x) => x,
         None => {
-            buf.clear();
-            buf.extend(row.iter().copied());
-            score_row(buf, kind, tol)
+            copy = rows.iter().copied().collect::<Vec<T>>();
+            &copy[..]
         }
     };
-    res.map_err(|reason| KernelError::InvalidProbability { row: i, reason })
+    let zero = RowStats {
+        sum: T::zero(),
+        min: T::zero(),
+        a: T::zero(),
+        b: T::zero(),
+    };
+    let mut stats = vec![zero; out.len()];
+    block_stats(x, probs.ncols(), kind, &mut stats);
+    for ((i, slot), st) in (start..).zip(out.iter_mut()).zip(&stats) {
+        *slot = finish(st, kind, tol)
+            .map_err(|reason| KernelError::InvalidProbability { row: i, reason })?;
+    }
+    Ok(())
 }
 
 /// The uncertainty score of every row.
@@ -200,13 +430,7 @@ pub fn uncertainty_scores<T: Real>(
     let results: Vec<Result<()>> = out
         .par_chunks_mut(BLOCK)
         .enumerate()
-        .map(|(b, chunk)| {
-            let mut buf = Vec::new();
-            for (j, slot) in chunk.iter_mut().enumerate() {
-                *slot = score_at(&probs, b * BLOCK + j, kind, tol, &mut buf)?;
-            }
-            Ok(())
-        })
+        .map(|(b, chunk)| score_block(&probs, b * BLOCK, kind, tol, chunk))
         .collect();
     results.into_iter().collect::<Result<()>>()?;
     Ok(Array1::from(out))
@@ -234,10 +458,8 @@ pub fn uncertainty_top_k<T: Real>(
 ) -> Result<TopK<T>> {
     check_probs(&probs, tol)?;
     check_k(k, probs.nrows())?;
-    // Rows are contiguous in the usual case; a strided row is copied into a scratch vector
-    // (which allocates only then).
-    top_k_by(probs.nrows(), k, |i| {
-        score_at(&probs, i, kind, tol, &mut Vec::new())
+    top_k_by_block(probs.nrows(), k, |start, out| {
+        score_block(&probs, start, kind, tol, out)
     })
 }
 
@@ -330,7 +552,96 @@ mod tests {
         })
     }
 
+    /// Every compiled variant of the row loops this CPU runs, the baseline first.
+    fn isas() -> Vec<Isa> {
+        let mut v = vec![Isa::Baseline];
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                v.push(Isa::Avx2);
+            }
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                v.push(Isa::Avx512);
+            }
+        }
+        v
+    }
+
+    fn bits<T: Real>(st: &RowStats<T>) -> [u64; 4] {
+        [st.sum, st.min, st.a, st.b].map(|v| v.to_f64_lossless().to_bits())
+    }
+
+    fn isas_agree<T: Real>(p: &Array2<T>) {
+        let x = p.as_slice().unwrap();
+        let c = p.ncols();
+        let zero = RowStats {
+            sum: T::zero(),
+            min: T::zero(),
+            a: T::zero(),
+            b: T::zero(),
+        };
+        for kind in [
+            Uncertainty::LeastConfident,
+            Uncertainty::Margin,
+            Uncertainty::Entropy,
+        ] {
+            let mut want = vec![zero; p.nrows()];
+            block_stats_with(Isa::Baseline, x, c, kind, &mut want);
+            for isa in isas() {
+                let mut got = vec![zero; p.nrows()];
+                block_stats_with(isa, x, c, kind, &mut got);
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(bits(g), bits(w), "{isa:?} {kind:?} c={c} row {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_instruction_set_gives_identical_bits() {
+        // Row counts that leave a partial group of narrow rows; widths on both sides of LANES.
+        for c in [2, 3, 10, 15, 16, 17, 31, 32, 100, 257] {
+            let n = 3 * LANES + 5;
+            let mut state = 0x2545_f491_4f6c_dd1d_u64 ^ c as u64;
+            let mut p = Array2::<f64>::zeros((n, c));
+            for (i, mut r) in p.rows_mut().into_iter().enumerate() {
+                for v in r.iter_mut() {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    // Exact zeros, tiny values and ordinary ones.
+                    *v = match state % 7 {
+                        0 => 0.0,
+                        1 => 1e-30,
+                        _ => (state >> 11) as f64 / (1u64 << 53) as f64,
+                    };
+                }
+                if i % 5 == 0 {
+                    r[i % c] = 1.0; // a clear maximum
+                }
+                let s: f64 = r.sum();
+                r /= s;
+            }
+            isas_agree(&p);
+            isas_agree(&p.mapv(|v| v as f32));
+        }
+    }
+
     proptest! {
+        #[test]
+        fn a_row_scores_the_same_anywhere(p in prob_matrix()) {
+            // Alone, or at any position in a block (in a group of narrow rows or not).
+            let p32 = p.mapv(|x| x as f32);
+            for kind in [Uncertainty::LeastConfident, Uncertainty::Margin, Uncertainty::Entropy] {
+                let all = uncertainty_scores(p32.view(), kind, 1e-4).unwrap();
+                for (i, row) in p32.rows().into_iter().enumerate() {
+                    let one = uncertainty_scores(row.insert_axis(ndarray::Axis(0)), kind, 1e-4)
+                        .unwrap();
+                    prop_assert_eq!(one[0].to_bits(), all[i].to_bits(), "{:?} row {}", kind, i);
+                }
+            }
+        }
+
         #[test]
         fn scores_match_reference(p in prob_matrix()) {
             for kind in [Uncertainty::LeastConfident, Uncertainty::Margin, Uncertainty::Entropy] {
