@@ -192,43 +192,46 @@ fn narrow_row<T: Real, const K: u8>(row: &[T]) -> RowStats<T> {
     acc.lane(0)
 }
 
+/// Rows per pass of the narrow-row entropy path: its scratch lives on the stack.
+const NARROW_ROWS: usize = 64;
+
 /// Statistics of every row of `x`, `c` values per row (`c >= 1`), into `out`.
 ///
 /// Rows of at least [`LANES`] values are reduced one at a time across lanes ([`wide_row`]).
-/// Shorter rows are taken [`LANES`] rows at a time, one row per lane, each lane seeing its
-/// row's values in order: bit for bit what [`narrow_row`] computes for each of them.
+/// Shorter rows are reduced in order, one row at a time ([`narrow_row`]); for entropy the
+/// `p ln p` terms of [`NARROW_ROWS`] rows are first computed in one elementwise pass, which
+/// vectorises, and then summed per row in the same order as [`narrow_row`], with the same bits.
 #[inline(always)]
 fn block_stats_impl<T: Real, const K: u8>(x: &[T], c: usize, out: &mut [RowStats<T>]) {
     if c >= LANES {
         for (row, o) in x.chunks_exact(c).zip(out.iter_mut()) {
             *o = wide_row::<T, K>(row);
         }
-        return;
-    }
-    let mut groups = x.chunks_exact(LANES * c);
-    let mut outs = out.chunks_exact_mut(LANES);
-    for (group, o) in (&mut groups).zip(&mut outs) {
-        // Transpose the group so that column j of its rows is one vector.
-        let mut tile = [[T::zero(); LANES]; LANES];
-        for (l, row) in (0..LANES).zip(group.chunks_exact(c)) {
-            for (t, &v) in tile.iter_mut().zip(row) {
-                t[l] = v;
+    } else if K == ENTROPY {
+        let mut scratch = [T::zero(); NARROW_ROWS * LANES];
+        for (xs, os) in x.chunks(NARROW_ROWS * c).zip(out.chunks_mut(NARROW_ROWS)) {
+            for (t, &v) in scratch.iter_mut().zip(xs) {
+                *t = v.xlogx();
+            }
+            for ((row, terms), o) in xs.chunks_exact(c).zip(scratch.chunks_exact(c)).zip(os) {
+                let mut st = RowStats {
+                    sum: T::zero(),
+                    min: T::infinity(),
+                    a: T::zero(),
+                    b: T::neg_infinity(),
+                };
+                for (&v, &t) in row.iter().zip(terms) {
+                    st.sum = st.sum + v;
+                    st.min = if v < st.min { v } else { st.min };
+                    st.a = st.a + t;
+                }
+                *o = st;
             }
         }
-        let mut acc = Acc::<T, LANES>::new::<K>();
-        for v in tile.iter().take(c) {
-            acc.push::<K>(v);
+    } else {
+        for (row, o) in x.chunks_exact(c).zip(out.iter_mut()) {
+            *o = narrow_row::<T, K>(row);
         }
-        for (l, slot) in o.iter_mut().enumerate() {
-            *slot = acc.lane(l);
-        }
-    }
-    for (row, o) in groups
-        .remainder()
-        .chunks_exact(c)
-        .zip(outs.into_remainder())
-    {
-        *o = narrow_row::<T, K>(row);
     }
 }
 
