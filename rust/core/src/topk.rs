@@ -1,5 +1,6 @@
-//! Top-k selection without sorting the pool: each block keeps its own k best with
-//! `select_nth_unstable`, then the candidates of all blocks are reduced the same way.
+//! Top-k selection without sorting the pool: each parallel job keeps a running selection
+//! (a bar to beat, and `select_nth_unstable` when its buffer fills), and the jobs' selections
+//! are merged.
 //!
 //! The order is total: higher score first, and among equal scores the lower index first,
 //! so the result does not depend on the block size or the thread count.
@@ -47,34 +48,75 @@ pub(crate) fn check_k(k: usize, n: usize) -> Result<()> {
     }
 }
 
-/// The `k` best of one block whose scores are `scores` and whose first position is `start`
-/// (unordered).
+/// A running selection of the `k` best items seen so far.
 ///
-/// Scans once, keeping candidates in a buffer of `2k`; each time it fills, the buffer is cut
-/// back to its `k` best and the `k`-th score becomes a threshold that later items must beat.
-/// Positions increase along the scan, so an item that only ties the threshold ranks below it
-/// and can be skipped: the result is exactly the `k` best under [`rank`].
-fn block_best<T: Real>(scores: &[T], start: usize, k: usize) -> Vec<(T, usize)> {
-    let cap = (2 * k).min(scores.len());
-    let mut kept: Vec<(T, usize)> = Vec::with_capacity(cap);
-    let mut threshold = T::neg_infinity();
-    let mut have_threshold = false;
-    for (i, &s) in (start..).zip(scores) {
-        if have_threshold && s <= threshold {
-            continue;
-        }
-        kept.push((s, i));
-        if kept.len() >= 2 * k {
-            keep_best(&mut kept, k);
-            if let Some(last) = kept.last() {
-                // After `keep_best`, the k-th best sits at position k - 1.
-                threshold = last.0;
-                have_threshold = true;
-            }
+/// Candidates go into a buffer of `2k`; each time it fills, it is cut back to its `k` best and
+/// the `k`-th becomes the bar that later items must beat under [`rank`] (score, then lower
+/// index), so most items cost one comparison. The comparison is exact whatever order the items
+/// arrive in, so selections can be merged across threads.
+struct Best<T> {
+    k: usize,
+    kept: Vec<(T, usize)>,
+    bar: Option<(T, usize)>,
+}
+
+impl<T: Real> Best<T> {
+    fn new(k: usize) -> Self {
+        Self {
+            k,
+            kept: Vec::new(),
+            bar: None,
         }
     }
-    keep_best(&mut kept, k);
-    kept
+
+    #[inline]
+    fn offer(&mut self, score: T, index: usize) {
+        if let Some(bar) = self.bar {
+            if rank(&(score, index), &bar) != Ordering::Less {
+                return;
+            }
+        }
+        self.kept.push((score, index));
+        if self.kept.len() >= 2 * self.k {
+            self.cut();
+        }
+    }
+
+    fn cut(&mut self) {
+        keep_best(&mut self.kept, self.k);
+        if self.kept.len() == self.k {
+            // After `keep_best`, the k-th best sits at position k - 1.
+            self.bar = self.kept.last().copied();
+        }
+    }
+
+    fn merge(mut self, other: Self) -> Self {
+        for (score, index) in other.kept {
+            self.offer(score, index);
+        }
+        self
+    }
+}
+
+/// What each parallel job carries: its selection, a scratch vector for one block of scores,
+/// and the first error it met with the block it came from.
+struct Job<T> {
+    best: Best<T>,
+    scores: Vec<T>,
+    error: Option<(usize, KernelError)>,
+}
+
+impl<T: Real> Job<T> {
+    fn merge(mut self, other: Self) -> Self {
+        self.error = match (self.error, other.error) {
+            (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+            (a, b) => a.or(b),
+        };
+        if self.error.is_none() {
+            self.best = self.best.merge(other.best);
+        }
+        self
+    }
 }
 
 /// Score every position `0..n` in parallel blocks of [`BLOCK`] and return the `k` best.
@@ -89,25 +131,41 @@ where
 {
     check_k(k, n)?;
     let n_blocks = n.div_ceil(BLOCK);
-    let blocks: Vec<Result<Vec<(T, usize)>>> = (0..n_blocks)
+    let new_job = || Job {
+        best: Best::new(k),
+        scores: Vec::new(),
+        error: None,
+    };
+    let job = (0..n_blocks)
         .into_par_iter()
-        .map(|b| {
-            let start = b * BLOCK;
-            let end = (start + BLOCK).min(n);
-            let mut scores = vec![T::zero(); end - start];
-            score_block(start, &mut scores)?;
-            Ok(block_best(&scores, start, k))
+        .fold(new_job, |mut job, b| {
+            // A job's blocks arrive in increasing order: after its first error, the rest
+            // cannot hold a lower one.
+            if job.error.is_none() {
+                let start = b * BLOCK;
+                let end = (start + BLOCK).min(n);
+                job.scores.resize(end - start, T::zero());
+                match score_block(start, &mut job.scores) {
+                    Ok(()) => {
+                        for (i, &s) in (start..).zip(&job.scores) {
+                            job.best.offer(s, i);
+                        }
+                    }
+                    Err(e) => job.error = Some((b, e)),
+                }
+            }
+            job
         })
-        .collect();
-    let mut candidates = Vec::with_capacity(n_blocks * k.min(BLOCK));
-    for block in blocks {
-        candidates.extend(block?);
+        .reduce(new_job, Job::merge);
+    if let Some((_, e)) = job.error {
+        return Err(e);
     }
-    keep_best(&mut candidates, k);
-    candidates.sort_unstable_by(rank);
+    let mut best = job.best.kept;
+    keep_best(&mut best, k);
+    best.sort_unstable_by(rank);
     Ok(TopK {
-        indices: candidates.iter().map(|c| c.1).collect(),
-        scores: candidates.iter().map(|c| c.0).collect(),
+        indices: best.iter().map(|c| c.1).collect(),
+        scores: best.iter().map(|c| c.0).collect(),
     })
 }
 
@@ -173,6 +231,26 @@ mod tests {
         let s = Array1::from(vec![1.0_f64; 3 * BLOCK + 5]);
         let top = top_k(s.view(), 4).unwrap();
         assert_eq!(top.indices, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn first_error_is_the_lowest_whatever_the_threads() {
+        let mut v = vec![0.5_f64; 9 * BLOCK];
+        v[7 * BLOCK] = f64::NAN;
+        v[3 * BLOCK + 5] = f64::NAN;
+        v[8 * BLOCK + 1] = f64::NAN;
+        let arr = Array1::from(v);
+        for threads in 1..=4 {
+            let err = crate::with_threads(threads, || top_k(arr.view(), 10))
+                .unwrap()
+                .unwrap_err();
+            assert_eq!(
+                err,
+                KernelError::NanScore {
+                    index: 3 * BLOCK + 5
+                }
+            );
+        }
     }
 
     proptest! {
