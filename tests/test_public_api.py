@@ -43,6 +43,7 @@ def test_constructor_signature():
         "n_jobs": None,
         "random_state": None,
         "verbose": 0,
+        "stopping": None,
     }
 
 

@@ -1,5 +1,8 @@
 """fit with a budget: the simulated loop in which y is the oracle."""
 
+import io
+import sys
+
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -106,7 +109,15 @@ def test_cross_val_score_measures_accuracy_at_a_budget(digits):
     assert np.all((scores > 0.5) & (scores <= 1.0))
 
 
-def test_progress_bar_when_verbose(digits, capsys):
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize(("verbose", "tty", "shown"), [(1, True, True), (1, False, False), (0, True, False)])
+def test_progress_bar_only_when_verbose_on_a_terminal(digits, monkeypatch, verbose, tty, shown):
     X, y = digits
-    ActiveLearningClassifier(budget=30, random_state=0, verbose=1).fit(X, y)
-    assert "30/30" in capsys.readouterr().err
+    err = _Terminal() if tty else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    ActiveLearningClassifier(budget=30, random_state=0, verbose=verbose).fit(X, y)
+    assert ("30/30" in err.getvalue()) == shown

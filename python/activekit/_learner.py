@@ -133,7 +133,11 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         Controls the initial draw, the random strategies and the seeds handed to the
         kernels. An int makes every result reproducible.
     verbose : int, default=0
-        Show a progress bar during a simulated ``fit``.
+        Show a progress bar during a simulated ``fit`` (on a terminal only).
+    stopping : StoppingCriterion or list of them, default=None
+        Criteria from :mod:`activekit.stopping` checked after every training round: a
+        simulated ``fit`` stops at the first that answers, and :meth:`should_stop` asks them
+        in the interactive loop.
 
     Attributes
     ----------
@@ -160,6 +164,11 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         Simulation only: one record per round with keys ``"round"``, ``"n_labeled"``,
         ``"indices"`` (rows of ``X`` acquired in that round), ``"query_time"`` and
         ``"fit_time"`` (seconds).
+    stopping_ : list of StoppingCriterion
+        Fitted clones of ``stopping``.
+    stop_reason_ : str or None
+        Why the last simulated ``fit`` or :meth:`should_stop` stopped (the budget, or the
+        criterion that answered), ``None`` if nothing said stop.
 
     Examples
     --------
@@ -193,6 +202,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "stopping": [HasMethods(["check"]), list, None],
     }
 
     def __init__(
@@ -206,6 +216,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         n_jobs=None,
         random_state=None,
         verbose=0,
+        stopping=None,
     ):
         self.estimator = estimator
         self.query_strategy = query_strategy
@@ -216,6 +227,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.stopping = stopping
 
     # -- validation ----------------------------------------------------------------------
 
@@ -243,6 +255,33 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
 
     # -- fit -----------------------------------------------------------------------------
 
+    def _make_stopping(self):
+        if self.stopping is None:
+            criteria = []
+        elif isinstance(self.stopping, list):
+            criteria = self.stopping
+        else:
+            criteria = [self.stopping]
+        made = []
+        for criterion in criteria:
+            if not callable(getattr(criterion, "check", None)):
+                raise TypeError(
+                    "stopping must be a stopping criterion or a list of them, got an element "
+                    f"of type {type(criterion).__name__}"
+                )
+            criterion = clone(criterion)
+            if hasattr(criterion, "_validate_params"):
+                criterion._validate_params()
+            made.append(criterion)
+        return made
+
+    def _check_stopping(self, X_pool):
+        for criterion in self.stopping_:
+            reason = criterion.check(self, X_pool)
+            if reason is not None:
+                return reason
+        return None
+
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Train on ``(X, y)``, or with ``budget`` set, simulate active learning on it.
@@ -258,18 +297,26 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         -------
         self : ActiveLearningClassifier
         """
+        return self._fit(X, y)
+
+    def _fit(self, X, y, on_round=None):
+        """``fit`` after parameter validation; ``on_round(learner, record)`` is called after
+        each training round of a simulation (activekit.evaluation scores the model there)."""
         with _all_or_nothing(self):
             X, y = self._validate_X(X, reset=True, y=y)
             check_classification_targets(y)
             strategy = get_strategy(self.query_strategy)
-            for attr in ("labeled_indices_", "history_"):
+            stopping = self._make_stopping()
+            for attr in ("labeled_indices_", "history_", "_stop_checked_at"):
                 self.__dict__.pop(attr, None)
+            self.stopping_ = stopping
+            self.stop_reason_ = None
             if self.budget is None:
                 self._fit_labeled(X, y, self._make_estimator())
                 self.n_queries_ = 0
                 self.query_strategy_ = strategy
             else:
-                self._simulate(X, y, strategy)
+                self._simulate(X, y, strategy, on_round)
         return self
 
     def _fit_labeled(self, X, y, estimator):
@@ -279,7 +326,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self.X_labeled_ = X
         self.y_labeled_ = y
 
-    def _simulate(self, X, y, strategy):
+    def _simulate(self, X, y, strategy, on_round):
         n_samples = _num_samples(X)
         budget = self.budget
         if budget > n_samples:
@@ -309,16 +356,20 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                     "fit_time": time.perf_counter() - start,
                 }
             )
+            if on_round is not None:
+                on_round(self, history[-1])
+            return self._check_stopping(X[~is_labeled]) if self.stopping_ else None
 
-        train(0, labeled.copy(), 0.0)
+        reason = train(0, labeled.copy(), 0.0)
         with tqdm(
             total=budget,
             initial=len(labeled),
-            disable=not self.verbose,
+            # Shown only on a terminal when verbose (tqdm's None), never otherwise.
+            disable=None if self.verbose else True,
             desc=f"active learning ({getattr(strategy, 'name', type(strategy).__name__)})",
             unit="label",
         ) as progress:
-            while len(labeled) < budget:
+            while reason is None and len(labeled) < budget:
                 pool = np.flatnonzero(~is_labeled)
                 n_instances = min(self.batch_size, budget - len(labeled))
                 start = time.perf_counter()
@@ -329,12 +380,13 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                 chosen = pool[_check_selection(local, len(pool), n_instances, strategy)]
                 is_labeled[chosen] = True
                 labeled = np.concatenate([labeled, chosen])
-                train(len(history), chosen, query_time)
+                reason = train(len(history), chosen, query_time)
                 progress.update(len(chosen))
 
         self.labeled_indices_ = labeled
         self.history_ = history
         self.n_queries_ = len(history) - 1
+        self.stop_reason_ = reason or f"budget: {len(labeled)} labels used of {budget}"
 
     # -- the interactive loop --------------------------------------------------------------
 
@@ -423,6 +475,28 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             self._fit_labeled(X_all, y_all, clone(self.estimator_))
             self.n_queries_ += 1
         return self
+
+    def should_stop(self, X_pool):
+        """Ask the stopping criteria whether to stop, given the rows still unlabelled.
+
+        Each criterion sees each trained model once: asking again before the next
+        :meth:`teach` gives the same answer. Records the answer in ``stop_reason_``.
+
+        Parameters
+        ----------
+        X_pool : {array-like, sparse matrix} of shape (n_pool, n_features)
+
+        Returns
+        -------
+        stop : bool
+        """
+        check_is_fitted(self)
+        X_pool = self._validate_X(X_pool, reset=False, ensure_min_samples=0)
+        version = (self.n_queries_, _num_samples(self.y_labeled_))
+        if getattr(self, "_stop_checked_at", None) != version:
+            self.stop_reason_ = self._check_stopping(X_pool)
+            self._stop_checked_at = version
+        return self.stop_reason_ is not None
 
     # -- delegation ----------------------------------------------------------------------
 
