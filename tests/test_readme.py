@@ -13,6 +13,8 @@ def test_readme_python_example_runs():
         namespace = {}
         exec(compile(block, str(README), "exec"), namespace)
     assert len(namespace["learner"].y_labeled_) == 60
+    assert namespace["sim"].stop_reason_
+    assert namespace["results"].strategies == ["random", "margin"]
     assert namespace["search"].best_params_["query_strategy"] in {
         "random", "least_confident", "margin", "entropy"
     }
@@ -24,4 +26,4 @@ def test_readme_commands_are_the_ones_ci_runs():
     test_command = 'pip install -e ".[dev]" && python -m pytest'
     assert test_command in text
     assert test_command in ci
-    assert "pip install . && python -m activekit" in text
+    assert 'pip install ".[plot]" && activekit benchmark' in text

@@ -1,0 +1,318 @@
+"""The ``activekit`` command line. Its main job, ``activekit benchmark``, shows on a dataset how
+many labels each query strategy saves against random sampling."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .strategies import get_strategy_names
+
+__all__ = ["main"]
+
+DATASETS = ("digits", "breast_cancer", "wine", "iris")
+ESTIMATORS = ("logreg", "random_forest", "hist_gradient_boosting", "mlp", "svm")
+
+
+class UsageError(Exception):
+    """Bad input from the command line: one line on stderr, exit status 2."""
+
+
+def load_dataset(name, target=None):
+    """``(X, y, label)`` for an embedded dataset name or a CSV path with a ``target`` column."""
+    if name in DATASETS:
+        if target is not None:
+            raise UsageError(f"--target is only for CSV files, not the embedded dataset {name!r}")
+        from sklearn import datasets
+
+        X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
+        return X.astype(float), y, name
+    path = Path(name)
+    if path.suffix.lower() != ".csv" and not path.exists():
+        raise UsageError(
+            f"unknown dataset {name!r}; use one of {', '.join(DATASETS)} or a path to a CSV file"
+        )
+    if target is None:
+        raise UsageError(f"--target must name the label column of {name}")
+    try:
+        with path.open(newline="") as handle:
+            rows = list(csv.reader(handle))
+    except FileNotFoundError:
+        raise UsageError(f"no such file: {name}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {name}: {exc}") from None
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if len(rows) < 2:
+        raise UsageError(f"{name} needs a header row and at least one data row")
+    header = [h.strip() for h in rows[0]]
+    if target not in header:
+        raise UsageError(f"target column {target!r} is not in {name}; columns: {header}")
+    width = len(header)
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != width:
+            raise UsageError(f"{name}, line {line}: {len(row)} fields, expected {width}")
+    t = header.index(target)
+    features = [j for j in range(width) if j != t]
+    if not features:
+        raise UsageError(f"{name} has no feature columns besides {target!r}")
+    X = np.empty((len(rows) - 1, len(features)))
+    for i, row in enumerate(rows[1:]):
+        for k, j in enumerate(features):
+            try:
+                X[i, k] = float(row[j])
+            except ValueError:
+                raise UsageError(
+                    f"{name}, line {i + 2}: feature {header[j]!r} has the non-numeric value "
+                    f"{row[j]!r}; features must be numbers"
+                ) from None
+    if not np.all(np.isfinite(X)):
+        raise UsageError(f"{name} has missing or infinite feature values")
+    labels = np.array([row[t].strip() for row in rows[1:]])
+    try:
+        y = labels.astype(int)
+    except ValueError:
+        y = labels
+    return X, y, path.name
+
+
+def make_estimator(name):
+    """The classifier behind ``--estimator NAME``."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    return {
+        "logreg": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+        "random_forest": lambda: RandomForestClassifier(n_estimators=100, random_state=0),
+        "hist_gradient_boosting": lambda: HistGradientBoostingClassifier(random_state=0),
+        "mlp": lambda: make_pipeline(StandardScaler(), MLPClassifier(max_iter=300, random_state=0)),
+        # SVC's own probability=True is deprecated; Platt scaling on 2 folds of the labels.
+        "svm": lambda: make_pipeline(
+            StandardScaler(), CalibratedClassifierCV(SVC(), ensemble=False, cv=2)
+        ),
+    }[name]()
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _test_size(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value >= 1 and value.is_integer():
+        return int(value)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a fraction in (0, 1) or a row count >= 1, got {text}"
+        )
+    return value
+
+
+def _strategies(text):
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in names if s not in get_strategy_names()]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown strategy {', '.join(map(repr, unknown)) or repr(text)}; "
+            f"valid names are {', '.join(get_strategy_names())}"
+        )
+    return names
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="activekit",
+        description="Active learning for scikit-learn, with a Rust core.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    bench = commands.add_parser(
+        "benchmark",
+        help="compare query strategies on a dataset: learning curves and label savings",
+        description=(
+            "Simulate active learning with each strategy and seed on a dataset, score a "
+            "held-out set after every round, and report the final score, the area under the "
+            "learning curve and the labels each strategy saves against random sampling. "
+            "Writes results.json and learning_curve.png to the output folder."
+        ),
+    )
+    bench.add_argument(
+        "--dataset",
+        default="digits",
+        help=f"{', '.join(DATASETS)}, or a CSV file with a header row (default: digits)",
+    )
+    bench.add_argument("--target", help="label column of a CSV dataset")
+    bench.add_argument(
+        "--estimator",
+        choices=ESTIMATORS,
+        default="logreg",
+        help="classifier (default: logreg, standardised logistic regression)",
+    )
+    bench.add_argument(
+        "--strategies",
+        type=_strategies,
+        default=["random", "least_confident", "margin", "entropy"],
+        help="comma-separated names (default: random,least_confident,margin,entropy)",
+    )
+    bench.add_argument(
+        "--budget",
+        type=_positive_int,
+        help="labels to acquire per run (default: 200, or the pool size if smaller)",
+    )
+    bench.add_argument(
+        "--batch-size", type=_positive_int, default=10, help="labels per round (default: 10)"
+    )
+    bench.add_argument(
+        "--initial",
+        type=_positive_int,
+        default=20,
+        help="initial labelled set, stratified (default: 20)",
+    )
+    bench.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=3,
+        help="runs per strategy, seeds 0..N-1 (default: 3)",
+    )
+    bench.add_argument(
+        "--test-size",
+        type=_test_size,
+        default=0.25,
+        help="held-out fraction or row count (default: 0.25)",
+    )
+    bench.add_argument(
+        "--output",
+        default="activekit-output",
+        help="folder for results.json and learning_curve.png (default: activekit-output)",
+    )
+    bench.add_argument(
+        "--jobs", type=int, default=1, help="runs in parallel; -1 for every core (default: 1)"
+    )
+    commands.add_parser("strategies", help="list the query strategies")
+    return parser
+
+
+def _pool_size(n_samples, test_size):
+    n_test = int(np.ceil(test_size * n_samples)) if isinstance(test_size, float) else test_size
+    return n_samples - n_test
+
+
+def benchmark(args):
+    from .evaluation import ActiveLearningCurveDisplay, evaluate_strategies
+
+    X, y, label = load_dataset(args.dataset, args.target)
+    pool = _pool_size(len(y), args.test_size)
+    if pool < 1:
+        raise UsageError(f"--test-size {args.test_size} leaves no rows of {len(y)} for the pool")
+    budget = args.budget if args.budget is not None else min(200, pool)
+    if budget > pool:
+        raise UsageError(
+            f"--budget {budget} is larger than the pool: {label} has {len(y)} rows and "
+            f"{pool} remain after holding out --test-size {args.test_size}"
+        )
+    if args.initial > budget:
+        raise UsageError(f"--initial {args.initial} is larger than --budget {budget}")
+    if args.jobs == 0:
+        raise UsageError("--jobs must be a positive number or negative (-1 = every core)")
+
+    out = Path(args.output)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the output folder {out}: {exc}") from None
+
+    print(
+        f"activekit benchmark: {label} ({len(y)} rows, {X.shape[1]} features, "
+        f"{len(np.unique(y))} classes), {args.estimator}, {len(args.strategies)} strategies x "
+        f"{args.seeds} seeds, {args.initial} -> {budget} labels in batches of {args.batch_size}",
+        flush=True,
+    )
+    start = time.perf_counter()
+    results = evaluate_strategies(
+        X,
+        y,
+        estimator=make_estimator(args.estimator),
+        strategies=args.strategies,
+        seeds=args.seeds,
+        budget=budget,
+        batch_size=args.batch_size,
+        n_initial=args.initial,
+        test_size=args.test_size,
+        n_jobs=args.jobs,
+        verbose=1,
+        dataset=label,
+    )
+    elapsed = time.perf_counter() - start
+    print()
+    print(results.summary_table())
+    print()
+    print(
+        "AUC: mean accuracy over the learning curve. Label savings: labels saved, against "
+        "random's budget, in first reaching random's final mean accuracy (mean ± std over seeds)."
+    )
+    json_path = out / "results.json"
+    results.to_json(json_path)
+    print(f"\nwrote {json_path}")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+    except ImportError:
+        print(
+            "learning-curve PNG skipped: matplotlib is not installed "
+            '(pip install "activekit[plot]")',
+            file=sys.stderr,
+        )
+    else:
+        png = out / "learning_curve.png"
+        display = ActiveLearningCurveDisplay.from_results(
+            results, title=f"{label}, {args.estimator}: mean ± std over {args.seeds} seeds"
+        )
+        display.figure_.tight_layout()
+        display.figure_.savefig(png, dpi=110)
+        import matplotlib.pyplot as plt
+
+        plt.close(display.figure_)
+        print(f"wrote {png}")
+    print(f"({elapsed:.1f} s)")
+    return 0
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "strategies":
+        print("\n".join(get_strategy_names()))
+        return 0
+    # Convergence chatter from small training sets drowns the table; workers inherit this.
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning,ignore::FutureWarning")
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            return benchmark(args)
+        except UsageError as exc:
+            parser.exit(2, f"activekit: error: {exc}\n")
+        except (ValueError, TypeError) as exc:
+            parser.exit(2, f"activekit: error: {exc}\n")

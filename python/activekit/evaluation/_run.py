@@ -1,0 +1,210 @@
+"""Run the simulated loop for strategies x seeds, scoring a held-out set after every round."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import check_X_y
+from tqdm.auto import tqdm
+
+from .._learner import ActiveLearningClassifier
+from ..strategies import get_strategy
+from ._results import ActiveLearningResults
+
+__all__ = ["DEFAULT_STRATEGIES", "evaluate_strategies"]
+
+DEFAULT_STRATEGIES = ("random", "least_confident", "margin", "entropy")
+
+
+def _name(strategy):
+    return (
+        strategy
+        if isinstance(strategy, str)
+        else getattr(strategy, "name", type(strategy).__name__)
+    )
+
+
+def _check_seeds(seeds):
+    if isinstance(seeds, bool):
+        raise TypeError(f"seeds must be a positive integer or a list of integers, got {seeds!r}")
+    if isinstance(seeds, Integral):
+        if seeds < 1:
+            raise ValueError(f"seeds must be at least 1, got {seeds}")
+        return list(range(int(seeds)))
+    seeds = list(seeds)
+    if not seeds or not all(isinstance(s, Integral) and not isinstance(s, bool) for s in seeds):
+        raise ValueError(f"seeds must be a positive integer or a list of integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct, got {seeds!r}")
+    return [int(s) for s in seeds]
+
+
+def _one_run(template, scorer, X, y, X_test, y_test, test_size, strategy, seed):
+    if X_test is None:
+        X_train, X_eval, y_train, y_eval = train_test_split(
+            X, y, test_size=test_size, stratify=y, random_state=seed
+        )
+    else:
+        X_train, y_train, X_eval, y_eval = X, y, X_test, y_test
+    records = []
+
+    def on_round(fitted, record):
+        records.append(
+            {
+                "strategy": _name(strategy),
+                "seed": seed,
+                "round": record["round"],
+                "n_labeled": record["n_labeled"],
+                "score": float(scorer(fitted, X_eval, y_eval)),
+                "query_time": record["query_time"],
+                "fit_time": record["fit_time"],
+            }
+        )
+
+    learner = clone(template).set_params(query_strategy=strategy, random_state=seed)
+    learner._validate_params()
+    learner._fit(X_train, y_train, on_round=on_round)
+    return records, {"strategy": _name(strategy), "seed": seed, "stop_reason": learner.stop_reason_}
+
+
+def evaluate_strategies(
+    X,
+    y,
+    *,
+    estimator=None,
+    strategies=DEFAULT_STRATEGIES,
+    seeds=3,
+    budget=200,
+    batch_size=10,
+    n_initial=20,
+    test_size=0.25,
+    X_test=None,
+    y_test=None,
+    scoring="accuracy",
+    stopping=None,
+    n_jobs=None,
+    verbose=0,
+    dataset=None,
+):
+    """Simulate active learning with each strategy and seed, scoring after every round.
+
+    Each run draws a stratified held-out set (``test_size``, seeded by the run's seed) unless
+    ``X_test`` and ``y_test`` are given, then runs :class:`ActiveLearningClassifier`'s
+    simulated loop on the rest: ``n_initial`` stratified labels, then ``batch_size`` at a time
+    until ``budget``. Runs with the same seed share their split and initial labels, so
+    strategies are compared on paired runs.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    estimator : classifier, default=None
+        Wrapped by every run; ``None`` means logistic regression.
+    strategies : list of str or QueryStrategy, default=DEFAULT_STRATEGIES
+        ``("random", "least_confident", "margin", "entropy")``. Include ``"random"`` to
+        get label savings.
+    seeds : int or list of int, default=3
+        An int ``n`` means seeds ``0 .. n-1``.
+    budget, batch_size, n_initial : int
+        As in :class:`ActiveLearningClassifier`.
+    test_size : float or int, default=0.25
+        Held-out share (or count) when ``X_test`` is not given.
+    X_test, y_test : array-like, default=None
+        A fixed held-out set for every run.
+    scoring : str or callable, default="accuracy"
+        A scikit-learn scorer name or ``scorer(estimator, X, y)``.
+    stopping : StoppingCriterion or list, default=None
+        Lets runs stop before the budget.
+    n_jobs : int, default=None
+        Runs in parallel (joblib); ``None`` runs them one after another.
+    verbose : int, default=0
+        A progress bar over runs (on a terminal).
+    dataset : str, default=None
+        A name recorded in the metadata.
+
+    Returns
+    -------
+    results : ActiveLearningResults
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from activekit.evaluation import evaluate_strategies
+    >>> X, y = load_iris(return_X_y=True)
+    >>> results = evaluate_strategies(X, y, strategies=["random", "margin"], seeds=2,
+    ...                               budget=30, batch_size=5, n_initial=10)
+    >>> results
+    ActiveLearningResults(strategies=['random', 'margin'], seeds=[0, 1], rounds=20)
+    """
+    X, y = check_X_y(X, y, accept_sparse=["csr"])
+    if (X_test is None) != (y_test is None):
+        raise ValueError("give both X_test and y_test, or neither")
+    if X_test is not None:
+        X_test, y_test = check_X_y(X_test, y_test, accept_sparse=["csr"])
+        if X_test.shape[1] != X.shape[1]:
+            raise ValueError(f"X_test has {X_test.shape[1]} features but X has {X.shape[1]}")
+    strategies = list(strategies)
+    if not strategies:
+        raise ValueError("strategies must name at least one strategy")
+    for s in strategies:
+        get_strategy(s)  # unknown names fail here, listing the valid ones
+    names = [_name(s) for s in strategies]
+    if len(set(names)) != len(names):
+        raise ValueError(f"strategies must be distinct, got {names}")
+    seeds = _check_seeds(seeds)
+    scorer = check_scoring(ActiveLearningClassifier(estimator), scoring=scoring)
+
+    n_pool = X.shape[0]
+    if X_test is None:
+        n_test = (
+            int(np.ceil(test_size * n_pool)) if isinstance(test_size, float) else int(test_size)
+        )
+        n_pool -= n_test
+    if isinstance(budget, bool) or not isinstance(budget, Integral) or not 1 <= budget <= n_pool:
+        raise ValueError(
+            f"budget must be an integer between 1 and the {n_pool} rows left for the pool, "
+            f"got {budget!r}"
+        )
+    template = ActiveLearningClassifier(
+        estimator,
+        batch_size=batch_size,
+        n_initial=n_initial,
+        budget=budget,
+        stopping=stopping,
+        n_jobs=1 if n_jobs not in (None, 1) else None,
+    )
+    template._validate_params()
+
+    jobs = [
+        delayed(_one_run)(template, scorer, X, y, X_test, y_test, test_size, s, seed)
+        for s in strategies
+        for seed in seeds
+    ]
+    outputs = []
+    with tqdm(
+        total=len(jobs), disable=None if verbose else True, desc="runs", unit="run"
+    ) as progress:
+        for out in Parallel(n_jobs=n_jobs, return_as="generator")(jobs):
+            outputs.append(out)
+            progress.update()
+    records = [r for recs, _ in outputs for r in recs]
+    metadata = {
+        "dataset": dataset,
+        "n_samples": int(X.shape[0]),
+        "n_features": int(X.shape[1]),
+        "estimator": repr(template._make_estimator()),
+        "strategies": names,
+        "seeds": seeds,
+        "budget": budget,
+        "batch_size": batch_size,
+        "n_initial": n_initial,
+        "test_size": None if X_test is not None else test_size,
+        "scoring": scoring if isinstance(scoring, str) else repr(scoring),
+        "runs": [run for _, run in outputs],
+    }
+    return ActiveLearningResults(records, metadata)

@@ -1,0 +1,212 @@
+"""activekit.evaluation: the results object, its figures, the runner and the display."""
+
+import math
+import sys
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from activekit.evaluation import (
+    ActiveLearningCurveDisplay,
+    ActiveLearningResults,
+    evaluate_strategies,
+    normalized_auc,
+)
+
+
+def hand_made():
+    """Two seeds of random and margin, labelled counts 10, 20, 30."""
+    scores = {
+        ("random", 0): [0.5, 0.6, 0.7],
+        ("random", 1): [0.5, 0.7, 0.9],  # random's final mean: 0.8
+        ("margin", 0): [0.5, 0.8, 0.9],  # reaches 0.8 at 20
+        ("margin", 1): [0.6, 0.7, 0.75],  # never reaches 0.8
+    }
+    rows = [
+        dict(strategy=s, seed=seed, round=r, n_labeled=10 * (r + 1), score=v,
+             query_time=0.01 * r, fit_time=0.02)
+        for (s, seed), values in scores.items()
+        for r, v in enumerate(values)
+    ]
+    return ActiveLearningResults(rows, {"dataset": "hand", "scoring": "accuracy"})
+
+
+def test_figures_on_a_hand_made_table():
+    rows = {r["strategy"]: r for r in hand_made().summary()}
+    rnd, mar = rows["random"], rows["margin"]
+    assert rnd["target_score"] == pytest.approx(0.8)
+    assert rnd["final_score_mean"] == pytest.approx(0.8)
+    assert rnd["final_score_std"] == pytest.approx(0.1)
+    # AUCs: random (0.6, 0.7) -> 0.65; margin (0.75, 0.6875).
+    assert rnd["auc_mean"] == pytest.approx(0.65)
+    assert mar["auc_mean"] == pytest.approx((0.75 + 0.6875) / 2)
+    assert mar["auc_std"] == pytest.approx(0.03125)
+    # random seed 1 reaches 0.8 at 30 labels, seed 0 never: savings 0 from the one that does.
+    assert (rnd["reached"], rnd["labels_to_target_mean"]) == (1, 30.0)
+    assert rnd["label_savings_mean"] == pytest.approx(0.0)
+    # margin seed 0 reaches it at 20 of random's 30: a third saved.
+    assert (mar["reached"], mar["labels_to_target_mean"]) == (1, 20.0)
+    assert mar["label_savings_mean"] == pytest.approx(1 / 3)
+    assert mar["n_seeds"] == 2
+
+
+def test_without_a_baseline_savings_are_nan():
+    results = hand_made()
+    rows = results.summary(baseline="entropy")
+    assert all(math.isnan(r["label_savings_mean"]) and r["reached"] == 0 for r in rows)
+    assert "not reached (0/2)" in results.summary_table(baseline="entropy")
+
+
+def test_normalized_auc():
+    assert normalized_auc([10, 30], [0.0, 1.0]) == pytest.approx(0.5)
+    assert normalized_auc([10, 20, 40], [0.2, 0.4, 0.4]) == pytest.approx((3 + 8) / 30)
+    assert normalized_auc([5], [0.7]) == 0.7
+
+
+def test_mean_curve_and_curve():
+    results = hand_made()
+    counts, mean, std = results.mean_curve("margin")
+    assert_array_equal(counts, [10, 20, 30])
+    assert_allclose(mean, [0.55, 0.75, 0.825])
+    assert_allclose(std, [0.05, 0.05, 0.075])
+    with pytest.raises(ValueError, match="no run with strategy='bald' and seed=0"):
+        results.curve("bald", 0)
+
+
+def test_json_round_trip(tmp_path):
+    results = hand_made()
+    results.metadata["runs"] = [{"strategy": "random", "seed": 0, "stop_reason": None}]
+    path = tmp_path / "r.json"
+    text = results.to_json(path)
+    assert ActiveLearningResults.from_json(path) == results
+    assert ActiveLearningResults.from_json(text) == results
+    loaded = ActiveLearningResults.from_json(path)
+    assert loaded.summary() == results.summary()
+    # NumPy scalars and NaN serialise too.
+    odd = ActiveLearningResults(
+        [dict(strategy="random", seed=np.int64(1), round=0, n_labeled=np.int32(5),
+              score=float("nan"), query_time=np.float32(0.5), fit_time=0.0)]
+    )
+    back = ActiveLearningResults.from_json(odd.to_json())
+    assert back.records[0]["seed"] == 1 and back.records[0]["score"] is None
+    assert math.isnan(back.curve("random", 1)[1][0])
+
+
+def test_bad_json(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text('{"format": "other"}')
+    with pytest.raises(ValueError, match="not an activekit results file"):
+        ActiveLearningResults.from_json(path)
+
+
+def test_to_frame():
+    frame = hand_made().to_frame()
+    assert list(frame.columns) == [
+        "strategy", "seed", "round", "n_labeled", "score", "query_time", "fit_time"
+    ]
+    assert len(frame) == 12
+    assert frame.groupby("strategy")["score"].max().to_dict() == {"margin": 0.9, "random": 0.9}
+
+
+@pytest.fixture(scope="module")
+def digits_results():
+    X, y = load_digits(return_X_y=True)
+    return evaluate_strategies(
+        X, y,
+        estimator=make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+        strategies=["random", "margin"], seeds=3, budget=220, batch_size=10, n_initial=20,
+        dataset="digits",
+    )
+
+
+def test_margin_beats_random_on_digits(digits_results):
+    """The headline of active learning, guarded: margin's mean score over the curve from 20
+    to 220 labels beats random's by at least 0.02 (logistic regression, 3 seeds)."""
+    auc = {r["strategy"]: r["auc_mean"] for r in digits_results.summary()}
+    assert auc["margin"] - auc["random"] >= 0.02, auc
+
+
+def test_runs_are_paired_and_complete(digits_results):
+    results = digits_results
+    assert results.strategies == ["random", "margin"]
+    assert results.seeds == [0, 1, 2]
+    assert len(results.records) == 2 * 3 * 21
+    counts, _ = results.curve("margin", 2)
+    assert counts.tolist() == list(range(20, 221, 10))
+    # Same seed, same split and initial labels: the first round scores the same model.
+    for seed in results.seeds:
+        assert results.curve("random", seed)[1][0] == results.curve("margin", seed)[1][0]
+    assert {r["stop_reason"] for r in results.metadata["runs"]} == {"budget: 220 labels used of 220"}
+    assert results.metadata["dataset"] == "digits"
+
+
+def test_fixed_test_set_scorer_and_parallel_runs():
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    kwargs = dict(strategies=["entropy", "random"], seeds=[3, 5], budget=40, batch_size=10,
+                  n_initial=20, X_test=X[1500:], y_test=y[1500:], scoring="f1_macro")
+    one = evaluate_strategies(X[:1500], y[:1500], **kwargs)
+    two = evaluate_strategies(X[:1500], y[:1500], n_jobs=2, **kwargs)
+    strip = lambda r: [{k: v for k, v in x.items() if not k.endswith("_time")} for x in r.records]  # noqa: E731
+    assert strip(one) == strip(two)
+    assert one.metadata["scoring"] == "f1_macro" and one.metadata["test_size"] is None
+    assert one.seeds == [3, 5]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "message"),
+    [
+        (dict(strategies=["margin", "bald"]), ValueError, "query_strategy='bald' is not a known"),
+        (dict(strategies=[]), ValueError, "at least one strategy"),
+        (dict(strategies=["margin", "margin"]), ValueError, "must be distinct"),
+        (dict(seeds=0), ValueError, "seeds must be at least 1"),
+        (dict(seeds=True), TypeError, "seeds must be a positive integer"),
+        (dict(seeds=[1, 1]), ValueError, "seeds must be distinct"),
+        (dict(budget=2000), ValueError, "budget must be an integer between 1 and the 1347 rows"),
+        (dict(X_test=np.zeros((3, 64))), ValueError, "give both X_test and y_test"),
+        (dict(X_test=np.zeros((3, 5)), y_test=np.zeros(3)), ValueError, "X_test has 5 features"),
+        (dict(scoring="no_such_score"), ValueError, "no_such_score"),
+    ],
+)
+def test_evaluate_rejects(kwargs, exc, message):
+    X, y = load_digits(return_X_y=True)
+    with pytest.raises(exc, match=message):
+        evaluate_strategies(X, y, **kwargs)
+
+
+def test_display_draws_the_mean_curves():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = hand_made()
+    display = ActiveLearningCurveDisplay.from_results(results, title="hand")
+    assert set(display.lines_) == {"random", "margin"}
+    x, ydata = display.lines_["margin"].get_data()
+    assert_array_equal(x, [10, 20, 30])
+    assert_allclose(ydata, [0.55, 0.75, 0.825])
+    band = display.bands_["margin"].get_paths()[0].vertices
+    assert band[:, 1].max() == pytest.approx(0.825 + 0.075)
+    assert display.ax_.get_ylabel() == "accuracy"
+    assert display.ax_.get_title() == "hand"
+    assert display.figure_ is display.ax_.figure
+    assert [t.get_text() for t in display.ax_.get_legend().get_texts()] == ["random", "margin"]
+
+    _, ax = plt.subplots()
+    again = ActiveLearningCurveDisplay.from_results(results, strategies=["random"], ax=ax, std=False)
+    assert again.ax_ is ax and list(again.lines_) == ["random"] and again.bands_ == {}
+    with pytest.raises(ValueError, match=r"no results for strategies \['bald'\]"):
+        ActiveLearningCurveDisplay.from_results(results, strategies=["bald"])
+    plt.close("all")
+
+
+def test_display_without_matplotlib_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match=r'pip install "activekit\[plot\]"'):
+        ActiveLearningCurveDisplay(curves={}).plot()
