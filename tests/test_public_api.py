@@ -14,7 +14,9 @@ def test_exported_members():
     assert sorted(activekit.__all__) == [
         "ActiveLearningClassifier",
         "__version__",
+        "evaluation",
         "get_strategy_names",
+        "stopping",
         "strategies",
     ]
     for name in activekit.__all__:
@@ -28,6 +30,19 @@ def test_exported_members():
         "RankingStrategy",
         "get_strategy",
         "get_strategy_names",
+    ]
+    assert sorted(activekit.evaluation.__all__) == [
+        "ActiveLearningCurveDisplay",
+        "ActiveLearningResults",
+        "DEFAULT_STRATEGIES",
+        "evaluate_strategies",
+        "normalized_auc",
+    ]
+    assert sorted(activekit.stopping.__all__) == [
+        "LabelBudget",
+        "MaxUncertainty",
+        "StabilizingPredictions",
+        "StoppingCriterion",
     ]
 
 
@@ -47,10 +62,13 @@ def test_constructor_signature():
     }
 
 
-def test_import_does_not_import_torch():
+def test_import_does_not_import_torch_or_matplotlib():
     import subprocess
 
-    code = "import activekit, sys; assert 'torch' not in sys.modules"
+    code = (
+        "import activekit, sys; "
+        "assert not {'torch', 'matplotlib'} & set(sys.modules)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

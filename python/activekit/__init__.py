@@ -7,10 +7,17 @@ Examples
 ActiveLearningClassifier(batch_size=5, query_strategy='entropy')
 """
 
-from . import strategies
+from . import evaluation, stopping, strategies
 from ._learner import ActiveLearningClassifier
 from .strategies import get_strategy_names
 
-__all__ = ["ActiveLearningClassifier", "__version__", "get_strategy_names", "strategies"]
+__all__ = [
+    "ActiveLearningClassifier",
+    "__version__",
+    "evaluation",
+    "get_strategy_names",
+    "stopping",
+    "strategies",
+]
 
 __version__ = "0.1.0"
