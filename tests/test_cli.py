@@ -1,6 +1,7 @@
 """The command line: `activekit benchmark` end to end, and its error paths."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -17,7 +18,8 @@ def run(capsys, *argv):
     return code, out.out, out.err
 
 
-def test_benchmark_end_to_end(tmp_path, capsys):
+def test_benchmark_end_to_end(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("PYTHONWARNINGS", raising=False)
     code, out, _ = run(
         capsys, "benchmark", "--dataset", "iris", "--budget", "30", "--initial", "9",
         "--batch-size", "7", "--seeds", "2", "--strategies", "random,margin",
@@ -37,6 +39,7 @@ def test_benchmark_end_to_end(tmp_path, capsys):
     assert counts.tolist() == [9, 16, 23, 30]
     png = (tmp_path / "out" / "learning_curve.png").read_bytes()
     assert png.startswith(b"\x89PNG")
+    assert "PYTHONWARNINGS" not in os.environ  # set for worker processes, then restored
 
 
 def test_default_budget_shrinks_to_a_small_pool(tmp_path, capsys):

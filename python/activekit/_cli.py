@@ -4,6 +4,7 @@ many labels each query strategy saves against random sampling."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
 import sys
@@ -304,15 +305,28 @@ def main(argv=None):
     if args.command == "strategies":
         print("\n".join(get_strategy_names()))
         return 0
-    # Convergence chatter from small training sets drowns the table; workers inherit this.
-    os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning,ignore::FutureWarning")
-    from sklearn.exceptions import ConvergenceWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with _quiet_convergence():
         try:
             return benchmark(args)
-        except UsageError as exc:
+        except (UsageError, ValueError, TypeError) as exc:
             parser.exit(2, f"activekit: error: {exc}\n")
-        except (ValueError, TypeError) as exc:
-            parser.exit(2, f"activekit: error: {exc}\n")
+
+
+@contextlib.contextmanager
+def _quiet_convergence():
+    """Silence ConvergenceWarning (a UserWarning) from models fitted on a few labels, which
+    would drown the table, here and in worker processes started meanwhile (they inherit the
+    environment); both are restored afterwards."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    saved = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = "ignore::UserWarning"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            yield
+    finally:
+        if saved is None:
+            del os.environ["PYTHONWARNINGS"]
+        else:
+            os.environ["PYTHONWARNINGS"] = saved
