@@ -34,6 +34,10 @@ pub enum KernelError {
     #[error("tol must be a finite number >= 0, got {tol}")]
     InvalidTolerance { tol: f64 },
 
+    /// The caller cancelled the kernel (Ctrl-C in Python).
+    #[error("cancelled")]
+    Cancelled,
+
     /// The thread pool for the requested number of threads could not be built.
     #[error("could not start a pool of {threads} threads: {reason}")]
     ThreadPool { threads: usize, reason: String },

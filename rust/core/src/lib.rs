@@ -4,12 +4,14 @@
 //! Every kernel is generic over [`Real`] (`f32`, `f64`), returns a [`Result`], breaks ties by
 //! the lowest index and allocates memory linear in the pool, never `n x n`.
 
+mod cancel;
 mod error;
 mod parallel;
 mod real;
 mod topk;
 mod uncertainty;
 
+pub use cancel::Cancel;
 pub use error::{KernelError, Result};
 pub use parallel::with_threads;
 pub use real::{ln_f32, Real};

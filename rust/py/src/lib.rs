@@ -5,10 +5,12 @@
 //! the kernels check, and the choice of dtype, belong to `activekit/_kernels.py`.
 
 use activekit_core as core;
-use activekit_core::{KernelError, TopK, Uncertainty};
+use activekit_core::{Cancel, KernelError, TopK, Uncertainty};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use std::sync::mpsc;
+use std::time::Duration;
 
 /// The one place where kernel errors become Python exceptions.
 fn to_py_err(err: KernelError) -> PyErr {
@@ -48,6 +50,52 @@ fn convert_top_k<'py, T: numpy::Element + Copy>(
         indices.into_pyarray(py),
         top.scores.into_pyarray(py).into_any(),
     )
+}
+
+/// Run a long kernel with the GIL released on a worker thread, on `n_threads` threads, while
+/// this thread wakes every 50 ms to let Python handle signals: on Ctrl-C the kernel is asked
+/// to stop through its [`Cancel`] token, and the KeyboardInterrupt is raised once it has.
+#[allow(dead_code)] // the first long kernels (k-center, kNN) arrive next
+fn run_interruptible<R: Send>(
+    py: Python<'_>,
+    n_threads: usize,
+    kernel: impl FnOnce(&Cancel) -> core::Result<R> + Send,
+) -> PyResult<R> {
+    let cancel = Cancel::new();
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::scope(|scope| {
+        let cancel = &cancel;
+        scope.spawn(move || {
+            let result = core::with_threads(n_threads, || kernel(cancel)).and_then(|r| r);
+            // The receiver outlives this thread (the scope joins it first).
+            let _ = done_tx.send(result);
+        });
+        // The receiver is Send but not Sync: each wait takes it and hands it back.
+        let mut done_rx = done_rx;
+        loop {
+            let (waited, rx) = py.detach(move || {
+                let waited = done_rx.recv_timeout(Duration::from_millis(50));
+                (waited, done_rx)
+            });
+            done_rx = rx;
+            match waited {
+                Ok(result) => return result.map_err(to_py_err),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Err(interrupt) = py.check_signals() {
+                        cancel.cancel();
+                        // Wait for the kernel to notice; its result is dropped.
+                        let _ = py.detach(move || done_rx.recv());
+                        return Err(interrupt);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(PyRuntimeError::new_err(
+                        "kernel thread ended without a result",
+                    ))
+                }
+            }
+        }
+    })
 }
 
 /// Run a kernel with the GIL released, on `n_threads` threads, mapping its error.
