@@ -34,6 +34,31 @@ pub enum KernelError {
     #[error("tol must be a finite number >= 0, got {tol}")]
     InvalidTolerance { tol: f64 },
 
+    /// A row holds NaN or an infinity, so it has no distance to anything.
+    #[error("{what} row {row} contains NaN or infinity")]
+    NonFinite { what: &'static str, row: usize },
+
+    /// Two matrices whose rows are compared have different numbers of columns.
+    #[error("{what} has {got} columns but {other} has {expected}")]
+    WidthMismatch {
+        what: &'static str,
+        got: usize,
+        other: &'static str,
+        expected: usize,
+    },
+
+    /// The cold-start first pick is not a row of the pool.
+    #[error("first must be a row index below the number of pool rows ({n}), got {first}")]
+    InvalidFirst { first: usize, n: usize },
+
+    /// No centres and no first pick: the traversal has nowhere to start.
+    #[error("first must be given when there are no centres to start from")]
+    MissingFirst,
+
+    /// A first pick was given although the centres determine it.
+    #[error("first must be None when there are centres ({m} rows): the first pick is then the farthest row")]
+    FirstWithCentres { m: usize },
+
     /// The caller cancelled the kernel (Ctrl-C in Python).
     #[error("cancelled")]
     Cancelled,

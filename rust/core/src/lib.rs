@@ -1,18 +1,24 @@
-//! Numeric kernels of activekit, free of Python: pool scoring and selection on borrowed
+//! Numeric kernels of activekit, free of Python: pool scoring, distances and selection on borrowed
 //! `ndarray` views, parallel over rows with rayon, deterministic for any thread count.
 //!
 //! Every kernel is generic over [`Real`] (`f32`, `f64`), returns a [`Result`], breaks ties by
 //! the lowest index and allocates memory linear in the pool, never `n x n`.
 
 mod cancel;
+mod distance;
 mod error;
+mod kcenter;
+mod kmeanspp;
 mod parallel;
 mod real;
 mod topk;
 mod uncertainty;
 
 pub use cancel::Cancel;
+pub use distance::{min_distances, Nearest};
 pub use error::{KernelError, Result};
+pub use kcenter::{kcenter_greedy, KCenter};
+pub use kmeanspp::kmeans_plusplus;
 pub use parallel::with_threads;
 pub use real::{ln_f32, Real};
 pub use topk::{top_k, TopK};

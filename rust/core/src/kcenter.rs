@@ -1,0 +1,323 @@
+//! Exact k-center greedy (farthest-first traversal; Gonzalez 1985, Sener & Savarese 2018).
+//!
+//! Each pick is the pool row farthest from its nearest centre (labelled rows and earlier
+//! picks), ties by the lowest index. The selections are those of the plain eager greedy
+//! that keeps one min-distance vector and updates all of it after every pick, with squared
+//! distances from [`crate::distance`] (bit-identical to NumPy's `((X - c) ** 2).sum(axis=1)` in
+//! `f64`), but far fewer distances are evaluated:
+//!
+//! * Lazy updates. A row's stored squared distance is an upper bound on its distance to the
+//!   current centres: it is exact for the centres the row has been compared with, and later
+//!   centres can only lower it. Rows sit in a max-heap ordered by (bound, lower index first).
+//!   Only the row at the top is brought up to date, against the centres added since its last
+//!   update; when the top is up to date its bound is exact and no other row can beat it (their
+//!   true values are at most their bounds), so it is the exact argmax with the eager greedy's
+//!   tie-break.
+//! * Triangle inequality. When row `x` with nearest centre `a` at distance `u` is compared with
+//!   a later centre `c`, `d(x, c) >= d(a, c) - u >= D_c - u`, where `D_c` is `c`'s own distance
+//!   to its nearest earlier centre when it was picked. If `D_c >= 2u` (with a safety margin far
+//!   above rounding), `c` cannot bring `x` below `u`, and is skipped without evaluating it.
+//!   This costs nothing to store: `D_c` is the distance the kernel returns for each pick.
+//! * The first pass over the labelled centres (or the cold-start first pick) is parallel over
+//!   pool rows, with the centres in cache-sized blocks.
+//!
+//! Memory is linear in the pool: a heap entry and a counter per row.
+
+use crate::cancel::Cancel;
+use crate::distance::{check_finite, check_same_width, nearest_sq, row, sq_dist};
+use crate::error::{KernelError, Result};
+use crate::real::Real;
+use crate::topk::check_k;
+use ndarray::ArrayView2;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+/// `D_c^2 >= 4 u^2 * PRUNE_MARGIN` skips centre `c`. The margin covers the relative rounding
+/// of the computed distances (at most a few times `d * 2^-53`) many times over.
+const PRUNE_MARGIN: f64 = 1.0 + 1e-6;
+
+/// The picks of [`kcenter_greedy`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct KCenter {
+    /// Pool rows in pick order.
+    pub indices: Vec<usize>,
+    /// For each pick, its Euclidean distance to the nearest centre when it was picked (the
+    /// max-min distance); `+inf` for a cold-start first pick. Never increases.
+    pub distances: Vec<f64>,
+    /// Number of point-to-centre distances evaluated (the eager greedy evaluates `n` per
+    /// centre).
+    pub evaluations: u64,
+}
+
+/// A pool row in the heap: its bound on the squared distance to the nearest centre.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    bound: f64,
+    index: usize,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    /// Larger bound first, then lower index first. Bounds are never NaN.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.bound
+            .total_cmp(&other.bound)
+            .then(other.index.cmp(&self.index))
+    }
+}
+
+/// Farthest-first traversal of `pool` (n, d) starting from `centers` (m, d), `k` picks.
+///
+/// With `m == 0` the traversal starts at `first` (the caller's seeded random choice), which is
+/// the first pick and is reported at distance `+inf`; with `m > 0`, `first` must be `None`.
+/// Rows of `centers` are not pool rows: `k` may be any of `1..=n`. Duplicated rows are picked
+/// once their copies are exhausted, at distance 0, lowest index first.
+///
+/// Checks `cancel` before each heap step and between blocks of the first pass.
+///
+/// # Errors
+/// [`KernelError::InvalidK`], [`KernelError::WidthMismatch`], [`KernelError::MissingFirst`],
+/// [`KernelError::FirstWithCentres`], [`KernelError::InvalidFirst`],
+/// [`KernelError::NonFinite`] naming the first bad row of `X_pool` or `X_centers`,
+/// [`KernelError::Cancelled`].
+///
+/// # Examples
+/// ```
+/// use activekit_core::{kcenter_greedy, Cancel};
+/// use ndarray::{array, Array2};
+/// let pool = array![[0.0_f64], [1.0], [5.0], [9.0], [10.0]];
+/// let none = Array2::<f64>::zeros((0, 1));
+/// let picks = kcenter_greedy(pool.view(), none.view(), 3, Some(0), &Cancel::new()).unwrap();
+/// assert_eq!(picks.indices, vec![0, 4, 2]);
+/// assert_eq!(picks.distances, vec![f64::INFINITY, 10.0, 5.0]);
+/// ```
+pub fn kcenter_greedy<T: Real>(
+    pool: ArrayView2<T>,
+    centers: ArrayView2<T>,
+    k: usize,
+    first: Option<usize>,
+    cancel: &Cancel,
+) -> Result<KCenter> {
+    let (n, d) = pool.dim();
+    let m = centers.nrows();
+    check_k(k, n)?;
+    check_same_width(pool, "X_pool", centers, "X_centers")?;
+    match (m, first) {
+        (0, None) => return Err(KernelError::MissingFirst),
+        (0, Some(f)) if f >= n => return Err(KernelError::InvalidFirst { first: f, n }),
+        (m, Some(_)) if m > 0 => return Err(KernelError::FirstWithCentres { m }),
+        _ => {}
+    }
+    check_finite(pool, "X_pool")?;
+    check_finite(centers, "X_centers")?;
+
+    let pool = pool.as_standard_layout();
+    let centers = centers.as_standard_layout();
+    let (xs, cs) = match (pool.as_slice(), centers.as_slice()) {
+        (Some(a), Some(b)) => (a, b),
+        _ => unreachable!("standard layout is contiguous"),
+    };
+
+    let mut picks = KCenter {
+        indices: Vec::with_capacity(k),
+        distances: Vec::with_capacity(k),
+        evaluations: 0,
+    };
+    // `prune[j]`: the squared pick distance of pick j, for the triangle-inequality test
+    // (0, which prunes nothing, for a cold start's first pick).
+    let mut prune: Vec<f64> = Vec::with_capacity(k);
+
+    // First pass, parallel over pool rows: exact squared distance to the starting centres.
+    let mut bound = vec![0.0_f64; n];
+    let mut arg = vec![0_usize; n];
+    let seen_init: u32 = match first {
+        Some(f) => {
+            let start = row(xs, d, f).to_vec();
+            nearest_sq(xs, &start, d, &mut bound, &mut arg, cancel)?;
+            picks.evaluations += n as u64;
+            picks.indices.push(f);
+            picks.distances.push(f64::INFINITY);
+            prune.push(0.0);
+            1
+        }
+        None => {
+            nearest_sq(xs, cs, d, &mut bound, &mut arg, cancel)?;
+            picks.evaluations += (n as u64) * (m as u64);
+            0
+        }
+    };
+    drop(arg);
+    // `seen[i]`: how many picks row i has been compared with (the labelled centres always).
+    let mut seen = vec![seen_init; n];
+    let mut heap: BinaryHeap<Entry> = bound
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| Some(i) != first)
+        .map(|(index, &bound)| Entry { bound, index })
+        .collect();
+    drop(bound);
+
+    while picks.indices.len() < k {
+        cancel.check()?;
+        let n_picked = picks.indices.len();
+        let Some(mut top) = heap.peek_mut() else {
+            // k <= n and each pick leaves the heap once: unreachable, but not worth a panic.
+            break;
+        };
+        let i = top.index;
+        if seen[i] as usize == n_picked {
+            let entry = std::collections::binary_heap::PeekMut::pop(top);
+            picks.indices.push(i);
+            picks.distances.push(entry.bound.sqrt());
+            prune.push(entry.bound);
+            continue;
+        }
+        // Bring row i up to date against picks seen[i].., then let it sink to its place.
+        let xi = row(xs, d, i);
+        let mut u = top.bound;
+        for (&c, &p) in picks.indices[seen[i] as usize..]
+            .iter()
+            .zip(&prune[seen[i] as usize..])
+        {
+            if p >= 4.0 * u * PRUNE_MARGIN {
+                // Also covers u == 0: nothing can lower it.
+                continue;
+            }
+            let dist = sq_dist(xi, row(xs, d, c));
+            picks.evaluations += 1;
+            if dist < u {
+                u = dist;
+            }
+        }
+        seen[i] = n_picked as u32;
+        top.bound = u;
+    }
+    Ok(picks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+    use proptest::prelude::*;
+
+    /// The plain eager greedy: one min-distance vector updated after every pick.
+    fn eager(
+        pool: &Array2<f64>,
+        centers: &Array2<f64>,
+        k: usize,
+        first: Option<usize>,
+    ) -> (Vec<usize>, Vec<f64>) {
+        let n = pool.nrows();
+        let dist = |a: usize, c: &[f64]| sq_dist(pool.row(a).as_slice().unwrap(), c);
+        let mut min = vec![f64::INFINITY; n];
+        for j in 0..centers.nrows() {
+            for (i, v) in min.iter_mut().enumerate() {
+                *v = v.min(dist(i, centers.row(j).as_slice().unwrap()));
+            }
+        }
+        let mut taken = vec![false; n];
+        let (mut idx, mut out) = (vec![], vec![]);
+        let mut next = first;
+        while idx.len() < k {
+            let pick = next.take().unwrap_or_else(|| {
+                let mut best = None::<usize>;
+                for i in 0..n {
+                    if !taken[i] && best.is_none_or(|b| min[i] > min[b]) {
+                        best = Some(i);
+                    }
+                }
+                best.unwrap()
+            });
+            taken[pick] = true;
+            idx.push(pick);
+            out.push(min[pick].sqrt());
+            let c = pool.row(pick).to_vec();
+            for (i, v) in min.iter_mut().enumerate() {
+                *v = v.min(dist(i, &c));
+            }
+        }
+        (idx, out)
+    }
+
+    #[test]
+    fn duplicates_and_k_above_distinct_rows() {
+        let pool = Array2::from_shape_fn((6, 2), |(i, _)| (i % 2) as f64);
+        let none = Array2::<f64>::zeros((0, 2));
+        let got = kcenter_greedy(pool.view(), none.view(), 6, Some(3), &Cancel::new()).unwrap();
+        assert_eq!(got.indices, vec![3, 0, 1, 2, 4, 5]);
+        assert_eq!(got.distances[1], 2.0_f64.sqrt());
+        assert!(got.distances[2..].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn errors() {
+        let pool = Array2::<f32>::zeros((3, 2));
+        let none = Array2::<f32>::zeros((0, 2));
+        let one = Array2::<f32>::zeros((1, 2));
+        let c = Cancel::new();
+        let run = |p: &Array2<f32>, m: &Array2<f32>, k, f| {
+            kcenter_greedy(p.view(), m.view(), k, f, &c).unwrap_err()
+        };
+        assert_eq!(
+            run(&pool, &none, 4, Some(0)),
+            KernelError::InvalidK { k: 4, n: 3 }
+        );
+        assert_eq!(run(&pool, &none, 1, None), KernelError::MissingFirst);
+        assert_eq!(
+            run(&pool, &none, 1, Some(3)),
+            KernelError::InvalidFirst { first: 3, n: 3 }
+        );
+        assert_eq!(
+            run(&pool, &one, 1, Some(0)),
+            KernelError::FirstWithCentres { m: 1 }
+        );
+        let mut bad = one.clone();
+        bad[[0, 1]] = f32::NAN;
+        assert_eq!(
+            run(&pool, &bad, 1, None),
+            KernelError::NonFinite {
+                what: "X_centers",
+                row: 0
+            }
+        );
+        let c2 = Cancel::new();
+        c2.cancel();
+        assert_eq!(
+            kcenter_greedy(pool.view(), one.view(), 1, None, &c2).unwrap_err(),
+            KernelError::Cancelled
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn matches_eager_greedy(
+            n in 1..120usize, m in 0..5usize, d in 1..6usize,
+            vals in prop::collection::vec(prop_oneof![(-3i8..4).prop_map(f64::from), -1.0..1.0f64], 1..400),
+            k_frac in 0.0..1.0f64, first_frac in 0.0..1.0f64, threads in 1..4usize,
+        ) {
+            let pool = Array2::from_shape_fn((n, d), |(i, j)| vals[(i * d + j) % vals.len()]);
+            let centers = Array2::from_shape_fn((m, d), |(i, j)| vals[(5 + 3 * i + j) % vals.len()] + 0.5);
+            let k = 1 + ((n - 1) as f64 * k_frac) as usize;
+            let first = (m == 0).then(|| ((n - 1) as f64 * first_frac) as usize);
+            let got = crate::with_threads(threads, || {
+                kcenter_greedy(pool.view(), centers.view(), k, first, &Cancel::new())
+            }).unwrap().unwrap();
+            let (idx, dist) = eager(&pool, &centers, k, first);
+            prop_assert_eq!(&got.indices, &idx);
+            prop_assert_eq!(&got.distances, &dist);
+            prop_assert!(got.evaluations <= (n as u64) * ((m + k) as u64));
+            prop_assert!(got.distances.windows(2).all(|w| w[1] <= w[0]));
+        }
+    }
+}
