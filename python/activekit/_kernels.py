@@ -14,9 +14,21 @@ import numpy as np
 
 from . import _native
 
-__all__ = ["UNCERTAINTY_MEASURES", "n_threads", "top_k", "uncertainty_scores", "uncertainty_top_k"]
+__all__ = [
+    "DISTANCE_METRICS",
+    "UNCERTAINTY_MEASURES",
+    "kcenter_greedy",
+    "kmeans_plusplus",
+    "min_distances",
+    "n_threads",
+    "seed_from",
+    "top_k",
+    "uncertainty_scores",
+    "uncertainty_top_k",
+]
 
 UNCERTAINTY_MEASURES = ("least_confident", "margin", "entropy")
+DISTANCE_METRICS = ("euclidean", "cosine")
 
 # Per-row tolerance on |sum(p) - 1|: a few ulps per class on top of a floor per dtype.
 _TOL_FLOOR = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-6}
@@ -140,3 +152,211 @@ def top_k(scores, k, *, n_jobs=None):
     s = _as_float(scores, "scores", 1)
     k = _check_k(k, s.shape[0])
     return _native.top_k(s, k, n_threads(n_jobs))
+
+
+# --------------------------------------------------------------------------------------------
+# Distances: k-center greedy, nearest centre, k-means++ seeding
+
+
+def _check_metric(metric):
+    if metric not in DISTANCE_METRICS:
+        raise ValueError(f"metric must be one of {sorted(DISTANCE_METRICS)}, got {metric!r}")
+
+
+def _unit_rows(a, name):
+    """Rows scaled to unit Euclidean length (norms in float64), in ``a``'s dtype."""
+    if a.shape[0] == 0:
+        return a
+    norms = np.sqrt(np.einsum("ij,ij->i", a, a, dtype=np.float64))
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        raise ValueError(
+            f"{name} row {zero[0]} has zero length; the cosine distance is undefined for it"
+        )
+    return np.ascontiguousarray(a / norms[:, None], dtype=a.dtype)
+
+
+def _pair(a, a_name, b, b_name, metric):
+    """Two matrices as C-contiguous arrays of one dtype (float32 only if both are)."""
+    a = _as_float(a, a_name, 2)
+    b = _as_float(b, b_name, 2)
+    if a.dtype != b.dtype:
+        a, b = a.astype(np.float64), b.astype(np.float64)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(
+            f"{b_name} has {b.shape[1]} columns but {a_name} has {a.shape[1]}"
+        )
+    if metric == "cosine":
+        a, b = _unit_rows(a, a_name), _unit_rows(b, b_name)
+    return a, b
+
+
+def _to_metric(distances, metric):
+    # On unit vectors, 1 - cos = |x - c|^2 / 2.
+    return distances * distances / 2 if metric == "cosine" else distances
+
+
+def kcenter_greedy(
+    X_pool, X_centers, k, *, first=None, metric="euclidean", n_jobs=None,
+    return_n_evaluations=False,
+):
+    """Exact k-center greedy (farthest-first traversal) over a pool.
+
+    Each pick is the pool row farthest from its nearest centre, where the centres are the rows
+    of ``X_centers`` (the labelled set) and the earlier picks; ties go to the lowest index.
+    The picks are identical to those of the plain NumPy greedy that keeps one vector of
+    squared distances ``((X - c) ** 2).sum(axis=1)`` in float64 and updates all of it after
+    every pick; a lazy max-heap and the triangle inequality evaluate far fewer distances.
+
+    Parameters
+    ----------
+    X_pool : array-like of shape (n_pool, n_features)
+        Candidate rows. float32 stays float32; other real dtypes become float64. Distances
+        are accumulated in float64 either way.
+    X_centers : array-like of shape (n_centers, n_features)
+        Rows already labelled (not part of the pool); may have no rows.
+    k : int
+        Number of picks, ``1 <= k <= n_pool``. Duplicated rows are picked at distance 0 once
+        every distinct row is taken.
+    first : int, default=None
+        Cold start: the first pick when ``X_centers`` has no rows (the caller draws it from
+        its ``random_state``). Must be ``None`` when ``X_centers`` has rows.
+    metric : {"euclidean", "cosine"}, default="euclidean"
+        ``"cosine"`` scales every row to unit length first (a zero row is an error) and
+        reports ``1 - cos``; on unit vectors that is ``|x - c|^2 / 2``, so the picks are those
+        of farthest-first traversal in cosine distance.
+    n_jobs : int, default=None
+        Threads; ``None`` uses every core. The picks do not depend on it.
+    return_n_evaluations : bool, default=False
+        Also return the number of point-to-centre distances evaluated (the eager greedy
+        evaluates ``n_pool * (n_centers + k)``).
+
+    Returns
+    -------
+    indices : ndarray of shape (k,), dtype intp
+        Pool rows in pick order.
+    distances : ndarray of shape (k,), dtype float64
+        Each pick's distance to its nearest centre when it was picked; never increases.
+        ``inf`` for a cold-start first pick.
+    n_evaluations : int
+        Only with ``return_n_evaluations``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from activekit._kernels import kcenter_greedy
+    >>> X = np.array([[0.0], [1.0], [5.0], [9.0], [10.0]])
+    >>> idx, dist = kcenter_greedy(X, np.empty((0, 1)), 3, first=0)
+    >>> idx.tolist(), dist.tolist()
+    ([0, 4, 2], [inf, 10.0, 5.0])
+    >>> kcenter_greedy(X, [[10.0]], 2)[0].tolist()
+    [0, 2]
+    """
+    _check_metric(metric)
+    pool, centers = _pair(X_pool, "X_pool", X_centers, "X_centers", metric)
+    k = _check_k(k, pool.shape[0])
+    if first is not None:
+        if isinstance(first, bool) or not isinstance(first, Integral):
+            raise TypeError(f"first must be None or an integer, got {type(first).__name__}")
+        if not 0 <= first < pool.shape[0]:
+            raise ValueError(
+                f"first must be a row index below the number of pool rows "
+                f"({pool.shape[0]}), got {first}"
+            )
+        first = int(first)
+    if centers.shape[0] == 0 and first is None:
+        raise ValueError(
+            "first must be given when X_centers has no rows (draw it from your random_state)"
+        )
+    idx, dist, n_eval = _native.kcenter_greedy(pool, centers, k, first, n_threads(n_jobs))
+    dist = _to_metric(dist, metric)
+    return (idx, dist, n_eval) if return_n_evaluations else (idx, dist)
+
+
+def min_distances(X, C, *, metric="euclidean", n_jobs=None):
+    """Distance from each row of ``X`` to its nearest row of ``C``, and that row's index.
+
+    Exact (squared distances summed in float64 from direct differences), parallel over the
+    rows of ``X``; equally near rows of ``C`` go to the lowest index.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    C : array-like of shape (n_centers, n_features)
+        At least one row.
+    metric : {"euclidean", "cosine"}, default="euclidean"
+        ``"cosine"`` returns ``1 - cos`` (rows scaled to unit length; zero rows are errors).
+    n_jobs : int, default=None
+        Threads; ``None`` uses every core.
+
+    Returns
+    -------
+    distances : ndarray of shape (n_samples,), dtype float64
+    argmin : ndarray of shape (n_samples,), dtype intp
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from activekit._kernels import min_distances
+    >>> d, i = min_distances(np.array([[0.0, 0.0], [3.0, 4.0]]), np.array([[0.0, 0.0], [3.0, 5.0]]))
+    >>> d.tolist(), i.tolist()
+    ([0.0, 1.0], [0, 1])
+    """
+    _check_metric(metric)
+    x, c = _pair(X, "X", C, "C", metric)
+    if c.shape[0] == 0:
+        raise ValueError("C is empty: it has no rows")
+    dist, arg = _native.min_distances(x, c, n_threads(n_jobs))
+    return _to_metric(dist, metric), arg
+
+
+def seed_from(random_state):
+    """A u64 seed for a Rust kernel: ``check_random_state(random_state).randint(2**63 - 1)``.
+
+    The same ``random_state`` gives the same seed; a ``RandomState`` instance advances.
+
+    Examples
+    --------
+    >>> from activekit._kernels import seed_from
+    >>> seed_from(0) == seed_from(0)
+    True
+    """
+    from sklearn.utils import check_random_state
+
+    return int(check_random_state(random_state).randint(np.iinfo(np.int64).max))
+
+
+def kmeans_plusplus(X, k, *, random_state=None, n_jobs=None):
+    """k-means++ seeding: ``k`` rows of ``X`` drawn by D^2 sampling, in pick order.
+
+    The first row is uniform; each next one is drawn with probability proportional to its
+    squared Euclidean distance to the nearest row drawn so far. When all remaining rows are at
+    distance 0 (duplicates), the lowest undrawn row is taken. ``random_state`` becomes a u64
+    seed via :func:`seed_from`; the Rust generator is SplitMix64, so a seed gives the same rows
+    whatever ``n_jobs``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    k : int
+        ``1 <= k <= n_samples``.
+    random_state : int, RandomState instance or None, default=None
+    n_jobs : int, default=None
+
+    Returns
+    -------
+    indices : ndarray of shape (k,), dtype intp
+        Distinct rows of ``X``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from activekit._kernels import kmeans_plusplus
+    >>> X = np.array([[0.0], [0.1], [50.0], [50.1]])
+    >>> idx = kmeans_plusplus(X, 2, random_state=0)
+    >>> sorted(int(i) // 2 for i in idx)   # one from each clump
+    [0, 1]
+    """
+    x = _as_float(X, "X", 2)
+    k = _check_k(k, x.shape[0])
+    return _native.kmeans_plusplus(x, k, seed_from(random_state), n_threads(n_jobs))

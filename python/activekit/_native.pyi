@@ -23,3 +23,21 @@ def top_k(
     k: int,
     n_threads: int,
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32] | npt.NDArray[np.float64]]: ...
+def kcenter_greedy(
+    X_pool: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    X_centers: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    k: int,
+    first: int | None,
+    n_threads: int,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64], int]: ...
+def min_distances(
+    X: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    C: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    n_threads: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]: ...
+def kmeans_plusplus(
+    X: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    k: int,
+    seed: int,
+    n_threads: int,
+) -> npt.NDArray[np.intp]: ...

@@ -7,7 +7,7 @@
 use activekit_core as core;
 use activekit_core::{Cancel, KernelError, TopK, Uncertainty};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -24,7 +24,7 @@ fn parse_measure(measure: &str) -> PyResult<Uncertainty> {
     measure.parse().map_err(PyValueError::new_err)
 }
 
-/// A probability matrix of either float type.
+/// A matrix of either float type.
 #[derive(FromPyObject)]
 enum Matrix<'py> {
     F32(PyReadonlyArray2<'py, f32>),
@@ -55,7 +55,6 @@ fn convert_top_k<'py, T: numpy::Element + Copy>(
 /// Run a long kernel with the GIL released on a worker thread, on `n_threads` threads, while
 /// this thread wakes every 50 ms to let Python handle signals: on Ctrl-C the kernel is asked
 /// to stop through its [`Cancel`] token, and the KeyboardInterrupt is raised once it has.
-#[allow(dead_code)] // the first long kernels (k-center, kNN) arrive next
 fn run_interruptible<R: Send>(
     py: Python<'_>,
     n_threads: usize,
@@ -204,12 +203,133 @@ fn top_k<'py>(
     }
 }
 
+fn indices_to_py(py: Python<'_>, indices: Vec<usize>) -> Bound<'_, PyArray1<isize>> {
+    // Pool sizes fit in isize: they index a NumPy array.
+    let v: Vec<isize> = indices.into_iter().map(|i| i as isize).collect();
+    v.into_pyarray(py)
+}
+
+fn same_dtype_error() -> PyErr {
+    PyTypeError::new_err("both matrices must have the same dtype (float32 or float64)")
+}
+
+type KCenterOut<'py> = (Bound<'py, PyArray1<isize>>, Bound<'py, PyArray1<f64>>, u64);
+
+fn kcenter_of<'py, T: core::Real + numpy::Element>(
+    py: Python<'py>,
+    pool: PyReadonlyArray2<'py, T>,
+    centers: PyReadonlyArray2<'py, T>,
+    k: usize,
+    first: Option<usize>,
+    n_threads: usize,
+) -> PyResult<KCenterOut<'py>> {
+    let (p, c) = (pool.as_array(), centers.as_array());
+    let out = run_interruptible(py, n_threads, |cancel| {
+        core::kcenter_greedy(p, c, k, first, cancel)
+    })?;
+    Ok((
+        indices_to_py(py, out.indices),
+        out.distances.into_pyarray(py),
+        out.evaluations,
+    ))
+}
+
+/// kcenter_greedy(X_pool, X_centers, k, first, n_threads)
+/// --
+///
+/// Farthest-first picks (pool rows), their max-min Euclidean distances (float64) and the
+/// number of distances evaluated. Both matrices C-contiguous and of the same dtype.
+#[pyfunction]
+#[allow(non_snake_case)]
+fn kcenter_greedy<'py>(
+    py: Python<'py>,
+    X_pool: Matrix<'py>,
+    X_centers: Matrix<'py>,
+    k: usize,
+    first: Option<usize>,
+    n_threads: usize,
+) -> PyResult<KCenterOut<'py>> {
+    match (X_pool, X_centers) {
+        (Matrix::F32(p), Matrix::F32(c)) => kcenter_of(py, p, c, k, first, n_threads),
+        (Matrix::F64(p), Matrix::F64(c)) => kcenter_of(py, p, c, k, first, n_threads),
+        _ => Err(same_dtype_error()),
+    }
+}
+
+type NearestOut<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<isize>>);
+
+fn min_distances_of<'py, T: core::Real + numpy::Element>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, T>,
+    c: PyReadonlyArray2<'py, T>,
+    n_threads: usize,
+) -> PyResult<NearestOut<'py>> {
+    let (xv, cv) = (x.as_array(), c.as_array());
+    let out = run_interruptible(py, n_threads, |cancel| core::min_distances(xv, cv, cancel))?;
+    Ok((
+        out.distances.into_pyarray(py),
+        indices_to_py(py, out.indices),
+    ))
+}
+
+/// min_distances(X, C, n_threads)
+/// --
+///
+/// Euclidean distance (float64) from each row of X to its nearest row of C, and that row.
+#[pyfunction]
+#[allow(non_snake_case)]
+fn min_distances<'py>(
+    py: Python<'py>,
+    X: Matrix<'py>,
+    C: Matrix<'py>,
+    n_threads: usize,
+) -> PyResult<NearestOut<'py>> {
+    match (X, C) {
+        (Matrix::F32(x), Matrix::F32(c)) => min_distances_of(py, x, c, n_threads),
+        (Matrix::F64(x), Matrix::F64(c)) => min_distances_of(py, x, c, n_threads),
+        _ => Err(same_dtype_error()),
+    }
+}
+
+/// kmeans_plusplus(X, k, seed, n_threads)
+/// --
+///
+/// k rows of X chosen by k-means++ (D^2) seeding from a u64 seed, in pick order.
+#[pyfunction]
+#[allow(non_snake_case)]
+fn kmeans_plusplus<'py>(
+    py: Python<'py>,
+    X: Matrix<'py>,
+    k: usize,
+    seed: u64,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyArray1<isize>>> {
+    let picks = match X {
+        Matrix::F32(x) => {
+            let v = x.as_array();
+            run_interruptible(py, n_threads, |cancel| {
+                core::kmeans_plusplus(v, k, seed, cancel)
+            })?
+        }
+        Matrix::F64(x) => {
+            let v = x.as_array();
+            run_interruptible(py, n_threads, |cancel| {
+                core::kmeans_plusplus(v, k, seed, cancel)
+            })?
+        }
+    };
+    Ok(indices_to_py(py, picks))
+}
+
 /// Native kernels of activekit. Import `activekit._kernels` instead of this module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(uncertainty_scores, m)?)?;
     m.add_function(wrap_pyfunction!(uncertainty_top_k, m)?)?;
     m.add_function(wrap_pyfunction!(top_k, m)?)?;
+    m.add_function(wrap_pyfunction!(kcenter_greedy, m)?)?;
+    m.add_function(wrap_pyfunction!(min_distances, m)?)?;
+    m.add_function(wrap_pyfunction!(kmeans_plusplus, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
