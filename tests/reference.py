@@ -45,3 +45,71 @@ def assert_valid_top_k(selected, ref_scores, k, rows=None, atol=0.0):
         # Every identical row before i is chosen too, and ranked ahead of i.
         earlier = same[same < i]
         assert np.all(np.isin(earlier, selected[:pos])), f"tie at row {i} not broken by index"
+
+
+def sq_distances(X, c):
+    """Squared Euclidean distances from every row of X to c, in float64, as NumPy sums them."""
+    X = np.asarray(X, dtype=np.float64)
+    return ((X - np.asarray(c, dtype=np.float64)) ** 2).sum(axis=1)
+
+
+def kcenter_greedy(X_pool, X_centers, k, first=None):
+    """The plain eager farthest-first greedy: one min-distance vector updated after each pick.
+
+    Ties go to the lowest unpicked index; a cold-start first pick is reported at ``inf``.
+    """
+    X = np.asarray(X_pool, dtype=np.float64)
+    md = np.full(len(X), np.inf)
+    for c in np.asarray(X_centers, dtype=np.float64):
+        md = np.minimum(md, sq_distances(X, c))
+    taken = np.zeros(len(X), dtype=bool)
+    idx, dist = [], []
+    for t in range(k):
+        p = first if (t == 0 and first is not None) else int(np.argmax(np.where(taken, -1.0, md)))
+        idx.append(p)
+        dist.append(np.sqrt(md[p]))
+        taken[p] = True
+        md = np.minimum(md, sq_distances(X, X[p]))
+    return np.array(idx), np.array(dist)
+
+
+def min_distances(X, C):
+    d2 = np.stack([sq_distances(X, c) for c in np.asarray(C, dtype=np.float64)])
+    return np.sqrt(d2.min(axis=0)), d2.argmin(axis=0)
+
+
+def splitmix64(seed):
+    """Vigna's SplitMix64, as the Rust k-means++ uses it."""
+    mask = (1 << 64) - 1
+    state = seed & mask
+    while True:
+        state = (state + 0x9E3779B97F4A7C15) & mask
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        yield z ^ (z >> 31)
+
+
+def kmeans_plusplus(X, k, seed):
+    """D^2 sampling with the Rust kernel's generator and draw rule (first running sum > u*total)."""
+    X = np.asarray(X, dtype=np.float64)
+    n = len(X)
+    gen = splitmix64(seed)
+
+    def uniform():
+        return (next(gen) >> 11) * 2.0**-53
+
+    picks = [min(int(uniform() * n), n - 1)]
+    md = np.full(n, np.inf)
+    while len(picks) < k:
+        md = np.minimum(md, sq_distances(X, X[picks[-1]]))
+        pos = np.flatnonzero(md > 0)
+        acc = np.cumsum(md[pos])  # sequential, like the kernel's running sum
+        total = float(acc[-1]) if len(acc) else 0.0
+        u = uniform()
+        if total > 0:
+            j = int(np.searchsorted(acc, u * total, side="right"))
+            picks.append(int(pos[min(j, len(pos) - 1)]))
+        else:
+            picks.append(int(np.flatnonzero(~np.isin(np.arange(n), picks))[0]))
+    return np.array(picks)

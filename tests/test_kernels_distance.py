@@ -1,0 +1,235 @@
+"""Distance kernels (k-center greedy, nearest centre, k-means++) against NumPy references."""
+
+import _thread
+import itertools
+import threading
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import reference as ref
+from activekit import _kernels
+
+
+@st.composite
+def point_sets(draw, min_rows=1, max_rows=60):
+    """Float32/float64 matrices with duplicated rows, identical rows and small integer grids."""
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    n = draw(st.integers(min_rows, max_rows))
+    d = draw(st.integers(1, 12))
+    n_distinct = draw(st.integers(1, n))
+    elements = st.one_of(
+        st.integers(-3, 3).map(float),
+        st.floats(-100, 100, allow_nan=False, allow_subnormal=False, width=32),
+    )
+    distinct = draw(hnp.arrays(np.float64, (n_distinct, d), elements=elements))
+    rows = draw(hnp.arrays(np.intp, n, elements=st.integers(0, n_distinct - 1)))
+    return distinct[rows].astype(dtype)
+
+
+def layouts(X):
+    """The same values as C, Fortran and strided arrays."""
+    yield X
+    yield np.asfortranarray(X)
+    yield np.repeat(X, 2, axis=1)[:, ::2]
+
+
+# k-center greedy
+
+
+@given(X=point_sets(), data=st.data())
+def test_kcenter_cold_start_matches_numpy_greedy(X, data):
+    k = data.draw(st.integers(1, len(X)))
+    first = data.draw(st.integers(0, len(X) - 1))
+    want_idx, want_dist = ref.kcenter_greedy(X, X[:0], k, first)
+    for variant in layouts(X):
+        idx, dist = _kernels.kcenter_greedy(variant, X[:0], k, first=first)
+        np.testing.assert_array_equal(idx, want_idx)
+        np.testing.assert_array_equal(dist, want_dist)
+    assert dist[0] == np.inf
+    assert len(np.unique(idx)) == k
+    assert np.all(np.diff(dist) <= 0), "max-min distance increased"
+
+
+@given(X=point_sets(), C=point_sets(max_rows=8), data=st.data(), n_jobs=st.sampled_from([1, 2, None]))
+def test_kcenter_from_labelled_matches_numpy_greedy(X, C, data, n_jobs):
+    d = min(X.shape[1], C.shape[1])
+    X, C = X[:, :d], C[:, :d]
+    k = data.draw(st.integers(1, len(X)))
+    want_idx, want_dist = ref.kcenter_greedy(X, C, k)
+    idx, dist, n_eval = _kernels.kcenter_greedy(
+        X, np.asfortranarray(C), k, n_jobs=n_jobs, return_n_evaluations=True
+    )
+    np.testing.assert_array_equal(idx, want_idx)
+    np.testing.assert_array_equal(dist, want_dist)
+    assert n_eval <= len(X) * (len(C) + k)
+    assert np.all(np.diff(dist) <= 0)
+
+
+def test_kcenter_duplicates_and_k_above_distinct_rows():
+    X = np.repeat(np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]], dtype=np.float32), 3, axis=0)
+    idx, dist = _kernels.kcenter_greedy(X, np.empty((0, 2), np.float32), 9, first=4)
+    # Distinct rows first (farthest first), then the copies at distance 0, lowest index first.
+    assert idx.tolist() == [4, 0, 6, 1, 2, 3, 5, 7, 8]
+    np.testing.assert_allclose(dist[:3], [np.inf, 5.0, 1.0])
+    assert np.all(dist[3:] == 0)
+    same = np.zeros((5, 3))
+    assert _kernels.kcenter_greedy(same, same[:1], 5)[0].tolist() == [0, 1, 2, 3, 4]
+
+
+@given(X=point_sets(max_rows=9), data=st.data())
+def test_kcenter_radius_within_twice_the_optimum(X, data):
+    k = data.draw(st.integers(1, min(4, len(X))))
+    first = data.draw(st.integers(0, len(X) - 1))
+    idx, _ = _kernels.kcenter_greedy(X, X[:0], k, first=first)
+    X64 = X.astype(np.float64)
+    radius = _kernels.min_distances(X64, X64[idx])[0].max()
+    best = min(
+        _kernels.min_distances(X64, X64[list(s)])[0].max()
+        for s in itertools.combinations(range(len(X)), k)
+    )
+    assert radius <= 2 * best * (1 + 1e-9) + 1e-12
+
+
+def test_kcenter_cosine_is_farthest_first_in_cosine_distance():
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((300, 5)) * rng.uniform(0.1, 10, size=(300, 1))
+    idx, dist = _kernels.kcenter_greedy(X, X[:2], 20, metric="cosine")
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    want_idx, want_dist = ref.kcenter_greedy(U, U[:2], 20)
+    np.testing.assert_array_equal(idx, want_idx)
+    cos_dist = 1 - (U @ U[:2].T).max(axis=1)
+    np.testing.assert_allclose(dist[0], cos_dist[idx[0]], atol=1e-12)
+    np.testing.assert_allclose(dist, want_dist**2 / 2, atol=1e-12)
+
+
+def test_kcenter_float32_identical_rows_at_scale_is_ordered():
+    X = np.ones((50_000, 3), dtype=np.float32)
+    idx, dist = _kernels.kcenter_greedy(X, X[:1], 10)
+    assert idx.tolist() == list(range(10)) and np.all(dist == 0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "message"),
+    [
+        ({"k": 0}, ValueError, r"k must be between 1 and the number of rows \(4\), got 0"),
+        ({"k": 5}, ValueError, r"between 1 and the number of rows \(4\), got 5"),
+        ({"k": 1.0}, TypeError, "k must be an integer, got float"),
+        ({"X_centers": np.zeros((1, 3))}, ValueError, "X_centers has 3 columns but X_pool has 2"),
+        ({"X_centers": np.zeros((0, 2))}, ValueError, "first must be given when X_centers has no rows"),
+        ({"first": 0}, ValueError, "first must be None when there are centres"),
+        ({"X_centers": np.zeros((0, 2)), "first": 4}, ValueError, r"below the number of pool rows \(4\), got 4"),
+        ({"X_centers": np.zeros((0, 2)), "first": -1}, ValueError, "got -1"),
+        ({"X_centers": np.zeros((0, 2)), "first": 1.5}, TypeError, "first must be None or an integer"),
+        ({"X_pool": np.array([[0, 0], [1, 1], [np.nan, 0], [np.inf, 0]])}, ValueError, "X_pool row 2 contains NaN or infinity"),
+        ({"X_centers": np.array([[0, 0], [0, -np.inf]])}, ValueError, "X_centers row 1 contains NaN or infinity"),
+        ({"X_pool": np.zeros(4)}, ValueError, "X_pool must be a 2-D array"),
+        ({"X_pool": np.zeros((4, 2), dtype=complex)}, TypeError, "real numbers"),
+        ({"metric": "manhattan"}, ValueError, r"metric must be one of \['cosine', 'euclidean'\]"),
+        ({"metric": "cosine"}, ValueError, "X_pool row 0 has zero length"),
+        ({"n_jobs": 0}, ValueError, "n_jobs must be None or a non-zero integer"),
+    ],
+)
+def test_kcenter_bad_input(kwargs, exc, message):
+    args = {"X_pool": np.arange(8.0).reshape(4, 2) - 0, "X_centers": np.ones((1, 2)), "k": 2}
+    args["X_pool"][0] = 0
+    args.update(kwargs)
+    with pytest.raises(exc, match=message):
+        _kernels.kcenter_greedy(args.pop("X_pool"), args.pop("X_centers"), args.pop("k"), **args)
+
+
+def test_kcenter_ctrl_c_stops_within_a_second():
+    # k = n on spread points in 400 dimensions: at least k^2 / 2 distances, minutes of work.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60_000, 400)).astype(np.float32)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    start = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _kernels.kcenter_greedy(X, X[:1], 60_000, n_jobs=1)
+        elapsed = time.perf_counter() - start
+    finally:
+        timer.cancel()
+    assert elapsed < 0.3 + 1.0, f"interrupt took {elapsed - 0.3:.2f} s to land"
+
+
+# Nearest centre
+
+
+@given(X=point_sets(), C=point_sets(max_rows=20), n_jobs=st.sampled_from([1, 3, None]))
+def test_min_distances_match_numpy(X, C, n_jobs):
+    d = min(X.shape[1], C.shape[1])
+    X, C = X[:, :d], C[:, :d]
+    if X.dtype != C.dtype:
+        X = X.astype(np.float64)
+    want_d, want_i = ref.min_distances(X, C)
+    for variant in layouts(X):
+        dist, arg = _kernels.min_distances(variant, C, n_jobs=n_jobs)
+        assert dist.dtype == np.float64
+        np.testing.assert_array_equal(dist, want_d)
+        np.testing.assert_array_equal(arg, want_i)
+
+
+def test_min_distances_cosine_and_errors():
+    X = np.array([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0]])
+    dist, arg = _kernels.min_distances(X, [[1.0, 1.0], [-1.0, 0.0]], metric="cosine")
+    np.testing.assert_allclose(dist, [1 - np.sqrt(0.5), 1 - np.sqrt(0.5), 0.0], atol=1e-12)
+    assert arg.tolist() == [0, 0, 1]
+    with pytest.raises(ValueError, match="C is empty"):
+        _kernels.min_distances(X, np.zeros((0, 2)))
+    with pytest.raises(ValueError, match="C has 3 columns but X has 2"):
+        _kernels.min_distances(X, np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="X row 1 contains NaN"):
+        _kernels.min_distances([[0.0], [np.nan]], [[0.0]])
+    with pytest.raises(ValueError, match="C row 0 has zero length"):
+        _kernels.min_distances(X, [[0.0, 0.0]], metric="cosine")
+
+
+# k-means++
+
+
+@given(X=point_sets(), data=st.data())
+def test_kmeans_plusplus_matches_reference_sampler(X, data):
+    k = data.draw(st.integers(1, len(X)))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    want = ref.kmeans_plusplus(X, k, _kernels.seed_from(seed))
+    for variant, n_jobs in zip(layouts(X), (1, 2, None), strict=True):
+        got = _kernels.kmeans_plusplus(variant, k, random_state=seed, n_jobs=n_jobs)
+        np.testing.assert_array_equal(got, want)
+    assert len(np.unique(got)) == k
+
+
+def test_kmeans_plusplus_prefers_far_points_and_is_seeded():
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.standard_normal((500, 2)) * 0.01 + c for c in ([0, 0], [100, 0], [0, 100])])
+    for seed in range(5):
+        idx = _kernels.kmeans_plusplus(X, 3, random_state=seed)
+        assert sorted(idx // 500) == [0, 1, 2]
+    a = _kernels.kmeans_plusplus(X, 10, random_state=np.random.RandomState(3))
+    b = _kernels.kmeans_plusplus(X, 10, random_state=np.random.RandomState(3))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_kmeans_plusplus_all_identical_rows():
+    idx = _kernels.kmeans_plusplus(np.ones((6, 2)), 6, random_state=1)
+    assert sorted(idx.tolist()) == list(range(6))
+    assert idx[1:].tolist() == [i for i in range(6) if i != idx[0]]
+
+
+@pytest.mark.parametrize(
+    ("X", "k", "exc", "message"),
+    [
+        (np.ones((3, 2)), 4, ValueError, r"k must be between 1 and the number of rows \(3\), got 4"),
+        (np.ones((3, 2)), True, TypeError, "k must be an integer, got bool"),
+        (np.array([[0.0], [np.inf]]), 1, ValueError, "X row 1 contains NaN or infinity"),
+        (np.ones(3), 1, ValueError, "X must be a 2-D array"),
+    ],
+)
+def test_kmeans_plusplus_bad_input(X, k, exc, message):
+    with pytest.raises(exc, match=message):
+        _kernels.kmeans_plusplus(X, k, random_state=0)
