@@ -6,6 +6,7 @@
 
 mod cancel;
 mod error;
+mod knn;
 mod parallel;
 mod real;
 mod topk;
@@ -13,6 +14,7 @@ mod uncertainty;
 
 pub use cancel::Cancel;
 pub use error::{KernelError, Result};
+pub use knn::{knn, knn_density, knn_query, mean_cosine_similarity, Metric, Neighbors};
 pub use parallel::with_threads;
 pub use real::{ln_f32, Real};
 pub use topk::{top_k, TopK};
