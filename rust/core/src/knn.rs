@@ -130,18 +130,28 @@ fn prepare<'a, T: Real>(
                 .and(&mut sq)
                 .and(&mut issue_view)
                 .par_for_each(|row, mut out, sq, issue| {
-                    let (s, finite) = sum_sq(row);
-                    let norm = s.sqrt();
-                    *issue = if !finite || !norm.is_finite() {
+                    // Scale by the largest magnitude first, so that neither tiny rows (whose
+                    // squares underflow) nor huge ones (whose squares overflow) are misjudged.
+                    let scale = row
+                        .iter()
+                        .fold(0.0_f64, |m, &v| m.max(v.to_f64_lossless().abs()));
+                    let finite = row.iter().all(|v| v.is_finite());
+                    *issue = if !finite {
                         RowIssue::NonFinite
-                    } else if norm == 0.0 {
+                    } else if scale == 0.0 {
                         RowIssue::Zero
                     } else {
                         RowIssue::Fine
                     };
                     if *issue == RowIssue::Fine {
+                        let scaled_sq: f64 = row
+                            .iter()
+                            .map(|&v| (v.to_f64_lossless() / scale).powi(2))
+                            .sum();
+                        let norm = scaled_sq.sqrt();
                         for (o, &v) in out.iter_mut().zip(row) {
-                            *o = T::from(v.to_f64_lossless() / norm).unwrap_or_else(T::zero);
+                            *o =
+                                T::from(v.to_f64_lossless() / scale / norm).unwrap_or_else(T::zero);
                         }
                         *sq = T::from(sum_sq(out.view()).0).unwrap_or_else(T::one);
                     }
@@ -564,6 +574,11 @@ mod tests {
             knn(big.view(), 1, Metric::Euclidean, &c).unwrap_err(),
             KernelError::TooLarge { what: "X", row: 0 }
         );
+        // Cosine only needs directions: huge and tiny rows are fine.
+        let mixed = Array2::from_shape_vec((3, 1), vec![1e38_f32, 1e-38, -1e-45]).unwrap();
+        let nn = knn(mixed.view(), 1, Metric::Cosine, &c).unwrap();
+        assert_eq!(nn.indices.column(0).to_vec(), vec![1, 0, 0]);
+        assert_eq!(nn.distances.column(0).to_vec(), vec![0.0, 0.0, 2.0]);
         let r = Array2::<f64>::zeros((4, 3));
         assert_eq!(
             knn_query(x.view(), r.view(), 1, Metric::Euclidean, &c).unwrap_err(),
