@@ -19,6 +19,9 @@ __all__ = [
     "UNCERTAINTY_MEASURES",
     "kcenter_greedy",
     "kmeans_plusplus",
+    "knn",
+    "knn_density",
+    "mean_cosine_similarity",
     "min_distances",
     "n_threads",
     "seed_from",
@@ -360,3 +363,148 @@ def kmeans_plusplus(X, k, *, random_state=None, n_jobs=None):
     x = _as_float(X, "X", 2)
     k = _check_k(k, x.shape[0])
     return _native.kmeans_plusplus(x, k, seed_from(random_state), n_threads(n_jobs))
+
+
+# --------------------------------------------------------------------------------------------
+# Neighbours: exact kNN, kNN density, mean cosine similarity
+
+
+def _check_int(k, name="k"):
+    if isinstance(k, bool) or not isinstance(k, Integral):
+        raise TypeError(f"{name} must be an integer, got {type(k).__name__} {k!r}")
+    return int(k)
+
+
+def _check_self_k(k, n):
+    k = _check_int(k)
+    if n < 2:
+        raise ValueError(f"X needs at least 2 rows to have neighbours other than itself, got {n}")
+    if not 1 <= k <= n - 1:
+        raise ValueError(
+            f"k must be between 1 and the number of rows of X minus one ({n - 1}), got {k}"
+        )
+    return k
+
+
+def knn(X, k, *, X_ref=None, metric="euclidean", n_jobs=None):
+    """Exact ``k`` nearest neighbours of every row of ``X``.
+
+    With ``X_ref=None`` the neighbours are the other rows of ``X`` (each row is excluded from
+    its own neighbours; a duplicate of it is a neighbour at distance 0). Otherwise they are rows
+    of ``X_ref``. Every candidate is considered; distances come from a blocked matrix product
+    and the ``k`` returned are recomputed directly from the rows.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Query rows, finite.
+    k : int
+        Neighbours per row: ``1 <= k <= n_samples - 1`` without ``X_ref``,
+        ``1 <= k <= n_ref`` with it.
+    X_ref : array-like of shape (n_ref, n_features), default=None
+        Reference rows; ``None`` searches ``X`` itself.
+    metric : {"euclidean", "cosine"}, default="euclidean"
+        Euclidean distance (not squared), or cosine distance ``1 - cos`` (all-zero rows are
+        rejected: their cosine is undefined).
+    n_jobs : int, default=None
+        Threads; ``None`` uses every core. The result does not depend on it.
+
+    Returns
+    -------
+    indices : ndarray of shape (n_samples, k), int64
+        Row indices, nearest first; equal distances are taken lowest index first.
+    distances : ndarray of shape (n_samples, k)
+        The distances, ascending; float32 when ``X`` (and ``X_ref``) are float32, else float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from activekit._kernels import knn
+    >>> X = np.array([[0.0, 0.0], [1.0, 0.0], [3.0, 0.0], [0.0, 0.0]])
+    >>> idx, dist = knn(X, 2)
+    >>> idx.tolist()
+    [[3, 1], [0, 3], [1, 0], [0, 1]]
+    >>> dist[0].tolist()
+    [0.0, 1.0]
+    >>> knn(np.array([[2.5, 0.0]]), 1, X_ref=X)[0].tolist()
+    [[2]]
+    """
+    _check_metric(metric)
+    x = _as_float(X, "X", 2)
+    if X_ref is None:
+        k = _check_self_k(k, x.shape[0])
+        return _native.knn(x, None, k, metric, n_threads(n_jobs))
+    r = _as_float(X_ref, "X_ref", 2)
+    if x.dtype != r.dtype:
+        x, r = x.astype(np.float64), r.astype(np.float64)
+    if x.shape[0] == 0:
+        raise ValueError("X is empty: it has no rows")
+    if x.shape[1] != r.shape[1]:
+        raise ValueError(
+            f"X_ref has {r.shape[1]} columns but X has {x.shape[1]}; they must match"
+        )
+    k = _check_int(k)
+    if not 1 <= k <= r.shape[0]:
+        raise ValueError(
+            f"k must be between 1 and the number of rows of X_ref ({r.shape[0]}), got {k}"
+        )
+    return _native.knn(x, r, k, metric, n_threads(n_jobs))
+
+
+def knn_density(X, k, *, metric="euclidean", n_jobs=None):
+    """Mean similarity of every row of ``X`` to its ``k`` nearest other rows (higher = denser).
+
+    The similarity is ``1 / (1 + d)`` for Euclidean distance ``d`` (in ``(0, 1]``) and
+    ``1 - d = cos`` for cosine distance ``d`` (in ``[-1, 1]``). Used by information density.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    k : int
+        ``1 <= k <= n_samples - 1``.
+    metric : {"euclidean", "cosine"}, default="euclidean"
+    n_jobs : int, default=None
+
+    Returns
+    -------
+    density : ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from activekit._kernels import knn_density
+    >>> knn_density(np.array([[0.0], [1.0], [3.0]]), 1).tolist()
+    [0.5, 0.5, 0.3333333333333333]
+    """
+    _check_metric(metric)
+    x = _as_float(X, "X", 2)
+    k = _check_self_k(k, x.shape[0])
+    return _native.knn_density(x, k, metric, n_threads(n_jobs))
+
+
+def mean_cosine_similarity(X, *, n_jobs=None):
+    """Exact mean cosine similarity of every row of ``X`` to all rows, itself included.
+
+    ``mean_j cos(x_i, x_j) = u_i . mean_j u_j`` for the unit rows ``u``, so this costs
+    ``O(n d)`` time and memory instead of an ``n x n`` matrix: the information density of
+    Settles & Craven (2008) with cosine similarity. All-zero rows are rejected.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    n_jobs : int, default=None
+
+    Returns
+    -------
+    similarity : ndarray of shape (n_samples,)
+        In ``[-1, 1]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from activekit._kernels import mean_cosine_similarity
+    >>> mean_cosine_similarity(np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0]])).round(4).tolist()
+    [0.6667, 0.6667, 0.3333]
+    """
+    x = _as_float(X, "X", 2)
+    return _native.mean_cosine_similarity(x, n_threads(n_jobs))

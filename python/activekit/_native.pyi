@@ -1,4 +1,4 @@
-"""Type stub of the Rust extension; ``tests/test_native_stub.py`` checks it against the build."""
+"""Type stub of the Rust extension; ``tests/test_public_api.py`` checks it against the build."""
 
 import numpy as np
 import numpy.typing as npt
@@ -41,3 +41,20 @@ def kmeans_plusplus(
     seed: int,
     n_threads: int,
 ) -> npt.NDArray[np.intp]: ...
+def knn(
+    x: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    x_ref: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None,
+    k: int,
+    metric: str,
+    n_threads: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32] | npt.NDArray[np.float64]]: ...
+def knn_density(
+    x: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    k: int,
+    metric: str,
+    n_threads: int,
+) -> npt.NDArray[np.float32] | npt.NDArray[np.float64]: ...
+def mean_cosine_similarity(
+    x: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    n_threads: int,
+) -> npt.NDArray[np.float32] | npt.NDArray[np.float64]: ...

@@ -59,6 +59,26 @@ pub enum KernelError {
     #[error("first must be None when there are centres ({m} rows): the first pick is then the farthest row")]
     FirstWithCentres { m: usize },
 
+    /// The number of neighbours is outside `1..=max`.
+    #[error("k must be between 1 and {max} ({of}), got {k}")]
+    InvalidNeighbors {
+        k: usize,
+        max: usize,
+        of: &'static str,
+    },
+
+    /// Two matrices that must have the same number of columns do not.
+    #[error("X_ref has {got} columns but X has {want}; they must match")]
+    ColumnMismatch { got: usize, want: usize },
+
+    /// A row whose squared norm would overflow the float type in the distance computation.
+    #[error("{what} row {row} is too large: its squared norm overflows the float type")]
+    TooLarge { what: &'static str, row: usize },
+
+    /// An all-zero row, whose cosine distance to anything is undefined.
+    #[error("{what} row {row} is all zeros, so its cosine distance is undefined")]
+    ZeroRow { what: &'static str, row: usize },
+
     /// The caller cancelled the kernel (Ctrl-C in Python).
     #[error("cancelled")]
     Cancelled,

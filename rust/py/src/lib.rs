@@ -5,8 +5,9 @@
 //! the kernels check, and the choice of dtype, belong to `activekit/_kernels.py`.
 
 use activekit_core as core;
-use activekit_core::{Cancel, KernelError, TopK, Uncertainty};
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
+use activekit_core::{Cancel, KernelError, Metric, Neighbors, TopK, Uncertainty};
+use numpy::ndarray::LinalgScalar;
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use std::sync::mpsc;
@@ -22,6 +23,10 @@ fn to_py_err(err: KernelError) -> PyErr {
 
 fn parse_measure(measure: &str) -> PyResult<Uncertainty> {
     measure.parse().map_err(PyValueError::new_err)
+}
+
+fn parse_metric(metric: &str) -> PyResult<Metric> {
+    metric.parse().map_err(PyValueError::new_err)
 }
 
 /// A matrix of either float type.
@@ -321,6 +326,127 @@ fn kmeans_plusplus<'py>(
     Ok(indices_to_py(py, picks))
 }
 
+type IndicesAndDistances<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyAny>);
+
+fn convert_neighbors<'py, T: numpy::Element>(
+    py: Python<'py>,
+    nn: Neighbors<T>,
+) -> IndicesAndDistances<'py> {
+    // Row indices fit in i64: they index a NumPy array.
+    let indices = nn.indices.mapv(|i| i as i64);
+    (
+        indices.into_pyarray(py),
+        nn.distances.into_pyarray(py).into_any(),
+    )
+}
+
+fn knn_of<'py, T: core::Real + LinalgScalar + numpy::Element>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, T>,
+    x_ref: Option<PyReadonlyArray2<'py, T>>,
+    k: usize,
+    metric: Metric,
+    n_threads: usize,
+) -> PyResult<IndicesAndDistances<'py>> {
+    let q = x.as_array();
+    let nn = match x_ref {
+        None => run_interruptible(py, n_threads, |cancel| core::knn(q, k, metric, cancel))?,
+        Some(r) => {
+            let r = r.as_array();
+            run_interruptible(py, n_threads, |cancel| {
+                core::knn_query(q, r, k, metric, cancel)
+            })?
+        }
+    };
+    Ok(convert_neighbors(py, nn))
+}
+
+/// knn(x, x_ref, k, metric, n_threads)
+/// --
+///
+/// Indices and distances of the k nearest rows of x_ref (or of x, excluding each row itself,
+/// when x_ref is None) to every row of x; C-contiguous arrays of one float type.
+#[pyfunction]
+#[pyo3(signature = (x, x_ref, k, metric, n_threads))]
+fn knn<'py>(
+    py: Python<'py>,
+    x: Matrix<'py>,
+    x_ref: Option<Matrix<'py>>,
+    k: usize,
+    metric: &str,
+    n_threads: usize,
+) -> PyResult<IndicesAndDistances<'py>> {
+    let metric = parse_metric(metric)?;
+    match (x, x_ref) {
+        (Matrix::F32(x), None) => knn_of(py, x, None, k, metric, n_threads),
+        (Matrix::F64(x), None) => knn_of(py, x, None, k, metric, n_threads),
+        (Matrix::F32(x), Some(Matrix::F32(r))) => knn_of(py, x, Some(r), k, metric, n_threads),
+        (Matrix::F64(x), Some(Matrix::F64(r))) => knn_of(py, x, Some(r), k, metric, n_threads),
+        _ => Err(PyTypeError::new_err(
+            "x and x_ref must have the same float type",
+        )),
+    }
+}
+
+fn knn_density_of<'py, T: core::Real + LinalgScalar + numpy::Element>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, T>,
+    k: usize,
+    metric: Metric,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let view = x.as_array();
+    let out = run_interruptible(py, n_threads, |cancel| {
+        core::knn_density(view, k, metric, cancel)
+    })?;
+    Ok(out.into_pyarray(py).into_any())
+}
+
+/// knn_density(x, k, metric, n_threads)
+/// --
+///
+/// Mean similarity of every row of x to its k nearest other rows.
+#[pyfunction]
+fn knn_density<'py>(
+    py: Python<'py>,
+    x: Matrix<'py>,
+    k: usize,
+    metric: &str,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let metric = parse_metric(metric)?;
+    match x {
+        Matrix::F32(x) => knn_density_of(py, x, k, metric, n_threads),
+        Matrix::F64(x) => knn_density_of(py, x, k, metric, n_threads),
+    }
+}
+
+fn mean_cosine_of<'py, T: core::Real + numpy::Element>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, T>,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let view = x.as_array();
+    let out = run(py, n_threads, || core::mean_cosine_similarity(view))?;
+    Ok(out.into_pyarray(py).into_any())
+}
+
+/// mean_cosine_similarity(x, n_threads)
+/// --
+///
+/// Exact mean cosine similarity of every row of x to all rows, in O(n d).
+#[pyfunction]
+fn mean_cosine_similarity<'py>(
+    py: Python<'py>,
+    x: Matrix<'py>,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    match x {
+        Matrix::F32(x) => mean_cosine_of(py, x, n_threads),
+        Matrix::F64(x) => mean_cosine_of(py, x, n_threads),
+    }
+}
+
 /// Native kernels of activekit. Import `activekit._kernels` instead of this module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -330,6 +456,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kcenter_greedy, m)?)?;
     m.add_function(wrap_pyfunction!(min_distances, m)?)?;
     m.add_function(wrap_pyfunction!(kmeans_plusplus, m)?)?;
+    m.add_function(wrap_pyfunction!(knn, m)?)?;
+    m.add_function(wrap_pyfunction!(knn_density, m)?)?;
+    m.add_function(wrap_pyfunction!(mean_cosine_similarity, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
