@@ -10,6 +10,7 @@ import pytest
 
 from activekit._cli import main
 from activekit.evaluation import ActiveLearningResults
+from activekit.strategies import get_strategy_names
 
 
 def run(capsys, *argv):
@@ -73,7 +74,7 @@ def test_csv_dataset(tmp_path, capsys):
         (["--dataset", "iris", "--target", "y"], "--target is only for CSV files"),
         (["--dataset", "iris", "--budget", "200"], "--budget 200 is larger than the pool"),
         (["--initial", "50", "--budget", "40"], "--initial 50 is larger than --budget 40"),
-        (["--strategies", "margin,bald"], "unknown strategy 'bald'; valid names are entropy"),
+        (["--strategies", "margin,bald"], "unknown strategy 'bald'; valid names are cluster_margin"),
         (["--estimator", "xgboost"], "invalid choice: 'xgboost'"),
         (["--budget", "0"], "expected a positive integer, got 0"),
         (["--seeds", "two"], "expected a positive integer, got 'two'"),
@@ -99,7 +100,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
 def test_strategies_command(capsys):
     code, out, _ = run(capsys, "strategies")
     assert code == 0
-    assert out.split() == ["entropy", "least_confident", "margin", "random"]
+    assert out.split() == get_strategy_names()
 
 
 def test_console_entry_point_runs_as_a_module(tmp_path):

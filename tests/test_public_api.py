@@ -22,12 +22,18 @@ def test_exported_members():
     for name in activekit.__all__:
         assert hasattr(activekit, name)
     assert sorted(activekit.strategies.__all__) == [
+        "ClusterMargin",
+        "CoreSet",
         "EntropySampling",
+        "InformationDensity",
+        "KMeansSampling",
         "LeastConfidentSampling",
         "MarginSampling",
         "QueryStrategy",
         "RandomSampling",
+        "RankedBatch",
         "RankingStrategy",
+        "TypiClust",
         "get_strategy",
         "get_strategy_names",
     ]

@@ -3,8 +3,9 @@
 Examples
 --------
 >>> from activekit.strategies import get_strategy, get_strategy_names
->>> get_strategy_names()
-['entropy', 'least_confident', 'margin', 'random']
+>>> get_strategy_names()  # doctest: +NORMALIZE_WHITESPACE
+['cluster_margin', 'coreset', 'entropy', 'information_density', 'kmeans',
+ 'least_confident', 'margin', 'random', 'ranked_batch', 'typiclust']
 >>> get_strategy("margin")
 MarginSampling()
 """
@@ -14,16 +15,25 @@ from __future__ import annotations
 from sklearn.base import clone
 
 from ._base import QueryStrategy, RankingStrategy
+from ._cluster import ClusterMargin, KMeansSampling, TypiClust
+from ._density import InformationDensity
+from ._diversity import CoreSet, RankedBatch
 from ._random import RandomSampling
 from ._uncertainty import EntropySampling, LeastConfidentSampling, MarginSampling
 
 __all__ = [
+    "ClusterMargin",
+    "CoreSet",
     "EntropySampling",
+    "InformationDensity",
+    "KMeansSampling",
     "LeastConfidentSampling",
     "MarginSampling",
     "QueryStrategy",
     "RandomSampling",
+    "RankedBatch",
     "RankingStrategy",
+    "TypiClust",
     "get_strategy",
     "get_strategy_names",
 ]
@@ -35,6 +45,12 @@ _STRATEGIES = {
         LeastConfidentSampling,
         MarginSampling,
         EntropySampling,
+        InformationDensity,
+        CoreSet,
+        RankedBatch,
+        KMeansSampling,
+        TypiClust,
+        ClusterMargin,
     )
 }
 

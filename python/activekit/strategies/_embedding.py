@@ -1,0 +1,92 @@
+"""The space distance-based strategies measure in, and helpers they share."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+
+from .. import _kernels
+from .._compat import _num_samples
+
+__all__ = ["embed_pool_and_labeled", "uncertainty_or_none"]
+
+
+def _dense(E, what, strategy):
+    if sp.issparse(E):
+        raise TypeError(
+            f"query_strategy={strategy!r} measures distances and needs dense features, but "
+            f"{what} is a sparse matrix; densify it (X.toarray()) or give the strategy an "
+            "embedding (a callable or transformer returning dense arrays)"
+        )
+    E = np.asarray(E)
+    if E.ndim != 2 or E.dtype.kind not in "biuf":
+        raise ValueError(
+            f"the embedding for query_strategy={strategy!r} must be a 2-D numeric array, got "
+            f"shape {E.shape} and dtype {E.dtype}"
+        )
+    if not np.all(np.isfinite(E)):
+        raise ValueError(f"the embedding of {what} for query_strategy={strategy!r} has NaN or inf")
+    return E
+
+
+def _stack(A, B):
+    if sp.issparse(A) or sp.issparse(B):
+        return sp.vstack([A, B])
+    return np.concatenate([np.asarray(A), np.asarray(B)])
+
+
+def _transform(learner, X_pool, labeled, embedding):
+    """The function mapping rows to the embedding space."""
+    if embedding is None:
+        estimator = getattr(learner, "estimator_", None)
+        if isinstance(estimator, Pipeline) and len(estimator) > 1:
+            return estimator[:-1].transform
+        return lambda X: X
+    if callable(getattr(embedding, "transform", None)):
+        try:
+            check_is_fitted(embedding)
+            return embedding.transform
+        except NotFittedError:
+            # Unsupervised: fit on every row the strategy sees, labelled and not.
+            rows = X_pool if labeled is None else _stack(labeled, X_pool)
+            return clone(embedding).fit(rows).transform
+    if callable(embedding):
+        return embedding
+    raise TypeError(
+        "embedding must be None, a callable or a transformer with a transform method, got "
+        f"{type(embedding).__name__}"
+    )
+
+
+def embed_pool_and_labeled(learner, X_pool, embedding, strategy):
+    """Dense embeddings of the pool and of the learner's labelled rows.
+
+    ``embedding`` is ``None`` (the transform of a wrapped Pipeline's steps but the last, else
+    the raw features), a callable ``f(X) -> array``, or a transformer: used as it is when
+    fitted, else fitted (unsupervised) on the labelled rows and the pool. Without a learner
+    (cold start) the labelled embedding is empty.
+    """
+    labeled = getattr(learner, "X_labeled_", None)
+    if labeled is not None and _num_samples(labeled) == 0:
+        labeled = None
+    transform = _transform(learner, X_pool, labeled, embedding)
+    E_pool = _dense(transform(X_pool), "the pool", strategy)
+    if labeled is None:
+        return E_pool, np.empty((0, E_pool.shape[1]), dtype=E_pool.dtype)
+    E_lab = _dense(transform(labeled), "the labelled rows", strategy)
+    return E_pool, E_lab
+
+
+def uncertainty_or_none(learner, X_pool, measure):
+    """Uncertainty of each pool row under ``measure``, or ``None`` when the learner cannot
+    say (no learner yet, no predict_proba, or a single class)."""
+    if learner is None or not hasattr(learner, "estimator_"):
+        return None
+    if not hasattr(learner.estimator_, "predict_proba") or len(learner.classes_) < 2:
+        return None
+    probs = learner.estimator_.predict_proba(X_pool)
+    return _kernels.uncertainty_scores(probs, measure, n_jobs=learner.n_jobs)
