@@ -446,20 +446,52 @@ pub fn mean_cosine_similarity<T: Real>(x: ArrayView2<T>) -> Result<Array1<T>> {
         return Err(KernelError::Empty { what: "X" });
     }
     check_columns("X", x.ncols())?;
-    let p = prepare(x, "X", Metric::Cosine)?;
     let d = x.ncols();
-    // Partial sums of fixed blocks, added in block order: the same whatever the threads.
+    // 1 / |x_i| per row, from the row scaled by its largest magnitude so that neither tiny
+    // rows (whose squares underflow) nor huge ones (whose squares overflow) are misjudged.
+    // The unit rows are never materialised: memory is O(n + d) beside the input.
+    let mut inv_norm = Array1::<f64>::zeros(n);
+    let mut issues = vec![RowIssue::Fine; n];
+    Zip::from(x.rows())
+        .and(&mut inv_norm)
+        .and(ndarray::ArrayViewMut1::from(issues.as_mut_slice()))
+        .par_for_each(|row, inv, issue| {
+            let scale = row
+                .iter()
+                .fold(0.0_f64, |m, &v| m.max(v.to_f64_lossless().abs()));
+            if !row.iter().all(|v| v.is_finite()) {
+                *issue = RowIssue::NonFinite;
+            } else if scale == 0.0 {
+                *issue = RowIssue::Zero;
+            } else {
+                let scaled_sq: f64 = row
+                    .iter()
+                    .map(|&v| (v.to_f64_lossless() / scale).powi(2))
+                    .sum();
+                *inv = 1.0 / (scale * scaled_sq.sqrt());
+            }
+        });
+    if let Some(row) = issues.iter().position(|&i| i != RowIssue::Fine) {
+        return Err(match issues.get(row) {
+            Some(RowIssue::Zero) => KernelError::ZeroRow { what: "X", row },
+            _ => KernelError::NonFinite { what: "X", row },
+        });
+    }
+    // Partial sums of the unit rows over fixed blocks, added in block order: the same whatever
+    // the threads.
     let partial: Vec<Vec<f64>> = (0..n.div_ceil(SUM_BLOCK))
         .into_par_iter()
         .map(|b| {
             let mut acc = vec![0.0_f64; d];
-            for row in p
-                .rows
-                .slice(s![b * SUM_BLOCK..((b + 1) * SUM_BLOCK).min(n), ..])
+            let rows = b * SUM_BLOCK..((b + 1) * SUM_BLOCK).min(n);
+            for (row, &inv) in x
+                .slice(s![rows.clone(), ..])
                 .rows()
+                .into_iter()
+                .zip(inv_norm.slice(s![rows]))
             {
                 for (a, &v) in acc.iter_mut().zip(row) {
-                    *a += v.to_f64_lossless();
+                    *a += v.to_f64_lossless() * inv;
                 }
             }
             acc
@@ -476,14 +508,15 @@ pub fn mean_cosine_similarity<T: Real>(x: ArrayView2<T>) -> Result<Array1<T>> {
     }
     let mut out = Array1::<T>::zeros(n);
     Zip::from(&mut out)
-        .and(p.rows.rows())
-        .par_for_each(|o, row| {
+        .and(x.rows())
+        .and(&inv_norm)
+        .par_for_each(|o, row, &inv| {
             let dot: f64 = row
                 .iter()
                 .zip(&mean)
-                .map(|(&u, &m)| u.to_f64_lossless() * m)
+                .map(|(&v, &m)| v.to_f64_lossless() * m)
                 .sum();
-            *o = T::from(dot).unwrap_or_else(T::zero);
+            *o = T::from(dot * inv).unwrap_or_else(T::zero);
         });
     Ok(out)
 }
