@@ -130,14 +130,14 @@ def timed(fn, repeats):
 
 
 def estimate(fn, X, L, k, probe):
-    """Seconds for k picks, from timing `probe` picks (setup counted once), and those picks."""
+    """Seconds for k picks, from one run of `probe` picks, and those picks.
+
+    Conservative: the run's setup (float64 copy, first pass) is counted once per probe pick,
+    so the estimate errs high; a difference of two runs was too noisy on a shared machine.
+    """
     t0 = time.perf_counter()
-    fn(X, L, 1)
-    t1 = time.perf_counter()
     picks = fn(X, L, probe)
-    t2 = time.perf_counter()
-    per_pick = max((t2 - t1) - (t1 - t0), 0.0) / max(probe - 1, 1)
-    return (t1 - t0) + per_pick * (k - 1), picks
+    return (time.perf_counter() - t0) * k / probe, picks
 
 
 def run_case(name, X, L, k, args, have_skal):

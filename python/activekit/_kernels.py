@@ -214,8 +214,8 @@ def kcenter_greedy(
     Parameters
     ----------
     X_pool : array-like of shape (n_pool, n_features)
-        Candidate rows. float32 stays float32; other real dtypes become float64. Distances
-        are accumulated in float64 either way.
+        Candidate rows. float32 stays float32 when ``X_centers`` is float32 too; otherwise
+        both become float64. Distances are accumulated in float64 either way.
     X_centers : array-like of shape (n_centers, n_features)
         Rows already labelled (not part of the pool); may have no rows.
     k : int
