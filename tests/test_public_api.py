@@ -29,6 +29,7 @@ def test_exported_members():
         "KMeansSampling",
         "LeastConfidentSampling",
         "MarginSampling",
+        "OrderedStrategy",
         "QueryStrategy",
         "RandomSampling",
         "RankedBatch",

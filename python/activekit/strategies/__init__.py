@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from sklearn.base import clone
 
-from ._base import QueryStrategy, RankingStrategy
+from ._base import OrderedStrategy, QueryStrategy, RankingStrategy
 from ._cluster import ClusterMargin, KMeansSampling, TypiClust
 from ._density import InformationDensity
 from ._diversity import CoreSet, RankedBatch
@@ -29,6 +29,7 @@ __all__ = [
     "KMeansSampling",
     "LeastConfidentSampling",
     "MarginSampling",
+    "OrderedStrategy",
     "QueryStrategy",
     "RandomSampling",
     "RankedBatch",

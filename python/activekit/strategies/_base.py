@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator
 
 from .. import _kernels
 
-__all__ = ["QueryStrategy", "RankingStrategy"]
+__all__ = ["OrderedStrategy", "QueryStrategy", "RankingStrategy"]
 
 
 class QueryStrategy(BaseEstimator):
@@ -47,7 +47,25 @@ class QueryStrategy(BaseEstimator):
         raise NotImplementedError(f"{type(self).__name__} does not implement select")
 
 
-class RankingStrategy(QueryStrategy):
+class OrderedStrategy(QueryStrategy):
+    """A strategy whose picks each come with a number: subclasses implement :meth:`rank`,
+    and :meth:`select` returns its picks (so ``query(return_scores=True)`` works)."""
+
+    def rank(self, learner, X_pool, n_instances, random_state=None):
+        """The picks, most informative first, and the criterion each was picked by.
+
+        Returns
+        -------
+        indices : ndarray of shape (n_instances,)
+        scores : ndarray of shape (n_instances,)
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement rank")
+
+    def select(self, learner, X_pool, n_instances, random_state=None):
+        return self.rank(learner, X_pool, n_instances, random_state)[0]
+
+
+class RankingStrategy(OrderedStrategy):
     """A strategy that scores every row and takes the highest scores.
 
     Subclasses implement :meth:`score`; :meth:`rank` and :meth:`select` follow. A subclass may
@@ -70,6 +88,3 @@ class RankingStrategy(QueryStrategy):
         """
         scores = self.score(learner, X_pool)
         return _kernels.top_k(scores, n_instances, n_jobs=learner.n_jobs)
-
-    def select(self, learner, X_pool, n_instances, random_state=None):
-        return self.rank(learner, X_pool, n_instances, random_state)[0]

@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 
 from .. import _kernels
 from .._compat import HasMethods, Interval, StrOptions
-from ._base import QueryStrategy
+from ._base import OrderedStrategy
 from ._embedding import embed_pool_and_labeled, uncertainty_or_none
 from ._uncertainty import predict_proba
 
@@ -43,7 +43,7 @@ def _seed(random_state):
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
-class KMeansSampling(QueryStrategy):
+class KMeansSampling(OrderedStrategy):
     """Cluster the pool into as many clusters as rows wanted; take from each cluster its most
     uncertain row (without a model that can say: the row nearest the cluster centre), so the
     batch is spread over the pool.
@@ -98,11 +98,8 @@ class KMeansSampling(QueryStrategy):
         chosen = chosen[np.lexsort((chosen, -value[chosen]))][:n_instances]
         return chosen, value[chosen]
 
-    def select(self, learner, X_pool, n_instances, random_state=None):
-        return self.rank(learner, X_pool, n_instances, random_state)[0]
 
-
-class TypiClust(QueryStrategy):
+class TypiClust(OrderedStrategy):
     """TypiClust (Hacohen et al. 2022): typical rows of the largest uncovered clusters.
 
     The labelled rows and the pool are clustered into ``n_labeled + n_instances`` clusters
@@ -178,11 +175,8 @@ class TypiClust(QueryStrategy):
             available[c] -= 1
         return np.asarray(order, dtype=np.intp), np.asarray(scores)
 
-    def select(self, learner, X_pool, n_instances, random_state=None):
-        return self.rank(learner, X_pool, n_instances, random_state)[0]
 
-
-class ClusterMargin(QueryStrategy):
+class ClusterMargin(OrderedStrategy):
     """Cluster-margin (Citovsky et al. 2021): diversity among the most uncertain.
 
     The ``candidates_per_pick * n_instances`` rows of smallest margin are clustered
@@ -243,6 +237,3 @@ class ClusterMargin(QueryStrategy):
                     order.append(queue.pop(0))
         order = np.asarray(order, dtype=np.intp)
         return candidates[order], margin[order]
-
-    def select(self, learner, X_pool, n_instances, random_state=None):
-        return self.rank(learner, X_pool, n_instances, random_state)[0]

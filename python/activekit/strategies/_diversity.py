@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 
 from .. import _kernels
 from .._compat import HasMethods, Interval, StrOptions
-from ._base import QueryStrategy
+from ._base import OrderedStrategy
 from ._embedding import embed_pool_and_labeled, uncertainty_or_none
 
 __all__ = ["CoreSet", "RankedBatch"]
@@ -22,7 +22,7 @@ def _n_jobs(learner):
     return getattr(learner, "n_jobs", None)
 
 
-class CoreSet(QueryStrategy):
+class CoreSet(OrderedStrategy):
     """Core-set selection: k-center greedy (farthest-first traversal) from the labelled set.
 
     Each pick is the pool row farthest from its nearest labelled or already-picked row, so
@@ -70,11 +70,8 @@ class CoreSet(QueryStrategy):
             E_pool, E_lab, n_instances, first=first, metric=self.metric, n_jobs=_n_jobs(learner)
         )
 
-    def select(self, learner, X_pool, n_instances, random_state=None):
-        return self.rank(learner, X_pool, n_instances, random_state)[0]
 
-
-class RankedBatch(QueryStrategy):
+class RankedBatch(OrderedStrategy):
     """Ranked batch-mode sampling (Cardoso et al. 2017): uncertainty traded against distance.
 
     Each pick maximises ``alpha * (1 - sim) + (1 - alpha) * uncertainty``, where ``sim`` is
@@ -145,6 +142,3 @@ class RankedBatch(QueryStrategy):
             )
             np.minimum(dist, new, out=dist)
         return np.asarray(order, dtype=np.intp), np.asarray(scores)
-
-    def select(self, learner, X_pool, n_instances, random_state=None):
-        return self.rank(learner, X_pool, n_instances, random_state)[0]
