@@ -142,8 +142,13 @@ macro_rules! distance_kernels {
                 } else {
                     let mut n2 = n / 2;
                     n2 -= n2 % 8;
-                    let lo = sq_dist_m(&a[..n2], bs.map(|b| &b[..n2]));
-                    let hi = sq_dist_m(&a[n2..], bs.map(|b| &b[n2..]));
+                    let (mut bl, mut bh): ([&[T]; M], [&[T]; M]) = ([&[]; M], [&[]; M]);
+                    for ((l, h), b) in bl.iter_mut().zip(&mut bh).zip(bs) {
+                        (*l, *h) = b.split_at(n2);
+                    }
+                    // Halves of up to two blocks are leaves, inlined here.
+                    let lo = dist_m(&a[..n2], bl);
+                    let hi = dist_m(&a[n2..], bh);
                     let mut out = lo;
                     for (o, h) in out.iter_mut().zip(hi) {
                         *o += h;
