@@ -12,9 +12,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from .. import _kernels
-from .._compat import HasMethods, Interval, StrOptions
+from .._compat import Interval, StrOptions
 from ._base import OrderedStrategy
-from ._embedding import embed_pool_and_labeled, uncertainty_or_none
+from ._embedding import EMBEDDING_CONSTRAINT, embed_pool_and_labeled, uncertainty_or_none
 from ._uncertainty import predict_proba
 
 __all__ = ["ClusterMargin", "KMeansSampling", "TypiClust"]
@@ -69,7 +69,7 @@ class KMeansSampling(OrderedStrategy):
     name = "kmeans"
     _parameter_constraints: dict = {  # noqa: RUF012
         "uncertainty": [StrOptions(set(_kernels.UNCERTAINTY_MEASURES))],
-        "embedding": [callable, HasMethods(["transform"]), None],
+        "embedding": EMBEDDING_CONSTRAINT,
     }
 
     def __init__(self, uncertainty="margin", embedding=None):
@@ -128,7 +128,7 @@ class TypiClust(OrderedStrategy):
     _parameter_constraints: dict = {  # noqa: RUF012
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "max_clusters": [Interval(Integral, 1, None, closed="left")],
-        "embedding": [callable, HasMethods(["transform"]), None],
+        "embedding": EMBEDDING_CONSTRAINT,
     }
 
     def __init__(self, n_neighbors=20, max_clusters=500, embedding=None):
@@ -202,7 +202,7 @@ class ClusterMargin(OrderedStrategy):
     name = "cluster_margin"
     _parameter_constraints: dict = {  # noqa: RUF012
         "candidates_per_pick": [Interval(Integral, 1, None, closed="left")],
-        "embedding": [callable, HasMethods(["transform"]), None],
+        "embedding": EMBEDDING_CONSTRAINT,
     }
 
     def __init__(self, candidates_per_pick=10, embedding=None):

@@ -7,9 +7,9 @@ from numbers import Integral, Real
 import numpy as np
 
 from .. import _kernels
-from .._compat import HasMethods, Interval, StrOptions
+from .._compat import Interval, StrOptions
 from ._base import RankingStrategy
-from ._embedding import embed_pool_and_labeled
+from ._embedding import EMBEDDING_CONSTRAINT, embed_pool_and_labeled
 from ._uncertainty import predict_proba
 
 __all__ = ["InformationDensity"]
@@ -54,7 +54,7 @@ class InformationDensity(RankingStrategy):
         "beta": [Interval(Real, 0, None, closed="left")],
         "density": [StrOptions({"cosine", "knn"})],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
-        "embedding": [callable, HasMethods(["transform"]), None],
+        "embedding": EMBEDDING_CONSTRAINT,
     }
 
     def __init__(

@@ -9,9 +9,9 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from .. import _kernels
-from .._compat import HasMethods, Interval, StrOptions
+from .._compat import Interval, StrOptions
 from ._base import OrderedStrategy
-from ._embedding import embed_pool_and_labeled, uncertainty_or_none
+from ._embedding import EMBEDDING_CONSTRAINT, embed_pool_and_labeled, uncertainty_or_none
 
 __all__ = ["CoreSet", "RankedBatch"]
 
@@ -52,7 +52,7 @@ class CoreSet(OrderedStrategy):
     name = "coreset"
     _parameter_constraints: dict = {  # noqa: RUF012
         "metric": [StrOptions(_METRICS)],
-        "embedding": [callable, HasMethods(["transform"]), None],
+        "embedding": EMBEDDING_CONSTRAINT,
     }
 
     def __init__(self, metric="euclidean", embedding=None):
@@ -101,7 +101,7 @@ class RankedBatch(OrderedStrategy):
         "uncertainty": [StrOptions(set(_kernels.UNCERTAINTY_MEASURES))],
         "alpha": [Interval(Real, 0, 1, closed="both"), StrOptions({"auto"})],
         "metric": [StrOptions(_METRICS)],
-        "embedding": [callable, HasMethods(["transform"]), None],
+        "embedding": EMBEDDING_CONSTRAINT,
     }
 
     def __init__(

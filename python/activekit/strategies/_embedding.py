@@ -10,9 +10,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from .. import _kernels
-from .._compat import _num_samples
+from .._compat import HasMethods, _num_samples
 
-__all__ = ["embed_pool_and_labeled", "uncertainty_or_none"]
+__all__ = ["EMBEDDING_CONSTRAINT", "embed_pool_and_labeled", "uncertainty_or_none"]
+
+#: The ``embedding`` parameter of every distance-based strategy: a callable, a transformer, or
+#: None (raw features, or a wrapped Pipeline's transform).
+EMBEDDING_CONSTRAINT = [callable, HasMethods(["transform"]), None]
 
 
 def _dense(E, what, strategy):
