@@ -7,7 +7,6 @@ import time
 from numbers import Integral
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -26,6 +25,7 @@ from ._compat import (
     get_tags,
     validate_data,
 )
+from ._rows import stack_rows
 from .strategies import get_strategy
 
 __all__ = ["ActiveLearningClassifier"]
@@ -62,12 +62,6 @@ def _all_or_nothing(learner):
         learner.__dict__.clear()
         learner.__dict__.update(saved)
         raise
-
-
-def _stack(A, B):
-    if sp.issparse(A) or sp.issparse(B):
-        return sp.vstack([sp.csr_matrix(A), sp.csr_matrix(B)], format="csr")
-    return np.concatenate([A, B])
 
 
 def _initial_indices(y, n_initial, rng):
@@ -469,7 +463,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                     f"y has dtype {y.dtype} but the labelled set has {self.y_labeled_.dtype} "
                     "labels; labels must all be numbers or all be strings"
                 )
-            X_all = _stack(self.X_labeled_, X)
+            X_all = stack_rows(self.X_labeled_, X)
             y_all = np.concatenate([self.y_labeled_, y])
             check_classification_targets(y_all)
             self._fit_labeled(X_all, y_all, clone(self.estimator_))

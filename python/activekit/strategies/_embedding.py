@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import _kernels
 from .._compat import HasMethods, _num_samples
+from .._rows import stack_rows
 
 __all__ = ["EMBEDDING_CONSTRAINT", "embed_pool_and_labeled", "uncertainty_or_none"]
 
@@ -37,12 +38,6 @@ def _dense(E, what, strategy):
     return E
 
 
-def _stack(A, B):
-    if sp.issparse(A) or sp.issparse(B):
-        return sp.vstack([A, B])
-    return np.concatenate([np.asarray(A), np.asarray(B)])
-
-
 def _transform(learner, X_pool, labeled, embedding):
     """The function mapping rows to the embedding space."""
     if embedding is None:
@@ -56,7 +51,7 @@ def _transform(learner, X_pool, labeled, embedding):
             return embedding.transform
         except NotFittedError:
             # Unsupervised: fit on every row the strategy sees, labelled and not.
-            rows = X_pool if labeled is None else _stack(labeled, X_pool)
+            rows = X_pool if labeled is None else stack_rows(labeled, X_pool)
             return clone(embedding).fit(rows).transform
     if callable(embedding):
         return embedding

@@ -8,6 +8,7 @@
 
 use crate::cancel::Cancel;
 use crate::error::{KernelError, Result};
+pub(crate) use crate::isa::{best_isa, Isa};
 use crate::real::Real;
 use ndarray::ArrayView2;
 use rayon::prelude::*;
@@ -74,40 +75,15 @@ fn leaf<T: Real, const M: usize>(a: &[T], bs: [&[T]; M]) -> [f64; M] {
 }
 
 /// Squared Euclidean distance of two equal-length rows, in NumPy's pairwise summation order
-/// (baseline instructions; the hot loops use the dispatched variants in [`Isa`]).
+/// (baseline instructions; the hot loops use the dispatched variants, see [`Isa`]).
 #[inline]
 pub(crate) fn sq_dist<T: Real>(a: &[T], b: &[T]) -> f64 {
     baseline::sq_dist_m::<T, 1>(a, [b])[0]
 }
 
-/// Which compiled variant of the distance loops runs. The default x86-64 target has only
-/// SSE2 (two f64 lanes); the eight running sums of a pairwise block are one AVX-512 register
-/// or two AVX2 ones. Each variant performs the same IEEE operations in the same order as the
-/// baseline build: Rust never contracts a multiply and an add into an FMA unless asked to, and
-/// nothing here asks, so every path gives bit-identical distances (checked by a test); only
-/// the width of the instructions differs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Isa {
-    Baseline,
-    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-    Avx2,
-    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-    Avx512,
-}
-
-/// The widest variant this CPU runs (detected once; `is_x86_feature_detected!` caches).
-pub(crate) fn best_isa() -> Isa {
-    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return Isa::Avx512;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return Isa::Avx2;
-        }
-    }
-    Isa::Baseline
-}
+// The distance loops run on the instruction set chosen by [`crate::isa`]: the baseline x86-64
+// target has SSE2 (two f64 lanes); the eight running sums of a pairwise block are one AVX-512
+// register or two AVX2 ones. Every variant gives bit-identical distances (checked by a test).
 
 /// The distance loops, once per instruction set: a module whose functions all carry the
 /// same `target_feature` (none for the baseline), so that the pairwise recursion and the
@@ -257,22 +233,6 @@ macro_rules! dispatch {
             _ => baseline::$f($($arg),*),
         }
     };
-}
-
-/// Every variant of the distance loops this CPU runs, the baseline first.
-#[cfg(test)]
-pub(crate) fn supported_isas() -> Vec<Isa> {
-    let mut v = vec![Isa::Baseline];
-    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            v.push(Isa::Avx2);
-        }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            v.push(Isa::Avx512);
-        }
-    }
-    v
 }
 
 /// See `lazy_update` in [`distance_kernels!`], on the variant `isa`.
@@ -511,7 +471,7 @@ mod tests {
                 })
                 .collect();
             let picks: Vec<usize> = (0..n).rev().collect();
-            for isa in supported_isas() {
+            for isa in crate::isa::supported_isas() {
                 // Rows against centres in groups, via the nearest-centre tiles: each row's
                 // minimum and argmin over every prefix of the centres.
                 for end in 1..=m {

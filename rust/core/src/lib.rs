@@ -7,6 +7,7 @@
 mod cancel;
 mod distance;
 mod error;
+mod isa;
 mod kcenter;
 mod kmeanspp;
 mod knn;

@@ -9,6 +9,7 @@
 //! value, a negative entry, or a sum further than `tol` from one is an error naming the row.
 
 use crate::error::{KernelError, Result};
+use crate::isa::{best_isa, Isa};
 use crate::real::Real;
 use crate::topk::{check_k, top_k_by_block, TopK, BLOCK};
 use ndarray::{s, Array1, ArrayView2};
@@ -276,30 +277,6 @@ unsafe fn block_stats_avx2<T: Real>(x: &[T], c: usize, kind: Uncertainty, out: &
     block_stats_generic(x, c, kind, out);
 }
 
-/// Which compiled variant of the row loops [`block_stats`] runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Isa {
-    Baseline,
-    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-    Avx2,
-    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-    Avx512,
-}
-
-/// The widest variant this CPU runs (detected once; `is_x86_feature_detected!` caches).
-fn best_isa() -> Isa {
-    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return Isa::Avx512;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            return Isa::Avx2;
-        }
-    }
-    Isa::Baseline
-}
-
 /// Statistics of every row of the row-major block `x` (`c` values per row) into `out`, with
 /// the variant `isa`, which must be supported by this CPU (as [`best_isa`] ensures).
 fn block_stats_with<T: Real>(
@@ -555,21 +532,6 @@ mod tests {
         })
     }
 
-    /// Every compiled variant of the row loops this CPU runs, the baseline first.
-    fn isas() -> Vec<Isa> {
-        let mut v = vec![Isa::Baseline];
-        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                v.push(Isa::Avx2);
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                v.push(Isa::Avx512);
-            }
-        }
-        v
-    }
-
     fn bits<T: Real>(st: &RowStats<T>) -> [u64; 4] {
         [st.sum, st.min, st.a, st.b].map(|v| v.to_f64_lossless().to_bits())
     }
@@ -590,7 +552,7 @@ mod tests {
         ] {
             let mut want = vec![zero; p.nrows()];
             block_stats_with(Isa::Baseline, x, c, kind, &mut want);
-            for isa in isas() {
+            for isa in crate::isa::supported_isas() {
                 let mut got = vec![zero; p.nrows()];
                 block_stats_with(isa, x, c, kind, &mut got);
                 for (i, (g, w)) in got.iter().zip(&want).enumerate() {
