@@ -12,6 +12,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
 from activekit import ActiveLearningClassifier
+from activekit.strategies import RandomSampling
 from reference import assert_valid_top_k
 from reference import uncertainty_scores as ref_scores
 
@@ -186,3 +187,42 @@ def test_dataframe_pool_gives_positions_not_labels(split):
     idx = learner.query(frame, n_instances=5)
     assert idx.max() < 500
     assert_array_equal(idx, ActiveLearningClassifier().fit(X, y).query(X_pool, n_instances=5))
+
+
+class _CountingStrategy(RandomSampling):
+    """Records the labelled-set sizes its ``update`` hook saw; fails on request."""
+
+    def __init__(self, fail_at=None):
+        self.fail_at = fail_at
+
+    def update(self, learner):
+        n = len(learner.y_labeled_)
+        if n == self.fail_at:
+            raise RuntimeError("update failed")
+        # Replaced, not appended in place: the hook's contract.
+        self.seen_ = [*getattr(self, "seen_", []), n]
+        return self
+
+
+def test_update_hook_follows_every_training(split):
+    X, y, X_pool, y_pool = split
+    learner = ActiveLearningClassifier(query_strategy=_CountingStrategy()).fit(X, y)
+    learner.teach(X_pool[:3], y_pool[:3])
+    assert learner.query_strategy_.seen_ == [len(y), len(y) + 3]
+
+    sim = ActiveLearningClassifier(
+        query_strategy=_CountingStrategy(), n_initial=10, batch_size=5, budget=25, random_state=0
+    ).fit(X_pool, y_pool)
+    assert sim.query_strategy_.seen_ == [10, 15, 20, 25]
+
+
+def test_failed_update_leaves_the_strategy_as_it_was(split):
+    X, y, X_pool, y_pool = split
+    learner = ActiveLearningClassifier(query_strategy=_CountingStrategy(fail_at=len(y) + 2))
+    learner.fit(X, y)
+    before = learner.query_strategy_
+    with pytest.raises(RuntimeError, match="update failed"):
+        learner.teach(X_pool[:2], y_pool[:2])
+    assert learner.query_strategy_ is before
+    assert before.seen_ == [len(y)]
+    assert len(learner.y_labeled_) == len(y)

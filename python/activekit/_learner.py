@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from numbers import Integral
 
@@ -305,10 +306,10 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                 self.__dict__.pop(attr, None)
             self.stopping_ = stopping
             self.stop_reason_ = None
+            self.query_strategy_ = strategy
             if self.budget is None:
                 self._fit_labeled(X, y, self._make_estimator())
                 self.n_queries_ = 0
-                self.query_strategy_ = strategy
             else:
                 self._simulate(X, y, strategy, on_round)
         return self
@@ -319,6 +320,13 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self.classes_ = estimator.classes_
         self.X_labeled_ = X
         self.y_labeled_ = y
+        # The strategy learns from the new model on a copy, kept only if this step succeeds
+        # (the all-or-nothing snapshot holds the previous strategy object).
+        strategy = copy.copy(self.query_strategy_)
+        update = getattr(strategy, "update", None)
+        if callable(update):
+            update(self)
+        self.query_strategy_ = strategy
 
     def _simulate(self, X, y, strategy, on_round):
         n_samples = _num_samples(X)
@@ -367,6 +375,8 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                 pool = np.flatnonzero(~is_labeled)
                 n_instances = min(self.batch_size, budget - len(labeled))
                 start = time.perf_counter()
+                # The strategy object is renewed by every training round (see _fit_labeled).
+                strategy = self.query_strategy_
                 local = strategy.select(
                     self, X[pool], n_instances, random_state=rng.randint(_MAX_SEED)
                 )

@@ -46,6 +46,28 @@ class QueryStrategy(BaseEstimator):
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement select")
 
+    def update(self, learner):
+        """Hook called each time the learner's model has been (re)trained on its labelled set.
+
+        The learner calls it in ``fit``, after every ``teach`` and in every simulated round, on
+        a shallow copy of its strategy that it keeps only if the whole step succeeds. Strategies
+        that keep models of their own (a committee) or learn across rounds (a bandit) train or
+        update them here; they must *replace* their fitted attributes, never change them in
+        place, so that a failed step leaves the previous strategy intact. The default does
+        nothing.
+
+        Parameters
+        ----------
+        learner : ActiveLearningClassifier
+            The learner, already holding the new ``estimator_``, ``classes_``,
+            ``X_labeled_`` and ``y_labeled_``.
+
+        Returns
+        -------
+        self : QueryStrategy
+        """
+        return self
+
 
 class OrderedStrategy(QueryStrategy):
     """A strategy whose picks each come with a number: subclasses implement :meth:`rank`,
