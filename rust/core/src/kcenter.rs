@@ -8,7 +8,8 @@
 //!
 //! * Lazy updates. A row's stored squared distance is an upper bound on its distance to the
 //!   current centres: it is exact for the centres the row has been compared with, and later
-//!   centres can only lower it. Rows sit in a max-heap ordered by (bound, lower index first).
+//!   centres can only lower it. Rows sit in a 4-ary max-heap ordered by (bound, lower index
+//!   first), see [`crate::maxheap`].
 //!   Only the row at the top is brought up to date, against the centres added since its last
 //!   update; when the top is up to date its bound is exact and no other row can beat it (their
 //!   true values are at most their bounds), so it is the exact argmax with the eager greedy's
@@ -26,15 +27,30 @@
 use crate::cancel::Cancel;
 use crate::distance::{best_isa, check_finite, check_same_width, lazy_update, nearest_sq, row};
 use crate::error::{KernelError, Result};
+use crate::maxheap::{Entry, MaxHeap};
 use crate::real::Real;
 use crate::topk::check_k;
 use ndarray::ArrayView2;
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 
 /// `D_c^2 >= 4 u^2 * PRUNE_MARGIN` skips centre `c`. The margin covers the relative rounding
 /// of the computed distances (at most a few times `d * 2^-53`) many times over.
 const PRUNE_MARGIN: f64 = 1.0 + 1e-6;
+
+/// Ask for the cache lines of `r` ahead of use (a hint; it never faults).
+#[inline]
+fn prefetch<T>(r: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let base = r.as_ptr().cast::<i8>();
+        for off in (0..std::mem::size_of_val(r)).step_by(64) {
+            // SAFETY: the address lies inside `r`; prefetching never faults.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.add(off)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = r;
+}
 
 /// The picks of [`kcenter_greedy`].
 #[derive(Debug, Clone, PartialEq)]
@@ -47,33 +63,6 @@ pub struct KCenter {
     /// Number of point-to-centre distances evaluated (the eager greedy evaluates `n` per
     /// centre).
     pub evaluations: u64,
-}
-
-/// A pool row in the heap: its bound on the squared distance to the nearest centre.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    bound: f64,
-    index: usize,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    /// Larger bound first, then lower index first. Bounds are never NaN.
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.bound
-            .total_cmp(&other.bound)
-            .then(other.index.cmp(&self.index))
-    }
 }
 
 /// Farthest-first traversal of `pool` (n, d) starting from `centers` (m, d), `k` picks.
@@ -159,32 +148,40 @@ pub fn kcenter_greedy<T: Real>(
     drop(arg);
     // `seen[i]`: how many picks row i has been compared with (the labelled centres always).
     let mut seen = vec![seen_init; n];
-    let mut heap: BinaryHeap<Entry> = bound
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| Some(i) != first)
-        .map(|(index, &bound)| Entry { bound, index })
-        .collect();
+    let mut heap = MaxHeap::from_vec(
+        bound
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| Some(i) != first)
+            .map(|(index, &bound)| Entry { bound, index })
+            .collect(),
+    );
     drop(bound);
 
     let isa = best_isa();
     while picks.indices.len() < k {
         cancel.check()?;
         let n_picked = picks.indices.len();
-        let Some(mut top) = heap.peek_mut() else {
+        let Some(&top) = heap.top() else {
             // k <= n and each pick leaves the heap once: unreachable, but not worth a panic.
             break;
         };
         let i = top.index;
-        if seen[i] as usize == n_picked {
-            let entry = std::collections::binary_heap::PeekMut::pop(top);
+        // The row that comes to the top next is likely the root's largest child: ask for its
+        // cache lines now, so that they arrive while this step works.
+        if let Some(next) = heap.runner_up() {
+            prefetch(row(xs, d, next.index));
+        }
+        let Some(seen_i) = seen.get_mut(i) else { break };
+        if *seen_i as usize == n_picked {
+            heap.pop();
             picks.indices.push(i);
-            picks.distances.push(entry.bound.sqrt());
-            prune.push(entry.bound);
+            picks.distances.push(top.bound.sqrt());
+            prune.push(top.bound);
             continue;
         }
         // Bring row i up to date against picks seen[i].., then let it sink to its place.
-        let from = seen[i] as usize;
+        let from = *seen_i as usize;
         let (u, evaluations) = lazy_update(
             isa,
             row(xs, d, i),
@@ -196,8 +193,8 @@ pub fn kcenter_greedy<T: Real>(
             top.bound,
         );
         picks.evaluations += evaluations;
-        seen[i] = n_picked as u32;
-        top.bound = u;
+        *seen_i = n_picked as u32;
+        heap.lower_top(u);
     }
     Ok(picks)
 }

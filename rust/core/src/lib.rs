@@ -11,6 +11,7 @@ mod isa;
 mod kcenter;
 mod kmeanspp;
 mod knn;
+mod maxheap;
 mod parallel;
 mod real;
 mod topk;
