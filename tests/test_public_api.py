@@ -25,6 +25,7 @@ def test_exported_members():
         "ClusterMargin",
         "CoreSet",
         "EntropySampling",
+        "ExpectedErrorReduction",
         "ExpectedGradientLength",
         "InformationDensity",
         "KMeansSampling",

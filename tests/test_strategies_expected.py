@@ -1,4 +1,5 @@
-"""Expected gradient length against finite differences of the per-example log loss."""
+"""Expected error reduction against a brute-force reference in plain loops, and expected
+gradient length against finite differences of the per-example log loss."""
 
 import copy
 
@@ -7,16 +8,125 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import expit
-from sklearn.datasets import load_iris, make_classification
+from sklearn.base import clone
+from sklearn.datasets import load_iris, make_blobs, make_classification
 from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
+from threadpoolctl import threadpool_limits
 
 from activekit import ActiveLearningClassifier
-from activekit.strategies import ExpectedGradientLength
+from activekit.strategies import ExpectedErrorReduction, ExpectedGradientLength
+from reference import assert_valid_top_k
+
+# -- expected error reduction --------------------------------------------------------------
+
+
+def pool_loss_reference(model, X_eval, loss):
+    total = 0.0
+    for row in model.predict_proba(X_eval):
+        if loss == "log_loss":
+            total += -sum(p * np.log(p) for p in row if p > 0)
+        else:
+            total += 1.0 - max(row)
+    return total / len(X_eval)
+
+
+def eer_reference(estimator, X_lab, y_lab, candidates, X_eval, loss):
+    """Roy and McCallum's expected reduction, one refit per (candidate, label), no shortcuts."""
+    with threadpool_limits(limits=1, user_api="blas"):  # small fits: fast on one BLAS thread
+        return _eer_reference(estimator, X_lab, y_lab, candidates, X_eval, loss)
+
+
+def _eer_reference(estimator, X_lab, y_lab, candidates, X_eval, loss):
+    model = clone(estimator).fit(X_lab, y_lab)
+    current = pool_loss_reference(model, X_eval, loss)
+    scores = []
+    for x in candidates:
+        p = model.predict_proba(x[None])[0]
+        expected = 0.0
+        for j, label in enumerate(model.classes_):
+            refit = clone(estimator).fit(np.vstack([X_lab, x]), np.append(y_lab, label))
+            expected += p[j] * pool_loss_reference(refit, X_eval, loss)
+        scores.append(current - expected)
+    return np.array(scores)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """Three overlapping blobs: 9 labelled rows and a pool of 14."""
+    X, y = make_blobs(n_samples=23, centers=3, cluster_std=2.0, n_features=2, random_state=1)
+    learner = ActiveLearningClassifier(LogisticRegression(C=0.5)).fit(X[:9], y[:9])
+    return learner, X[9:]
+
+
+@pytest.mark.parametrize("loss", ["log_loss", "zero_one"])
+@pytest.mark.parametrize("whole_pool", [None, 10**6])
+def test_eer_matches_the_brute_force_reference(tiny, loss, whole_pool):
+    learner, pool = tiny
+    strategy = ExpectedErrorReduction(loss=loss, n_candidates=whole_pool, n_eval=whole_pool)
+    idx, scores = strategy.rank(learner, pool, len(pool), random_state=0)
+    ref = eer_reference(learner.estimator, learner.X_labeled_, learner.y_labeled_, pool, pool, loss)
+    assert_allclose(scores, ref[idx], rtol=1e-9, atol=1e-12)
+    assert_valid_top_k(idx, ref, len(pool), atol=1e-12)
+    assert np.ptp(ref) > 1e-3, "the reference must tell the rows apart"
+
+
+def test_eer_subsamples_candidates_and_evaluation_rows_from_the_seed(tiny):
+    learner, pool = tiny
+    strategy = ExpectedErrorReduction(n_candidates=5, n_eval=8)
+    idx, scores = strategy.rank(learner, pool, 5, random_state=7)
+    again = strategy.rank(learner, pool, 5, random_state=7)
+    assert_array_equal(idx, again[0])
+    assert_array_equal(scores, again[1])
+    # Candidates are drawn first, then the evaluation rows, from the same generator.
+    rng = np.random.RandomState(7)
+    candidates = np.sort(rng.choice(len(pool), 5, replace=False))
+    evaluated = np.sort(rng.choice(len(pool), 8, replace=False))
+    assert_array_equal(np.sort(idx), candidates)
+    ref = eer_reference(
+        learner.estimator, learner.X_labeled_, learner.y_labeled_,
+        pool[candidates], pool[evaluated], "log_loss",
+    )
+    assert_allclose(scores, ref[np.searchsorted(candidates, idx)], rtol=1e-9, atol=1e-12)
+    other = strategy.rank(learner, pool, 5, random_state=8)[0]
+    assert set(other) != set(idx)
+
+
+def test_eer_more_instances_than_candidates(tiny):
+    learner, pool = tiny
+    strategy = ExpectedErrorReduction(n_candidates=4, n_eval=None)
+    idx, scores = strategy.rank(learner, pool, 9, random_state=3)
+    head, _ = strategy.rank(learner, pool, 4, random_state=3)
+    assert_array_equal(idx[:4], head), "the candidates come first, in order of score"
+    assert np.all(np.isfinite(scores[:4])) and np.all(np.diff(scores[:4]) <= 0)
+    assert np.all(np.isnan(scores[4:])), "rows that were not evaluated have no score"
+    assert len(np.unique(idx)) == 9 and not set(idx[4:]) & set(idx[:4])
+    assert_array_equal(idx, strategy.rank(learner, pool, 9, random_state=3)[0])
+
+
+def test_eer_n_jobs_does_not_change_results(tiny):
+    learner, pool = tiny
+    one = ExpectedErrorReduction(n_candidates=8, n_jobs=None).rank(learner, pool, 6, 0)
+    two = ExpectedErrorReduction(n_candidates=8, n_jobs=2).rank(learner, pool, 6, 0)
+    assert_array_equal(one[0], two[0])
+    assert_array_equal(one[1], two[1])
+
+
+def test_eer_sparse_rows_match_dense(tiny):
+    learner, pool = tiny
+    X = np.vstack([learner.X_labeled_, pool])
+    y = learner.y_labeled_
+    sparse = ActiveLearningClassifier(LogisticRegression(C=0.5)).fit(sp.csr_matrix(X[:9]), y)
+    strategy = ExpectedErrorReduction(n_candidates=6, n_eval=10)
+    dense_idx, dense_scores = strategy.rank(learner, pool, 4, random_state=2)
+    sparse_idx, sparse_scores = strategy.rank(sparse, sp.csr_matrix(pool), 4, random_state=2)
+    assert_array_equal(dense_idx, sparse_idx)
+    assert_allclose(dense_scores, sparse_scores, rtol=1e-6, atol=1e-9)
+
 
 # -- expected gradient length --------------------------------------------------------------
 
@@ -154,8 +264,42 @@ def test_egl_other_estimators_are_a_type_error(estimator, what):
         ExpectedGradientLength().score(learner, pool)
 
 
-def test_simulated_loop_with_a_budget():
-    strategy = "expected_gradient_length"
+# -- parameters and the loop ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"n_candidates": 0}, r"The 'n_candidates' parameter of ExpectedErrorReduction must be an int in the range \[1, inf\) or None. Got 0 instead"),
+        ({"n_eval": -3}, r"The 'n_eval' parameter of ExpectedErrorReduction must be an int in the range \[1, inf\) or None. Got -3 instead"),
+        ({"n_candidates": 2.5}, r"'n_candidates' parameter .* Got 2.5 instead"),
+        ({"loss": "bogus"}, r"The 'loss' parameter of ExpectedErrorReduction must be a str among \{'(log_loss|zero_one)', '(log_loss|zero_one)'\}. Got 'bogus' instead"),
+        ({"n_jobs": 0}, r"The 'n_jobs' parameter of ExpectedErrorReduction must be None or a non-zero int. Got 0 instead"),
+        ({"n_jobs": "2"}, r"The 'n_jobs' parameter of ExpectedErrorReduction must be an instance of 'int' or None. Got '2' instead"),
+    ],
+)
+def test_eer_bad_parameters(tiny, params, message):
+    fitted, pool = tiny
+    learner = ActiveLearningClassifier(query_strategy=ExpectedErrorReduction(**params))
+    learner.fit(fitted.X_labeled_, fitted.y_labeled_)
+    with pytest.raises(ValueError, match=message):
+        learner.query(pool)
+
+
+def test_eer_needs_predict_proba(tiny):
+    learner, pool = tiny
+    svc = ActiveLearningClassifier(LinearSVC(), query_strategy="expected_error_reduction")
+    svc.fit(learner.X_labeled_, learner.y_labeled_)
+    with pytest.raises(TypeError, match="'expected_error_reduction' needs class probabilities, but the estimator LinearSVC has no predict_proba"):
+        svc.query(pool)
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [ExpectedErrorReduction(n_candidates=8, n_eval=60), "expected_gradient_length"],
+    ids=["eer", "egl"],
+)
+def test_simulated_loop_with_a_budget(strategy):
     X, y = load_iris(return_X_y=True)
     X = StandardScaler().fit_transform(X)
 
