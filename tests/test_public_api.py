@@ -25,6 +25,8 @@ def test_exported_members():
         "ClusterMargin",
         "CoreSet",
         "EntropySampling",
+        "ExpectedErrorReduction",
+        "ExpectedGradientLength",
         "InformationDensity",
         "KMeansSampling",
         "LeastConfidentSampling",

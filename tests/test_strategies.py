@@ -20,7 +20,8 @@ from activekit.strategies import (
 
 def test_names_are_sorted_and_match_classes():
     assert get_strategy_names() == [
-        "cluster_margin", "coreset", "entropy", "information_density", "kmeans",
+        "cluster_margin", "coreset", "entropy", "expected_error_reduction",
+        "expected_gradient_length", "information_density", "kmeans",
         "least_confident", "margin", "random", "ranked_batch", "typiclust",
     ]
     for name in get_strategy_names():

@@ -4,8 +4,9 @@ Examples
 --------
 >>> from activekit.strategies import get_strategy, get_strategy_names
 >>> get_strategy_names()  # doctest: +NORMALIZE_WHITESPACE
-['cluster_margin', 'coreset', 'entropy', 'information_density', 'kmeans',
- 'least_confident', 'margin', 'random', 'ranked_batch', 'typiclust']
+['cluster_margin', 'coreset', 'entropy', 'expected_error_reduction',
+ 'expected_gradient_length', 'information_density', 'kmeans', 'least_confident', 'margin',
+ 'random', 'ranked_batch', 'typiclust']
 >>> get_strategy("margin")
 MarginSampling()
 """
@@ -18,6 +19,7 @@ from ._base import OrderedStrategy, QueryStrategy, RankingStrategy
 from ._cluster import ClusterMargin, KMeansSampling, TypiClust
 from ._density import InformationDensity
 from ._diversity import CoreSet, RankedBatch
+from ._expected import ExpectedErrorReduction, ExpectedGradientLength
 from ._random import RandomSampling
 from ._uncertainty import EntropySampling, LeastConfidentSampling, MarginSampling
 
@@ -25,6 +27,8 @@ __all__ = [
     "ClusterMargin",
     "CoreSet",
     "EntropySampling",
+    "ExpectedErrorReduction",
+    "ExpectedGradientLength",
     "InformationDensity",
     "KMeansSampling",
     "LeastConfidentSampling",
@@ -52,6 +56,8 @@ _STRATEGIES = {
         KMeansSampling,
         TypiClust,
         ClusterMargin,
+        ExpectedGradientLength,
+        ExpectedErrorReduction,
     )
 }
 
