@@ -22,9 +22,12 @@ def test_exported_members():
     for name in activekit.__all__:
         assert hasattr(activekit, name)
     assert sorted(activekit.strategies.__all__) == [
+        "ActiveLearningByLearning",
         "ClusterMargin",
+        "CombinedStrategy",
         "CoreSet",
         "EntropySampling",
+        "EpsilonGreedy",
         "ExpectedErrorReduction",
         "ExpectedGradientLength",
         "InformationDensity",
@@ -37,6 +40,7 @@ def test_exported_members():
         "RankedBatch",
         "RankingStrategy",
         "TypiClust",
+        "combine",
         "get_strategy",
         "get_strategy_names",
     ]

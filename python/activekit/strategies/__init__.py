@@ -4,9 +4,9 @@ Examples
 --------
 >>> from activekit.strategies import get_strategy, get_strategy_names
 >>> get_strategy_names()  # doctest: +NORMALIZE_WHITESPACE
-['cluster_margin', 'coreset', 'entropy', 'expected_error_reduction',
- 'expected_gradient_length', 'information_density', 'kmeans', 'least_confident', 'margin',
- 'random', 'ranked_batch', 'typiclust']
+['adaptive', 'cluster_margin', 'coreset', 'entropy', 'epsilon_greedy',
+ 'expected_error_reduction', 'expected_gradient_length', 'information_density', 'kmeans',
+ 'least_confident', 'margin', 'random', 'ranked_batch', 'typiclust']
 >>> get_strategy("margin")
 MarginSampling()
 """
@@ -15,18 +15,23 @@ from __future__ import annotations
 
 from sklearn.base import clone
 
+from ._adaptive import ActiveLearningByLearning
 from ._base import OrderedStrategy, QueryStrategy, RankingStrategy
 from ._cluster import ClusterMargin, KMeansSampling, TypiClust
 from ._density import InformationDensity
 from ._diversity import CoreSet, RankedBatch
 from ._expected import ExpectedErrorReduction, ExpectedGradientLength
+from ._hybrid import CombinedStrategy, EpsilonGreedy, combine
 from ._random import RandomSampling
 from ._uncertainty import EntropySampling, LeastConfidentSampling, MarginSampling
 
 __all__ = [
+    "ActiveLearningByLearning",
     "ClusterMargin",
+    "CombinedStrategy",
     "CoreSet",
     "EntropySampling",
+    "EpsilonGreedy",
     "ExpectedErrorReduction",
     "ExpectedGradientLength",
     "InformationDensity",
@@ -39,6 +44,7 @@ __all__ = [
     "RankedBatch",
     "RankingStrategy",
     "TypiClust",
+    "combine",
     "get_strategy",
     "get_strategy_names",
 ]
@@ -58,6 +64,8 @@ _STRATEGIES = {
         ClusterMargin,
         ExpectedGradientLength,
         ExpectedErrorReduction,
+        EpsilonGreedy,
+        ActiveLearningByLearning,
     )
 }
 
