@@ -48,6 +48,7 @@ Run::
     python benches/bench_label_efficiency.py  # digits and MNIST, 3 seeds: ~15 s on 2 cores
     python benches/bench_label_efficiency.py --quick           # smoke run, seconds
     python benches/bench_label_efficiency.py --datasets digits --seeds 5 --output bench-out
+    python benches/bench_label_efficiency.py --datasets mnist --exclude expected_error_reduction
 
 ``--output DIR`` writes ``DIR/<dataset>_results.json`` (``ActiveLearningResults.to_json``),
 ``DIR/<dataset>_learning_curve.png`` (if matplotlib is installed) and ``DIR/summary.md``, the
@@ -376,6 +377,18 @@ def main(argv=None):
         help="runs in parallel, joblib processes; -1 for every core (default: 2)",
     )
     ap.add_argument(
+        "--strategies",
+        type=lambda t: [s for s in t.split(",") if s],
+        default=None,
+        help="comma-separated strategy names (default: every registered one)",
+    )
+    ap.add_argument(
+        "--exclude",
+        type=lambda t: [s for s in t.split(",") if s],
+        default=[],
+        help="comma-separated names to leave out, e.g. expected_error_reduction on MNIST",
+    )
+    ap.add_argument(
         "--output",
         type=Path,
         default=None,
@@ -385,7 +398,11 @@ def main(argv=None):
     if args.jobs == 0:
         ap.error("--jobs must be a positive number or negative (-1 = every core)")
     seeds = args.seeds if args.seeds is not None else (2 if args.quick else 3)
-    strategies = get_strategy_names()
+    strategies = args.strategies if args.strategies is not None else get_strategy_names()
+    unknown = sorted(set(strategies + args.exclude) - set(get_strategy_names()))
+    if unknown:
+        ap.error(f"unknown strategies {unknown}; valid names are {get_strategy_names()}")
+    strategies = [s for s in strategies if s not in args.exclude]
     if "random" in strategies:  # the baseline first: the tables read from it
         strategies = ["random"] + [s for s in strategies if s != "random"]
     if args.output is not None:
