@@ -23,18 +23,22 @@ def test_exported_members():
         assert hasattr(activekit, name)
     assert sorted(activekit.strategies.__all__) == [
         "ClusterMargin",
+        "ConsensusEntropy",
         "CoreSet",
         "EntropySampling",
         "InformationDensity",
         "KMeansSampling",
         "LeastConfidentSampling",
         "MarginSampling",
+        "MaxDisagreement",
         "OrderedStrategy",
         "QueryStrategy",
         "RandomSampling",
         "RankedBatch",
         "RankingStrategy",
         "TypiClust",
+        "VariationRatio",
+        "VoteEntropy",
         "get_strategy",
         "get_strategy_names",
     ]

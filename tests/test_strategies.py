@@ -20,8 +20,9 @@ from activekit.strategies import (
 
 def test_names_are_sorted_and_match_classes():
     assert get_strategy_names() == [
-        "cluster_margin", "coreset", "entropy", "information_density", "kmeans",
-        "least_confident", "margin", "random", "ranked_batch", "typiclust",
+        "cluster_margin", "consensus_entropy", "coreset", "entropy", "information_density",
+        "kmeans", "least_confident", "margin", "max_disagreement", "random", "ranked_batch",
+        "typiclust", "variation_ratio", "vote_entropy",
     ]
     for name in get_strategy_names():
         strategy = get_strategy(name)
@@ -31,7 +32,7 @@ def test_names_are_sorted_and_match_classes():
 
 
 def test_unknown_name_lists_valid_ones():
-    with pytest.raises(ValueError, match=r"query_strategy='bald' is not a known strategy; valid names are \['cluster_margin', 'coreset', 'entropy'"):
+    with pytest.raises(ValueError, match=r"query_strategy='bald' is not a known strategy; valid names are \['cluster_margin', 'consensus_entropy', 'coreset'"):
         get_strategy("bald")
 
 

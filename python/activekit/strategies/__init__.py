@@ -4,8 +4,9 @@ Examples
 --------
 >>> from activekit.strategies import get_strategy, get_strategy_names
 >>> get_strategy_names()  # doctest: +NORMALIZE_WHITESPACE
-['cluster_margin', 'coreset', 'entropy', 'information_density', 'kmeans',
- 'least_confident', 'margin', 'random', 'ranked_batch', 'typiclust']
+['cluster_margin', 'consensus_entropy', 'coreset', 'entropy', 'information_density',
+ 'kmeans', 'least_confident', 'margin', 'max_disagreement', 'random', 'ranked_batch',
+ 'typiclust', 'variation_ratio', 'vote_entropy']
 >>> get_strategy("margin")
 MarginSampling()
 """
@@ -16,6 +17,7 @@ from sklearn.base import clone
 
 from ._base import OrderedStrategy, QueryStrategy, RankingStrategy
 from ._cluster import ClusterMargin, KMeansSampling, TypiClust
+from ._committee import ConsensusEntropy, MaxDisagreement, VariationRatio, VoteEntropy
 from ._density import InformationDensity
 from ._diversity import CoreSet, RankedBatch
 from ._random import RandomSampling
@@ -23,18 +25,22 @@ from ._uncertainty import EntropySampling, LeastConfidentSampling, MarginSamplin
 
 __all__ = [
     "ClusterMargin",
+    "ConsensusEntropy",
     "CoreSet",
     "EntropySampling",
     "InformationDensity",
     "KMeansSampling",
     "LeastConfidentSampling",
     "MarginSampling",
+    "MaxDisagreement",
     "OrderedStrategy",
     "QueryStrategy",
     "RandomSampling",
     "RankedBatch",
     "RankingStrategy",
     "TypiClust",
+    "VariationRatio",
+    "VoteEntropy",
     "get_strategy",
     "get_strategy_names",
 ]
@@ -46,6 +52,10 @@ _STRATEGIES = {
         LeastConfidentSampling,
         MarginSampling,
         EntropySampling,
+        VoteEntropy,
+        ConsensusEntropy,
+        MaxDisagreement,
+        VariationRatio,
         InformationDensity,
         CoreSet,
         RankedBatch,
