@@ -113,3 +113,34 @@ def kmeans_plusplus(X, k, seed):
         else:
             picks.append(int(np.flatnonzero(~np.isin(np.arange(n), picks))[0]))
     return np.array(picks)
+
+
+def _entropy(p):
+    """Entropy along the last axis, natural log, 0 ln 0 = 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0).sum(axis=-1)
+
+
+def committee_scores(probs, measure):
+    """Disagreement of an (m, n, c) committee; the mean KL is summed term by term."""
+    p = np.asarray(probs, dtype=np.float64)
+    mean = p.mean(axis=0)
+    if measure == "consensus_entropy":
+        return _entropy(mean)
+    if measure == "max_disagreement":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kl = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0) / mean), 0.0).sum(axis=-1)
+        return kl.mean(axis=0)
+    raise ValueError(measure)
+
+
+def vote_scores(votes, n_classes, measure):
+    """Vote disagreement of an (m, n) array of class indices."""
+    v = np.asarray(votes)
+    m = v.shape[0]
+    counts = np.stack([np.bincount(col, minlength=n_classes) for col in v.T])
+    if measure == "vote_entropy":
+        return _entropy(counts / m)
+    if measure == "variation_ratio":
+        return 1.0 - counts.max(axis=1) / m
+    raise ValueError(measure)

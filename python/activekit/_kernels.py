@@ -15,8 +15,12 @@ import numpy as np
 from . import _native
 
 __all__ = [
+    "COMMITTEE_MEASURES",
     "DISTANCE_METRICS",
     "UNCERTAINTY_MEASURES",
+    "VOTE_MEASURES",
+    "committee_scores",
+    "committee_top_k",
     "kcenter_greedy",
     "kmeans_plusplus",
     "knn",
@@ -28,10 +32,14 @@ __all__ = [
     "top_k",
     "uncertainty_scores",
     "uncertainty_top_k",
+    "vote_scores",
+    "vote_top_k",
 ]
 
 UNCERTAINTY_MEASURES = ("least_confident", "margin", "entropy")
 DISTANCE_METRICS = ("euclidean", "cosine")
+COMMITTEE_MEASURES = ("consensus_entropy", "max_disagreement")
+VOTE_MEASURES = ("vote_entropy", "variation_ratio")
 
 # Per-row tolerance on |sum(p) - 1|: a few ulps per class on top of a floor per dtype.
 _TOL_FLOOR = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-6}
@@ -91,7 +99,8 @@ def _check_measure(measure):
 
 
 def _tol(probs):
-    return max(_TOL_FLOOR[probs.dtype], 4 * probs.shape[1] * float(np.finfo(probs.dtype).eps))
+    # Probabilities are along the last axis (classes).
+    return max(_TOL_FLOOR[probs.dtype], 4 * probs.shape[-1] * float(np.finfo(probs.dtype).eps))
 
 
 def uncertainty_scores(probs, measure, *, n_jobs=None):
@@ -155,6 +164,162 @@ def top_k(scores, k, *, n_jobs=None):
     s = _as_float(scores, "scores", 1)
     k = _check_k(k, s.shape[0])
     return _native.top_k(s, k, n_threads(n_jobs))
+
+
+# --------------------------------------------------------------------------------------------
+# Committee disagreement: over the members' probabilities or over their votes
+
+
+def _check_in(measure, valid):
+    if measure not in valid:
+        raise ValueError(f"measure must be one of {sorted(valid)}, got {measure!r}")
+
+
+def committee_scores(probs, measure, *, n_jobs=None):
+    """Disagreement of a committee on every row (higher = more disagreement).
+
+    With ``p_i`` member ``i``'s class distribution of a row, ``p̄`` the members' mean and ``H``
+    the entropy (natural log, ``0 ln 0 = 0``):
+
+    * ``"consensus_entropy"``: ``H(p̄)``;
+    * ``"max_disagreement"``: the mean KL divergence of each member from the consensus,
+      ``(1/m) sum_i KL(p_i || p̄) = H(p̄) - (1/m) sum_i H(p_i)``; over posterior samples in
+      place of members, this is BALD's mutual information.
+
+    Parameters
+    ----------
+    probs : array-like of shape (n_members, n_samples, n_classes)
+        Each member's class probabilities; every member's rows non-negative, summing to one
+        (a member that never saw a class gives it 0). ``n_members >= 2``, ``n_classes >= 2``.
+        float32 stays float32, anything else numeric becomes float64.
+    measure : {"consensus_entropy", "max_disagreement"}
+    n_jobs : int, default=None
+        Threads; ``None`` uses every core. The scores do not depend on it.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_samples,)
+        float32 for float32 input, float64 otherwise.
+
+    Raises
+    ------
+    ValueError
+        For fewer than 2 members, and for an invalid probability row, naming the lowest such
+        row and, within it, the lowest member.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from activekit._kernels import committee_scores
+    >>> probs = np.array([[[1.0, 0.0], [0.5, 0.5]],    # member 0, rows 0 and 1
+    ...                   [[0.0, 1.0], [0.5, 0.5]]])   # member 1
+    >>> committee_scores(probs, "max_disagreement").round(4).tolist()   # ln 2, then agreement
+    [0.6931, 0.0]
+    >>> committee_scores(probs, "consensus_entropy").round(4).tolist()
+    [0.6931, 0.6931]
+    """
+    _check_in(measure, COMMITTEE_MEASURES)
+    p = _as_float(probs, "probs", 3)
+    return _native.committee_scores(p, measure, _tol(p), n_threads(n_jobs))
+
+
+def committee_top_k(probs, measure, k, *, n_jobs=None):
+    """Indices and scores of the ``k`` rows a committee disagrees on most, most first.
+
+    The measures and ``probs`` are those of :func:`committee_scores`; scoring and selection are
+    fused in one pass, and equal scores are taken lowest row first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from activekit._kernels import committee_top_k
+    >>> probs = np.array([[[0.9, 0.1], [0.6, 0.4], [0.5, 0.5]],
+    ...                   [[0.8, 0.2], [0.1, 0.9], [0.5, 0.5]]])
+    >>> committee_top_k(probs, "max_disagreement", 2)[0].tolist()
+    [1, 0]
+    """
+    _check_in(measure, COMMITTEE_MEASURES)
+    p = _as_float(probs, "probs", 3)
+    k = _check_k(k, p.shape[1])
+    return _native.committee_top_k(p, measure, k, _tol(p), n_threads(n_jobs))
+
+
+def _as_votes(votes, n_classes):
+    v = _to_numpy(votes)
+    if v.ndim != 2:
+        raise ValueError(f"votes must be a 2-D array (members, samples), got shape {v.shape}")
+    if v.dtype.kind not in "iu":
+        raise TypeError(f"votes must hold integer class indices, got dtype {v.dtype}")
+    if v.dtype.kind == "u" and v.size and v.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"votes hold {v.max()}, not a class index below n_classes ({n_classes})")
+    n_classes = _check_int(n_classes, "n_classes")
+    if n_classes < 1:
+        raise ValueError(f"n_classes must be at least 1, got {n_classes}")
+    return np.ascontiguousarray(v, dtype=np.int64), n_classes
+
+
+def vote_scores(votes, n_classes, measure, *, n_jobs=None):
+    """Disagreement of a committee's votes on every row (higher = more disagreement).
+
+    With ``v_j`` the number of the ``m`` members voting for class ``j``:
+
+    * ``"vote_entropy"``: ``-sum_j (v_j / m) ln(v_j / m)`` (Dagan and Engelson 1995);
+    * ``"variation_ratio"``: ``1 - max_j v_j / m``, the share of members outside the modal
+      vote (Freeman 1965).
+
+    Parameters
+    ----------
+    votes : array-like of shape (n_members, n_samples), integer
+        Each member's predicted class of each row, as an index in ``0..n_classes - 1``.
+        ``n_members >= 2``.
+    n_classes : int
+        Number of classes; a vote outside ``0..n_classes - 1`` is an error naming its row
+        and member.
+    measure : {"vote_entropy", "variation_ratio"}
+    n_jobs : int, default=None
+        Threads; ``None`` uses every core. The scores do not depend on it.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_samples,), dtype float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from activekit._kernels import vote_scores
+    >>> votes = np.array([[0, 2, 1],    # member 0's votes on rows 0, 1, 2
+    ...                   [1, 2, 1],
+    ...                   [1, 2, 0],
+    ...                   [0, 2, 1]])
+    >>> vote_scores(votes, 3, "variation_ratio").tolist()
+    [0.5, 0.0, 0.25]
+    >>> vote_scores(votes, 3, "vote_entropy").round(4).tolist()
+    [0.6931, 0.0, 0.5623]
+    """
+    _check_in(measure, VOTE_MEASURES)
+    v, n_classes = _as_votes(votes, n_classes)
+    return _native.vote_scores(v, n_classes, measure, n_threads(n_jobs))
+
+
+def vote_top_k(votes, n_classes, measure, k, *, n_jobs=None):
+    """Indices and scores of the ``k`` rows whose votes disagree most, most first.
+
+    The measures and ``votes`` are those of :func:`vote_scores`; scoring and selection are
+    fused in one pass, and equal scores are taken lowest row first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from activekit._kernels import vote_top_k
+    >>> votes = np.array([[0, 2, 1], [1, 2, 1], [1, 2, 0], [0, 2, 1]])
+    >>> idx, scores = vote_top_k(votes, 3, "variation_ratio", 2)
+    >>> idx.tolist(), scores.tolist()
+    ([0, 2], [0.5, 0.25])
+    """
+    _check_in(measure, VOTE_MEASURES)
+    v, n_classes = _as_votes(votes, n_classes)
+    k = _check_k(k, v.shape[1])
+    return _native.vote_top_k(v, n_classes, measure, k, n_threads(n_jobs))
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,6 +23,32 @@ def top_k(
     k: int,
     n_threads: int,
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32] | npt.NDArray[np.float64]]: ...
+def committee_scores(
+    probs: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    measure: str,
+    tol: float,
+    n_threads: int,
+) -> npt.NDArray[np.float32] | npt.NDArray[np.float64]: ...
+def committee_top_k(
+    probs: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    measure: str,
+    k: int,
+    tol: float,
+    n_threads: int,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32] | npt.NDArray[np.float64]]: ...
+def vote_scores(
+    votes: npt.NDArray[np.int64],
+    n_classes: int,
+    measure: str,
+    n_threads: int,
+) -> npt.NDArray[np.float64]: ...
+def vote_top_k(
+    votes: npt.NDArray[np.int64],
+    n_classes: int,
+    measure: str,
+    k: int,
+    n_threads: int,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]: ...
 def kcenter_greedy(
     X_pool: npt.NDArray[np.float32] | npt.NDArray[np.float64],
     X_centers: npt.NDArray[np.float32] | npt.NDArray[np.float64],

@@ -4,9 +4,10 @@ Examples
 --------
 >>> from activekit.strategies import get_strategy, get_strategy_names
 >>> get_strategy_names()  # doctest: +NORMALIZE_WHITESPACE
-['adaptive', 'cluster_margin', 'coreset', 'entropy', 'epsilon_greedy',
+['adaptive', 'cluster_margin', 'consensus_entropy', 'coreset', 'entropy', 'epsilon_greedy',
  'expected_error_reduction', 'expected_gradient_length', 'information_density', 'kmeans',
- 'least_confident', 'margin', 'random', 'ranked_batch', 'typiclust']
+ 'least_confident', 'margin', 'max_disagreement', 'random', 'ranked_batch', 'typiclust',
+ 'variation_ratio', 'vote_entropy']
 >>> get_strategy("margin")
 MarginSampling()
 """
@@ -18,6 +19,7 @@ from sklearn.base import clone
 from ._adaptive import ActiveLearningByLearning
 from ._base import OrderedStrategy, QueryStrategy, RankingStrategy
 from ._cluster import ClusterMargin, KMeansSampling, TypiClust
+from ._committee import ConsensusEntropy, MaxDisagreement, VariationRatio, VoteEntropy
 from ._density import InformationDensity
 from ._diversity import CoreSet, RankedBatch
 from ._expected import ExpectedErrorReduction, ExpectedGradientLength
@@ -29,6 +31,7 @@ __all__ = [
     "ActiveLearningByLearning",
     "ClusterMargin",
     "CombinedStrategy",
+    "ConsensusEntropy",
     "CoreSet",
     "EntropySampling",
     "EpsilonGreedy",
@@ -38,12 +41,15 @@ __all__ = [
     "KMeansSampling",
     "LeastConfidentSampling",
     "MarginSampling",
+    "MaxDisagreement",
     "OrderedStrategy",
     "QueryStrategy",
     "RandomSampling",
     "RankedBatch",
     "RankingStrategy",
     "TypiClust",
+    "VariationRatio",
+    "VoteEntropy",
     "combine",
     "get_strategy",
     "get_strategy_names",
@@ -56,6 +62,10 @@ _STRATEGIES = {
         LeastConfidentSampling,
         MarginSampling,
         EntropySampling,
+        VoteEntropy,
+        ConsensusEntropy,
+        MaxDisagreement,
+        VariationRatio,
         InformationDensity,
         CoreSet,
         RankedBatch,

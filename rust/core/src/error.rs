@@ -26,6 +26,29 @@ pub enum KernelError {
     #[error("probability row {row} {reason}")]
     InvalidProbability { row: usize, reason: String },
 
+    /// A committee (or a set of posterior samples) with too few members to disagree.
+    #[error("a committee needs at least {min} members, got {got}")]
+    TooFewMembers { min: usize, got: usize },
+
+    /// A member's probability row is negative, not finite, or does not sum to one.
+    #[error("probability row {row} of committee member {member} {reason}")]
+    InvalidMemberProbability {
+        member: usize,
+        row: usize,
+        reason: String,
+    },
+
+    /// A member's vote that is not a class index.
+    #[error(
+        "vote of committee member {member} at row {row} is {vote}, not a class index in 0..{n_classes}"
+    )]
+    InvalidVote {
+        member: usize,
+        row: usize,
+        vote: i64,
+        n_classes: usize,
+    },
+
     /// A score is NaN, so it cannot be ranked.
     #[error("score at index {index} is NaN and cannot be ranked")]
     NanScore { index: usize },

@@ -5,6 +5,7 @@
 //! the lowest index and allocates memory linear in the pool, never `n x n`.
 
 mod cancel;
+mod committee;
 mod distance;
 mod error;
 mod isa;
@@ -18,6 +19,9 @@ mod topk;
 mod uncertainty;
 
 pub use cancel::Cancel;
+pub use committee::{
+    committee_scores, committee_top_k, vote_scores, vote_top_k, Disagreement, VoteMeasure,
+};
 pub use distance::{min_distances, Nearest};
 pub use error::{KernelError, Result};
 pub use kcenter::{kcenter_greedy, KCenter};

@@ -53,11 +53,23 @@ const ENTROPY: u8 = 2;
 /// Everything one pass over a row gathers. `a` is the largest probability (least confident,
 /// margin) or `sum p ln p` (entropy); `b` the second largest (margin).
 #[derive(Debug, Clone, Copy)]
-struct RowStats<T> {
-    sum: T,
-    min: T,
-    a: T,
-    b: T,
+pub(crate) struct RowStats<T> {
+    pub(crate) sum: T,
+    pub(crate) min: T,
+    pub(crate) a: T,
+    pub(crate) b: T,
+}
+
+impl<T: Real> RowStats<T> {
+    /// Placeholder statistics for a buffer that [`block_stats`] fills.
+    pub(crate) fn zero() -> Self {
+        Self {
+            sum: T::zero(),
+            min: T::zero(),
+            a: T::zero(),
+            b: T::zero(),
+        }
+    }
 }
 
 #[inline(always)]
@@ -305,13 +317,17 @@ fn block_stats_with<T: Real>(
 
 /// Statistics of every row of the row-major block `x` (`c` values per row) into `out`, on the
 /// widest vector instructions this CPU has.
-fn block_stats<T: Real>(x: &[T], c: usize, kind: Uncertainty, out: &mut [RowStats<T>]) {
+pub(crate) fn block_stats<T: Real>(x: &[T], c: usize, kind: Uncertainty, out: &mut [RowStats<T>]) {
     block_stats_with(best_isa(), x, c, kind, out);
 }
 
 /// The score of a row from its statistics, or what is wrong with the row.
 #[inline]
-fn finish<T: Real>(st: &RowStats<T>, kind: Uncertainty, tol: T) -> std::result::Result<T, String> {
+pub(crate) fn finish<T: Real>(
+    st: &RowStats<T>,
+    kind: Uncertainty,
+    tol: T,
+) -> std::result::Result<T, String> {
     if !st.sum.is_finite() {
         return Err("contains NaN or infinite values".to_string());
     }

@@ -5,9 +5,13 @@
 //! the kernels check, and the choice of dtype, belong to `activekit/_kernels.py`.
 
 use activekit_core as core;
-use activekit_core::{Cancel, KernelError, Metric, Neighbors, TopK, Uncertainty};
+use activekit_core::{
+    Cancel, Disagreement, KernelError, Metric, Neighbors, TopK, Uncertainty, VoteMeasure,
+};
 use numpy::ndarray::LinalgScalar;
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
+};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use std::sync::mpsc;
@@ -29,11 +33,26 @@ fn parse_metric(metric: &str) -> PyResult<Metric> {
     metric.parse().map_err(PyValueError::new_err)
 }
 
+fn parse_disagreement(measure: &str) -> PyResult<Disagreement> {
+    measure.parse().map_err(PyValueError::new_err)
+}
+
+fn parse_vote(measure: &str) -> PyResult<VoteMeasure> {
+    measure.parse().map_err(PyValueError::new_err)
+}
+
 /// A matrix of either float type.
 #[derive(FromPyObject)]
 enum Matrix<'py> {
     F32(PyReadonlyArray2<'py, f32>),
     F64(PyReadonlyArray2<'py, f64>),
+}
+
+/// A stack of probability matrices (committee members, rows, classes) of either float type.
+#[derive(FromPyObject)]
+enum Stack<'py> {
+    F32(PyReadonlyArray3<'py, f32>),
+    F64(PyReadonlyArray3<'py, f64>),
 }
 
 /// A score vector of either float type.
@@ -206,6 +225,109 @@ fn top_k<'py>(
             ))
         }
     }
+}
+
+fn committee_scores_of<'py, T: core::Real + numpy::Element>(
+    py: Python<'py>,
+    probs: PyReadonlyArray3<'py, T>,
+    kind: Disagreement,
+    tol: T,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let view = probs.as_array();
+    let out = run(py, n_threads, || core::committee_scores(view, kind, tol))?;
+    Ok(out.into_pyarray(py).into_any())
+}
+
+fn committee_top_k_of<'py, T: core::Real + numpy::Element>(
+    py: Python<'py>,
+    probs: PyReadonlyArray3<'py, T>,
+    kind: Disagreement,
+    k: usize,
+    tol: T,
+    n_threads: usize,
+) -> PyResult<IndicesAndScores<'py>> {
+    let view = probs.as_array();
+    let top = run(py, n_threads, || core::committee_top_k(view, kind, k, tol))?;
+    Ok(convert_top_k(py, top))
+}
+
+/// committee_scores(probs, measure, tol, n_threads)
+/// --
+///
+/// Disagreement on every row of a C-contiguous float32/float64 (members, n, c) array.
+#[pyfunction]
+fn committee_scores<'py>(
+    py: Python<'py>,
+    probs: Stack<'py>,
+    measure: &str,
+    tol: f64,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let kind = parse_disagreement(measure)?;
+    match probs {
+        Stack::F32(p) => committee_scores_of(py, p, kind, tol as f32, n_threads),
+        Stack::F64(p) => committee_scores_of(py, p, kind, tol, n_threads),
+    }
+}
+
+/// committee_top_k(probs, measure, k, tol, n_threads)
+/// --
+///
+/// Indices (most disagreement first, ties by lowest row) and scores of the k rows the
+/// committee disagrees on most.
+#[pyfunction]
+fn committee_top_k<'py>(
+    py: Python<'py>,
+    probs: Stack<'py>,
+    measure: &str,
+    k: usize,
+    tol: f64,
+    n_threads: usize,
+) -> PyResult<IndicesAndScores<'py>> {
+    let kind = parse_disagreement(measure)?;
+    match probs {
+        Stack::F32(p) => committee_top_k_of(py, p, kind, k, tol as f32, n_threads),
+        Stack::F64(p) => committee_top_k_of(py, p, kind, k, tol, n_threads),
+    }
+}
+
+/// vote_scores(votes, n_classes, measure, n_threads)
+/// --
+///
+/// Vote disagreement (float64) on every row of an int64 (members, n) array of class indices.
+#[pyfunction]
+fn vote_scores<'py>(
+    py: Python<'py>,
+    votes: PyReadonlyArray2<'py, i64>,
+    n_classes: usize,
+    measure: &str,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let kind = parse_vote(measure)?;
+    let view = votes.as_array();
+    let out = run(py, n_threads, || core::vote_scores(view, n_classes, kind))?;
+    Ok(out.into_pyarray(py))
+}
+
+/// vote_top_k(votes, n_classes, measure, k, n_threads)
+/// --
+///
+/// Indices (most disagreement first, ties by lowest row) and float64 scores of the k rows
+/// whose votes disagree most.
+#[pyfunction]
+fn vote_top_k<'py>(
+    py: Python<'py>,
+    votes: PyReadonlyArray2<'py, i64>,
+    n_classes: usize,
+    measure: &str,
+    k: usize,
+    n_threads: usize,
+) -> PyResult<IndicesAndScores<'py>> {
+    let kind = parse_vote(measure)?;
+    let view = votes.as_array();
+    let top = run(py, n_threads, || core::vote_top_k(view, n_classes, kind, k))?;
+    Ok(convert_top_k(py, top))
 }
 
 fn indices_to_py(py: Python<'_>, indices: Vec<usize>) -> Bound<'_, PyArray1<isize>> {
@@ -453,6 +575,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(uncertainty_scores, m)?)?;
     m.add_function(wrap_pyfunction!(uncertainty_top_k, m)?)?;
     m.add_function(wrap_pyfunction!(top_k, m)?)?;
+    m.add_function(wrap_pyfunction!(committee_scores, m)?)?;
+    m.add_function(wrap_pyfunction!(committee_top_k, m)?)?;
+    m.add_function(wrap_pyfunction!(vote_scores, m)?)?;
+    m.add_function(wrap_pyfunction!(vote_top_k, m)?)?;
     m.add_function(wrap_pyfunction!(kcenter_greedy, m)?)?;
     m.add_function(wrap_pyfunction!(min_distances, m)?)?;
     m.add_function(wrap_pyfunction!(kmeans_plusplus, m)?)?;
