@@ -340,7 +340,7 @@ def test_clone_and_pickle(digits, cls):
 
 
 @parametrize_with_checks([
-    ActiveLearningClassifier(DecisionTreeClassifier(max_depth=4), query_strategy=MaxDisagreement()),
+    ActiveLearningClassifier(DecisionTreeClassifier(max_depth=4, random_state=0), query_strategy=MaxDisagreement()),
 ])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
