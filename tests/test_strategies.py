@@ -20,7 +20,7 @@ from activekit.strategies import (
 
 def test_names_are_sorted_and_match_classes():
     assert get_strategy_names() == [
-        "adaptive", "cluster_margin", "coreset", "entropy", "epsilon_greedy",
+        "adaptive", "badge", "cluster_margin", "coreset", "entropy", "epsilon_greedy",
         "expected_error_reduction", "expected_gradient_length", "information_density", "kmeans",
         "least_confident", "margin", "random", "ranked_batch", "typiclust",
     ]
@@ -32,7 +32,7 @@ def test_names_are_sorted_and_match_classes():
 
 
 def test_unknown_name_lists_valid_ones():
-    with pytest.raises(ValueError, match=r"query_strategy='bald' is not a known strategy; valid names are \['adaptive', 'cluster_margin', 'coreset'"):
+    with pytest.raises(ValueError, match=r"query_strategy='bald' is not a known strategy; valid names are \['adaptive', 'badge', 'cluster_margin', 'coreset'"):
         get_strategy("bald")
 
 

@@ -4,7 +4,7 @@ Examples
 --------
 >>> from activekit.strategies import get_strategy, get_strategy_names
 >>> get_strategy_names()  # doctest: +NORMALIZE_WHITESPACE
-['adaptive', 'cluster_margin', 'coreset', 'entropy', 'epsilon_greedy',
+['adaptive', 'badge', 'cluster_margin', 'coreset', 'entropy', 'epsilon_greedy',
  'expected_error_reduction', 'expected_gradient_length', 'information_density', 'kmeans',
  'least_confident', 'margin', 'random', 'ranked_batch', 'typiclust']
 >>> get_strategy("margin")
@@ -16,6 +16,7 @@ from __future__ import annotations
 from sklearn.base import clone
 
 from ._adaptive import ActiveLearningByLearning
+from ._badge import BADGE
 from ._base import OrderedStrategy, QueryStrategy, RankingStrategy
 from ._cluster import ClusterMargin, KMeansSampling, TypiClust
 from ._density import InformationDensity
@@ -26,6 +27,7 @@ from ._random import RandomSampling
 from ._uncertainty import EntropySampling, LeastConfidentSampling, MarginSampling
 
 __all__ = [
+    "BADGE",
     "ActiveLearningByLearning",
     "ClusterMargin",
     "CombinedStrategy",
@@ -62,6 +64,7 @@ _STRATEGIES = {
         KMeansSampling,
         TypiClust,
         ClusterMargin,
+        BADGE,
         ExpectedGradientLength,
         ExpectedErrorReduction,
         EpsilonGreedy,
