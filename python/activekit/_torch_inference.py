@@ -335,7 +335,12 @@ def expected_gradient_lengths(net, X, batch_size=None):
             norms = torch.zeros_like(probs)
             for c in range(probs.shape[1]):
                 grads = per_example(params, x, c)
-                sq = sum(g.reshape(len(x), -1).double().pow(2).sum(1) for g in grads.values())
+                # One norm per parameter tensor (vector_norm reads it once, without a squared
+                # copy), their squares summed in float64.
+                sq = sum(
+                    torch.linalg.vector_norm(g.flatten(1), dim=1).double() ** 2
+                    for g in grads.values()
+                )
                 norms[:, c] = sq.sqrt()
             lengths.append((probs * norms).sum(1).cpu().numpy())
     return np.concatenate(lengths) if lengths else np.empty(0)

@@ -81,9 +81,9 @@ def embed_pool_and_labeled(learner, X_pool, embedding, strategy):
 
     ``embedding`` is ``None`` (a torch net's penultimate layer, see
     :func:`activekit.torch.embed`; else the transform of a wrapped Pipeline's steps but the
-    last; else the raw features), a callable ``f(X) -> array``, or a transformer: used as it is when
-    fitted, else fitted (unsupervised) on the labelled rows and the pool. Without a learner
-    (cold start) the labelled embedding is empty.
+    last; else the raw features), a callable ``f(X) -> array``, or a transformer: used as it
+    is when fitted, else fitted (unsupervised) on the labelled rows and the pool. Without a
+    learner (cold start) the labelled embedding is empty.
     """
     labeled = getattr(learner, "X_labeled_", None)
     if labeled is not None and _num_samples(labeled) == 0:
