@@ -23,6 +23,7 @@ def test_exported_members():
         assert hasattr(activekit, name)
     assert sorted(activekit.strategies.__all__) == [
         "ActiveLearningByLearning",
+        "BADGE",
         "ClusterMargin",
         "CombinedStrategy",
         "ConsensusEntropy",

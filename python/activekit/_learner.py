@@ -26,6 +26,7 @@ from ._compat import (
     get_tags,
     validate_data,
 )
+from ._dependencies import is_skorch_net, is_torch_module
 from ._rows import stack_rows
 from .strategies import get_strategy
 
@@ -38,14 +39,25 @@ def _default_estimator():
     return LogisticRegression(max_iter=1000)
 
 
+def _resolve_estimator(estimator):
+    """The estimator to clone and fit: the default for ``None``, a ``TorchClassifier`` around
+    a bare ``torch.nn.Module`` class or instance, anything else as it is (not cloned)."""
+    if estimator is None:
+        return _default_estimator()
+    if is_torch_module(estimator):
+        from ._torch import wrap_module  # torch is imported already: a module exists
+
+        return wrap_module(estimator)
+    return estimator
+
+
 def _estimator_has(attr):
     """``available_if`` check: the fitted model, or else the given estimator, has ``attr``."""
 
     def check(self):
         if hasattr(self, "estimator_"):
             return hasattr(self.estimator_, attr)
-        estimator = self.estimator if self.estimator is not None else _default_estimator()
-        return hasattr(estimator, attr)
+        return hasattr(_resolve_estimator(self.estimator), attr)
 
     return check
 
@@ -106,9 +118,15 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
 
     Parameters
     ----------
-    estimator : estimator object, default=None
-        A scikit-learn classifier or :class:`~sklearn.pipeline.Pipeline`; cloned before
-        fitting. ``None`` means ``LogisticRegression(max_iter=1000)``.
+    estimator : estimator object, torch module or None, default=None
+        A scikit-learn classifier or :class:`~sklearn.pipeline.Pipeline`, a skorch net, or a
+        ``torch.nn.Module`` class or instance (extra ``torch``), which is wrapped in an
+        :class:`activekit.torch.TorchClassifier`; its parameters are then reachable as
+        ``estimator__lr``, ``estimator__max_epochs``, ``estimator__module__<arg>``, ... (the
+        first such ``set_params`` replaces ``estimator`` by the wrapping net). Cloned before
+        fitting. ``None`` means ``LogisticRegression(max_iter=1000)``. With a torch
+        estimator, rows are validated as float32, and a ``TorchClassifier`` whose
+        ``random_state`` is ``None`` is seeded from this learner's ``random_state``.
     query_strategy : str or QueryStrategy, default="margin"
         A name from :func:`activekit.strategies.get_strategy_names` or a strategy object.
     batch_size : int, default=10
@@ -187,7 +205,8 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
-        "estimator": [HasMethods(["fit", "predict"]), None],
+        # A callable: a torch.nn.Module class or instance (checked in _make_estimator).
+        "estimator": [HasMethods(["fit", "predict"]), callable, None],
         # Names are checked by get_strategy, whose message lists them sorted.
         "query_strategy": [str, HasMethods(["select"])],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -228,14 +247,18 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        inner = get_tags(self.estimator if self.estimator is not None else _default_estimator())
-        tags.input_tags.allow_nan = inner.input_tags.allow_nan
-        tags.input_tags.sparse = inner.input_tags.sparse
+        estimator = _resolve_estimator(self.estimator)
+        if hasattr(estimator, "fit"):  # anything else is a TypeError in fit
+            inner = get_tags(estimator)
+            tags.input_tags.allow_nan = inner.input_tags.allow_nan
+            tags.input_tags.sparse = inner.input_tags.sparse
         return tags
 
     def _validate_X(self, X, *, reset, **kwargs):
         """validate_data with what the wrapped estimator accepts (sparse, NaN)."""
         tags = self.__sklearn_tags__()
+        if is_torch_module(self.estimator) or is_skorch_net(self.estimator):
+            kwargs.setdefault("dtype", np.float32)  # what torch modules compute in
         return validate_data(
             self,
             X,
@@ -246,7 +269,55 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         )
 
     def _make_estimator(self):
-        return clone(self.estimator if self.estimator is not None else _default_estimator())
+        estimator = _resolve_estimator(self.estimator)
+        if not (hasattr(estimator, "fit") and hasattr(estimator, "predict")):
+            raise TypeError(
+                "estimator must be a scikit-learn classifier, a skorch net or a "
+                f"torch.nn.Module class or instance, got {type(self.estimator).__name__}"
+            )
+        estimator = clone(estimator)
+        if (
+            is_skorch_net(estimator)
+            and getattr(estimator, "random_state", "absent") is None
+            and self.random_state is not None
+        ):
+            # Weights, shuffling and dropout from the learner's random_state (a TorchClassifier
+            # seeds a private fork of torch's generator with it).
+            seed = check_random_state(self.random_state).randint(_MAX_SEED)
+            estimator.set_params(random_state=int(seed))
+        return estimator
+
+    # -- parameters ------------------------------------------------------------------------
+
+    def get_params(self, deep=True):
+        """Parameters of this learner; with ``deep``, those of the estimator too.
+
+        A bare ``torch.nn.Module`` shows the parameters of the :class:`TorchClassifier` it
+        will be wrapped in (``estimator__lr``, ``estimator__max_epochs``, ...), so that
+        ``set_params`` and grid search reach them.
+        """
+        params = super().get_params(deep=deep)
+        if deep and is_torch_module(self.estimator):
+            net = _resolve_estimator(self.estimator)
+            for key, value in net.get_params(deep=True).items():
+                if not key.startswith("_"):
+                    params[f"estimator__{key}"] = value
+        return params
+
+    def set_params(self, **params):
+        """Set parameters; ``estimator__*`` on a bare ``torch.nn.Module`` first replaces
+        ``estimator`` by the :class:`TorchClassifier` wrapping it.
+
+        Returns
+        -------
+        self : ActiveLearningClassifier
+        """
+        if any(key.startswith("estimator__") for key in params):
+            if is_torch_module(params.get("estimator")):
+                params["estimator"] = _resolve_estimator(params["estimator"])
+            elif "estimator" not in params and is_torch_module(self.estimator):
+                self.estimator = _resolve_estimator(self.estimator)
+        return super().set_params(**params)
 
     # -- fit -----------------------------------------------------------------------------
 

@@ -4,10 +4,10 @@ Examples
 --------
 >>> from activekit.strategies import get_strategy, get_strategy_names
 >>> get_strategy_names()  # doctest: +NORMALIZE_WHITESPACE
-['adaptive', 'cluster_margin', 'consensus_entropy', 'coreset', 'entropy', 'epsilon_greedy',
- 'expected_error_reduction', 'expected_gradient_length', 'information_density', 'kmeans',
- 'least_confident', 'margin', 'max_disagreement', 'random', 'ranked_batch', 'typiclust',
- 'variation_ratio', 'vote_entropy']
+['adaptive', 'badge', 'cluster_margin', 'consensus_entropy', 'coreset', 'entropy',
+ 'epsilon_greedy', 'expected_error_reduction', 'expected_gradient_length',
+ 'information_density', 'kmeans', 'least_confident', 'margin', 'max_disagreement', 'random',
+ 'ranked_batch', 'typiclust', 'variation_ratio', 'vote_entropy']
 >>> get_strategy("margin")
 MarginSampling()
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 from sklearn.base import clone
 
 from ._adaptive import ActiveLearningByLearning
+from ._badge import BADGE
 from ._base import OrderedStrategy, QueryStrategy, RankingStrategy
 from ._cluster import ClusterMargin, KMeansSampling, TypiClust
 from ._committee import ConsensusEntropy, MaxDisagreement, VariationRatio, VoteEntropy
@@ -28,6 +29,7 @@ from ._random import RandomSampling
 from ._uncertainty import EntropySampling, LeastConfidentSampling, MarginSampling
 
 __all__ = [
+    "BADGE",
     "ActiveLearningByLearning",
     "ClusterMargin",
     "CombinedStrategy",
@@ -72,6 +74,7 @@ _STRATEGIES = {
         KMeansSampling,
         TypiClust,
         ClusterMargin,
+        BADGE,
         ExpectedGradientLength,
         ExpectedErrorReduction,
         EpsilonGreedy,

@@ -11,13 +11,25 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import _kernels
 from .._compat import HasMethods, _num_samples
+from .._dependencies import is_skorch_net
 from .._rows import stack_rows
 
 __all__ = ["EMBEDDING_CONSTRAINT", "embed_pool_and_labeled", "uncertainty_or_none"]
 
 #: The ``embedding`` parameter of every distance-based strategy: a callable, a transformer, or
-#: None (raw features, or a wrapped Pipeline's transform).
+#: None (raw features, a wrapped Pipeline's transform, or a torch module's penultimate layer).
 EMBEDDING_CONSTRAINT = [callable, HasMethods(["transform"]), None]
+
+
+def _torch_embedding(estimator):
+    """The embedding of a torch net (or a Pipeline ending in one), else None: the input of the
+    net's ``embedding_layer``, by default its last ``torch.nn.Linear``."""
+    final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+    if not is_skorch_net(final):
+        return None
+    from .._torch_inference import embed  # torch is imported already: a net exists
+
+    return lambda X: embed(estimator, X)
 
 
 def _dense(E, what, strategy):
@@ -42,6 +54,9 @@ def _transform(learner, X_pool, labeled, embedding):
     """The function mapping rows to the embedding space."""
     if embedding is None:
         estimator = getattr(learner, "estimator_", None)
+        torch_embedding = _torch_embedding(estimator)
+        if torch_embedding is not None:
+            return torch_embedding
         if isinstance(estimator, Pipeline) and len(estimator) > 1:
             return estimator[:-1].transform
         return lambda X: X
@@ -64,10 +79,11 @@ def _transform(learner, X_pool, labeled, embedding):
 def embed_pool_and_labeled(learner, X_pool, embedding, strategy):
     """Dense embeddings of the pool and of the learner's labelled rows.
 
-    ``embedding`` is ``None`` (the transform of a wrapped Pipeline's steps but the last, else
-    the raw features), a callable ``f(X) -> array``, or a transformer: used as it is when
-    fitted, else fitted (unsupervised) on the labelled rows and the pool. Without a learner
-    (cold start) the labelled embedding is empty.
+    ``embedding`` is ``None`` (a torch net's penultimate layer, see
+    :func:`activekit.torch.embed`; else the transform of a wrapped Pipeline's steps but the
+    last; else the raw features), a callable ``f(X) -> array``, or a transformer: used as it
+    is when fitted, else fitted (unsupervised) on the labelled rows and the pool. Without a
+    learner (cold start) the labelled embedding is empty.
     """
     labeled = getattr(learner, "X_labeled_", None)
     if labeled is not None and _num_samples(labeled) == 0:

@@ -16,6 +16,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from .._compat import Interval, StrOptions, _num_samples
+from .._dependencies import is_skorch_net
 from .._rows import stack_rows
 from ._base import OrderedStrategy, RankingStrategy
 from ._uncertainty import predict_proba
@@ -24,7 +25,7 @@ __all__ = ["ExpectedErrorReduction", "ExpectedGradientLength", "expected_gradien
 
 _SUPPORTED = (
     "LogisticRegression (binary or multinomial), SGDClassifier(loss='log_loss'), "
-    "or a Pipeline whose last step is one of them"
+    "a torch module (skorch net), or a Pipeline whose last step is one of them"
 )
 
 
@@ -115,14 +116,15 @@ def expected_gradient_lengths(estimator, X):
     with respect to the model's parameters, for every row of ``X``.
 
     The one place that knows which models have a gradient form: linear models in closed form
-    here. Other model kinds (a torch module's per-example gradients) are dispatched from here
-    too.
+    here; a torch module (a skorch net) through per-example gradients with ``torch.func``,
+    with respect to every trainable parameter (``activekit._torch``).
 
     Parameters
     ----------
     estimator : fitted estimator
-        LogisticRegression, SGDClassifier(loss="log_loss"), or a Pipeline ending in one of
-        them; the rows are then taken through the transforms of the earlier steps.
+        LogisticRegression, SGDClassifier(loss="log_loss"), a skorch net (a learner's
+        ``TorchClassifier``), or a Pipeline ending in one of them; the rows are then taken
+        through the transforms of the earlier steps.
     X : {ndarray, sparse matrix} of shape (n_samples, n_features)
 
     Returns
@@ -150,7 +152,10 @@ def expected_gradient_lengths(estimator, X):
         isinstance(model, SGDClassifier) and model.loss == "log_loss"
     ):
         return _linear_expected_gradient_lengths(model, Xt)
-    # A torch module (another issue) gets its branch here, on the same transformed rows.
+    if is_skorch_net(model):
+        from .._torch_inference import expected_gradient_lengths as torch_lengths
+
+        return torch_lengths(model, Xt)
     what = type(model).__name__
     if isinstance(model, SGDClassifier):
         what = f"SGDClassifier(loss={model.loss!r})"
@@ -178,7 +183,12 @@ class ExpectedGradientLength(RankingStrategy):
     - SGDClassifier(loss="log_loss") on more than two classes (one-vs-rest): the gradient of
       the sum of its K binary log losses, ``||sigmoid(z) - e_y|| * sqrt(||x||^2 + 1)``;
     - without an intercept the ``+ 1`` goes; in a Pipeline, ``x`` is the row after the
-      transforms of the steps before the model.
+      transforms of the steps before the model;
+    - a torch module (a learner wrapping one, or a skorch net): the per-example gradients
+      with respect to all trainable parameters, from ``torch.func`` (``vmap`` of ``grad``),
+      one pass per class over batches of the pool, module in eval mode. That is
+      ``n_classes`` backward passes per row: seconds for thousands of rows with a small
+      network on a CPU.
 
     Any other estimator is a ``TypeError`` that lists these.
 
