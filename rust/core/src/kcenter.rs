@@ -19,6 +19,11 @@
 //!   to its nearest earlier centre when it was picked. If `D_c >= 2u` (with a safety margin far
 //!   above rounding), `c` cannot bring `x` below `u`, and is skipped without evaluating it.
 //!   This costs nothing to store: `D_c` is the distance the kernel returns for each pick.
+//! * Early refreshes. After 8, 16 and 32 picks (when at least as many again are to come), every
+//!   row is brought up to date at once, in parallel and in row order: early on nearly every
+//!   row needs that update anyway, and a streaming pass on every core does it far cheaper than
+//!   one row at a time off the heap (measured 1.3-1.5x on 2 cores at k = 100 and on MNIST-50
+//!   at k = 1000; refreshing at 64 too cost more evaluations than it saved).
 //! * The first pass over the labelled centres (or the cold-start first pick) is parallel over
 //!   pool rows, with the centres in cache-sized blocks.
 //!
@@ -31,6 +36,7 @@ use crate::maxheap::{Entry, MaxHeap};
 use crate::real::Real;
 use crate::topk::check_k;
 use ndarray::ArrayView2;
+use rayon::prelude::*;
 
 /// `D_c^2 >= 4 u^2 * PRUNE_MARGIN` skips centre `c`. The margin covers the relative rounding
 /// of the computed distances (at most a few times `d * 2^-53`) many times over.
@@ -50,6 +56,46 @@ fn prefetch<T>(r: &[T]) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = r;
+}
+
+/// Pick counts after which every row is brought up to date at once (when at least as many
+/// picks again are to come). Early on nearly every row needs its update anyway; a pass in
+/// row order on every thread does them far cheaper than one at a time off the heap.
+const REFRESH_AT: [usize; 3] = [8, 16, 32];
+
+/// Bring every row in `heap` up to date against all `picks`, in parallel, and rebuild it.
+#[allow(clippy::too_many_arguments)]
+fn refresh<T: Real>(
+    isa: crate::isa::Isa,
+    heap: MaxHeap,
+    xs: &[T],
+    d: usize,
+    seen: &[u32],
+    picks: &[usize],
+    prune: &[f64],
+    evaluations: &mut u64,
+) -> MaxHeap {
+    let mut entries = heap.into_vec();
+    entries.sort_unstable_by_key(|e| e.index);
+    *evaluations += entries
+        .par_iter_mut()
+        .map(|e| {
+            let from = seen.get(e.index).map_or(picks.len(), |&s| s as usize);
+            let (u, evals) = lazy_update(
+                isa,
+                row(xs, d, e.index),
+                xs,
+                d,
+                picks.get(from..).unwrap_or(&[]),
+                prune.get(from..).unwrap_or(&[]),
+                PRUNE_MARGIN,
+                e.bound,
+            );
+            e.bound = u;
+            evals
+        })
+        .sum::<u64>();
+    MaxHeap::from_vec(entries)
 }
 
 /// The picks of [`kcenter_greedy`].
@@ -178,6 +224,20 @@ pub fn kcenter_greedy<T: Real>(
             picks.indices.push(i);
             picks.distances.push(top.bound.sqrt());
             prune.push(top.bound);
+            let n_picked = picks.indices.len();
+            if REFRESH_AT.contains(&n_picked) && k >= 2 * n_picked {
+                heap = refresh(
+                    isa,
+                    heap,
+                    xs,
+                    d,
+                    &seen,
+                    &picks.indices,
+                    &prune,
+                    &mut picks.evaluations,
+                );
+                seen.fill(n_picked as u32);
+            }
             continue;
         }
         // Bring row i up to date against picks seen[i].., then let it sink to its place.
