@@ -18,9 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
+from sklearn.tree import DecisionTreeClassifier
 
 from activekit import ActiveLearningClassifier, _kernels
-from activekit.strategies import RandomSampling
+from activekit.strategies import RandomSampling, get_strategy
 
 torch = pytest.importorskip("torch")
 
@@ -33,6 +34,15 @@ CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
 DTYPES = [np.float32, np.float64]
 FEW = settings(max_examples=max(5, settings().max_examples // 3))  # 20 by default
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny tensors: torch's thread pool only waits for a busy second core."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def twin(fn, *args, **kwargs):
@@ -468,11 +478,21 @@ LEARNER_STRATEGIES = [
 def test_learner_query_on_the_torch_path_selects_like_rust(digits, strategy):
     X, y = digits
     pool = X[200:1200]
-    cpu = ActiveLearningClassifier(query_strategy=strategy, random_state=0).fit(X[:200], y[:200])
-    want, want_scores = cpu.query(pool, n_instances=12, return_scores=True)
-    learner = clone(cpu).set_params(device="cuda")
+    # Votes are scored bit for bit alike: committees of seeded trees, quick to fit, whose
+    # rows in the same leaves tie exactly. Probability measures get logistic regressions:
+    # saturated or piecewise-constant probabilities would make mean distributions that are
+    # permutations of each other, equal entropies that two summation orders round apart (the
+    # last-bit near-ties the twins may break the other way).
+    estimator, query_strategy = None, get_strategy(strategy)
+    if strategy in ("vote_entropy", "variation_ratio"):
+        estimator = DecisionTreeClassifier(max_depth=6, random_state=0)
+    elif strategy in ("consensus_entropy", "max_disagreement"):
+        query_strategy.set_params(n_members=3)
+    learner = ActiveLearningClassifier(estimator, query_strategy=query_strategy, random_state=0)
+    learner.fit(X[:200], y[:200])
+    want, want_scores = learner.query(pool, n_instances=12, return_scores=True)
+    learner.set_params(device="cuda")  # the same model and committee, another device
     with _device._target_for_testing("cpu") as scopes:
-        learner.fit(X[:200], y[:200])
         got, scores = learner.query(pool, n_instances=12, return_scores=True)
     assert_array_equal(got, want)
     assert_allclose(scores, want_scores, rtol=1e-9, atol=1e-12)
