@@ -182,7 +182,8 @@ FIT_CASES = [
     ("strategy type", dict(query_strategy=3), ValueError, "query_strategy"),
     ("batch_size 0", dict(batch_size=0), ValueError, "batch_size' parameter .* must be an int in the range"),
     ("budget float", dict(budget=2.5), ValueError, "'budget' parameter"),
-    ("device", dict(device="tpu"), ValueError, "'device' parameter .* among {'cpu'}"),
+    ("device", dict(device="tpu"), ValueError, r"device must be 'cpu', 'cuda' or 'cuda:N' \(N a CUDA device index\), got 'tpu'"),
+    ("device type", dict(device=0), ValueError, "'device' parameter"),
     ("estimator", dict(estimator="svm"), ValueError, "'estimator' parameter"),
     ("estimator callable", dict(estimator=len), TypeError, "estimator must be a scikit-learn classifier, a skorch net or a torch.nn.Module class or instance, got builtin_function_or_method"),
 ]

@@ -3,6 +3,20 @@
 Each function here makes its inputs C-contiguous float32 or float64 (float32 stays float32,
 anything else numeric becomes float64), checks their shapes, turns ``n_jobs`` into a thread
 count and calls the kernel with the GIL released. Kernel errors arrive as ``ValueError``.
+
+Devices. Every function also has a torch twin (:mod:`activekit._torch_kernels`) that selects
+what the Rust kernel selects, with the same checks and messages; :mod:`activekit._device`
+decides which runs:
+
+* given a torch tensor on a non-CPU device (CUDA), the twin runs there, other inputs are moved
+  to that device, and the results are torch tensors on it, of the dtypes listed under Returns
+  (indices int64, scores and distances as documented; ``n_evaluations`` stays an int);
+* inside a device scope (``ActiveLearningClassifier(device="cuda")`` opens one for each
+  query), NumPy inputs move to the scope's device, a matrix of rows (pool, centres,
+  references) once per scope, and the results come back as the NumPy arrays documented here;
+* otherwise the Rust kernel runs on NumPy; a CPU tensor is viewed as a NumPy array.
+
+``n_jobs`` is validated on every path and ignored by the twins.
 """
 
 from __future__ import annotations
@@ -12,7 +26,7 @@ from numbers import Integral
 
 import numpy as np
 
-from . import _native
+from . import _device, _native
 
 __all__ = [
     "COMMITTEE_MEASURES",
@@ -72,15 +86,41 @@ def _to_numpy(a):
     return np.asarray(a)
 
 
-def _as_float(a, name, ndim):
-    a = _to_numpy(a)
-    if a.ndim != ndim:
-        raise ValueError(f"{name} must be a {ndim}-D array, got shape {a.shape}")
-    if a.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
-    dtype = np.float32 if a.dtype == np.float32 else np.float64
+def _as_float(a, name, ndim, route=None, cache=False):
+    """``a`` checked and made C-contiguous float32/float64: a NumPy array, or with a device
+    ``route`` a tensor on that device (with ``cache``, a NumPy array moves once per scope)."""
+    if route is not None:
+        if route.is_tensor(a):
+            return route.floats(a, name, ndim)
+        hit = route.cached(a) if cache else None
+        if hit is not None:
+            return hit
+    arr = _to_numpy(a)
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be a {ndim}-D array, got shape {arr.shape}")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    dtype = np.float32 if arr.dtype == np.float32 else np.float64
     # Converts byte order and layout only when needed; never writes to the input.
-    return np.ascontiguousarray(a, dtype=dtype)
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    return arr if route is None else route.put(arr, key=a if cache else None)
+
+
+def _is_float32(a):
+    # A NumPy dtype prints as "float32", a torch dtype as "torch.float32".
+    return str(a.dtype).endswith("float32")
+
+
+def _to_f64(a):
+    return a.astype(np.float64) if isinstance(a, np.ndarray) else a.double()
+
+
+def _run(route, name, *args, n_jobs=None):
+    """The Rust kernel ``name`` on ``args`` and a thread count, or its torch twin."""
+    threads = n_threads(n_jobs)  # validated on both paths
+    if route is None:
+        return getattr(_native, name)(*args, threads)
+    return route.back(getattr(route.kernels, name)(*args))
 
 
 def _check_k(k, n, name="k"):
@@ -100,7 +140,8 @@ def _check_measure(measure):
 
 def _tol(probs):
     # Probabilities are along the last axis (classes).
-    return max(_TOL_FLOOR[probs.dtype], 4 * probs.shape[-1] * float(np.finfo(probs.dtype).eps))
+    dtype = np.dtype(np.float32 if _is_float32(probs) else np.float64)
+    return max(_TOL_FLOOR[dtype], 4 * probs.shape[-1] * float(np.finfo(dtype).eps))
 
 
 def uncertainty_scores(probs, measure, *, n_jobs=None):
@@ -128,8 +169,9 @@ def uncertainty_scores(probs, measure, *, n_jobs=None):
     array([0.1, 0.5])
     """
     _check_measure(measure)
-    p = _as_float(probs, "probs", 2)
-    return _native.uncertainty_scores(p, measure, _tol(p), n_threads(n_jobs))
+    route = _device.route(probs)
+    p = _as_float(probs, "probs", 2, route)
+    return _run(route, "uncertainty_scores", p, measure, _tol(p), n_jobs=n_jobs)
 
 
 def uncertainty_top_k(probs, measure, k, *, n_jobs=None):
@@ -146,9 +188,10 @@ def uncertainty_top_k(probs, measure, k, *, n_jobs=None):
     ([1, 2], [1.0, 0.8])
     """
     _check_measure(measure)
-    p = _as_float(probs, "probs", 2)
+    route = _device.route(probs)
+    p = _as_float(probs, "probs", 2, route)
     k = _check_k(k, p.shape[0])
-    return _native.uncertainty_top_k(p, measure, k, _tol(p), n_threads(n_jobs))
+    return _run(route, "uncertainty_top_k", p, measure, k, _tol(p), n_jobs=n_jobs)
 
 
 def top_k(scores, k, *, n_jobs=None):
@@ -161,9 +204,10 @@ def top_k(scores, k, *, n_jobs=None):
     >>> top_k(np.array([0.2, 0.7, 0.7, 0.1]), 2)[0].tolist()
     [1, 2]
     """
-    s = _as_float(scores, "scores", 1)
+    route = _device.route(scores)
+    s = _as_float(scores, "scores", 1, route)
     k = _check_k(k, s.shape[0])
-    return _native.top_k(s, k, n_threads(n_jobs))
+    return _run(route, "top_k", s, k, n_jobs=n_jobs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,8 +263,9 @@ def committee_scores(probs, measure, *, n_jobs=None):
     [0.6931, 0.6931]
     """
     _check_in(measure, COMMITTEE_MEASURES)
-    p = _as_float(probs, "probs", 3)
-    return _native.committee_scores(p, measure, _tol(p), n_threads(n_jobs))
+    route = _device.route(probs)
+    p = _as_float(probs, "probs", 3, route)
+    return _run(route, "committee_scores", p, measure, _tol(p), n_jobs=n_jobs)
 
 
 def committee_top_k(probs, measure, k, *, n_jobs=None):
@@ -239,12 +284,19 @@ def committee_top_k(probs, measure, k, *, n_jobs=None):
     [1, 0]
     """
     _check_in(measure, COMMITTEE_MEASURES)
-    p = _as_float(probs, "probs", 3)
+    route = _device.route(probs)
+    p = _as_float(probs, "probs", 3, route)
     k = _check_k(k, p.shape[1])
-    return _native.committee_top_k(p, measure, k, _tol(p), n_threads(n_jobs))
+    return _run(route, "committee_top_k", p, measure, k, _tol(p), n_jobs=n_jobs)
 
 
-def _as_votes(votes, n_classes):
+def _as_votes(votes, n_classes, route=None):
+    if route is not None and route.is_tensor(votes):
+        v = route.votes(votes)
+        n_classes = _check_int(n_classes, "n_classes")
+        if n_classes < 1:
+            raise ValueError(f"n_classes must be at least 1, got {n_classes}")
+        return v, n_classes
     v = _to_numpy(votes)
     if v.ndim != 2:
         raise ValueError(f"votes must be a 2-D array (members, samples), got shape {v.shape}")
@@ -255,7 +307,8 @@ def _as_votes(votes, n_classes):
     n_classes = _check_int(n_classes, "n_classes")
     if n_classes < 1:
         raise ValueError(f"n_classes must be at least 1, got {n_classes}")
-    return np.ascontiguousarray(v, dtype=np.int64), n_classes
+    v = np.ascontiguousarray(v, dtype=np.int64)
+    return (v if route is None else route.put(v)), n_classes
 
 
 def vote_scores(votes, n_classes, measure, *, n_jobs=None):
@@ -297,8 +350,9 @@ def vote_scores(votes, n_classes, measure, *, n_jobs=None):
     [0.6931, 0.0, 0.5623]
     """
     _check_in(measure, VOTE_MEASURES)
-    v, n_classes = _as_votes(votes, n_classes)
-    return _native.vote_scores(v, n_classes, measure, n_threads(n_jobs))
+    route = _device.route(votes)
+    v, n_classes = _as_votes(votes, n_classes, route)
+    return _run(route, "vote_scores", v, n_classes, measure, n_jobs=n_jobs)
 
 
 def vote_top_k(votes, n_classes, measure, k, *, n_jobs=None):
@@ -317,9 +371,10 @@ def vote_top_k(votes, n_classes, measure, k, *, n_jobs=None):
     ([0, 2], [0.5, 0.25])
     """
     _check_in(measure, VOTE_MEASURES)
-    v, n_classes = _as_votes(votes, n_classes)
+    route = _device.route(votes)
+    v, n_classes = _as_votes(votes, n_classes, route)
     k = _check_k(k, v.shape[1])
-    return _native.vote_top_k(v, n_classes, measure, k, n_threads(n_jobs))
+    return _run(route, "vote_top_k", v, n_classes, measure, k, n_jobs=n_jobs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,8 +386,10 @@ def _check_metric(metric):
         raise ValueError(f"metric must be one of {sorted(DISTANCE_METRICS)}, got {metric!r}")
 
 
-def _unit_rows(a, name):
+def _unit_rows(a, name, route=None):
     """Rows scaled to unit Euclidean length (norms in float64), in ``a``'s dtype."""
+    if route is not None:
+        return route.kernels.unit_rows(a, name)
     if a.shape[0] == 0:
         return a
     norms = np.sqrt(np.einsum("ij,ij->i", a, a, dtype=np.float64))
@@ -344,18 +401,18 @@ def _unit_rows(a, name):
     return np.ascontiguousarray(a / norms[:, None], dtype=a.dtype)
 
 
-def _pair(a, a_name, b, b_name, metric):
+def _pair(a, a_name, b, b_name, metric, route=None):
     """Two matrices as C-contiguous arrays of one dtype (float32 only if both are)."""
-    a = _as_float(a, a_name, 2)
-    b = _as_float(b, b_name, 2)
+    a = _as_float(a, a_name, 2, route, cache=True)
+    b = _as_float(b, b_name, 2, route, cache=True)
     if a.dtype != b.dtype:
-        a, b = a.astype(np.float64), b.astype(np.float64)
+        a, b = _to_f64(a), _to_f64(b)
     if a.shape[1] != b.shape[1]:
         raise ValueError(
             f"{b_name} has {b.shape[1]} columns but {a_name} has {a.shape[1]}"
         )
     if metric == "cosine":
-        a, b = _unit_rows(a, a_name), _unit_rows(b, b_name)
+        a, b = _unit_rows(a, a_name, route), _unit_rows(b, b_name, route)
     return a, b
 
 
@@ -397,7 +454,9 @@ def kcenter_greedy(
         Threads; ``None`` uses every core. The picks do not depend on it.
     return_n_evaluations : bool, default=False
         Also return the number of point-to-centre distances evaluated (the eager greedy
-        evaluates ``n_pool * (n_centers + k)``).
+        evaluates ``n_pool * (n_centers + k)``; the torch twin is that eager greedy, one pass
+        over the pool per pick, and evaluates ``n_pool * (n_centers + k - 1)``, or
+        ``n_pool * max(k - 1, 1)`` from a cold start).
 
     Returns
     -------
@@ -421,7 +480,8 @@ def kcenter_greedy(
     [0, 2]
     """
     _check_metric(metric)
-    pool, centers = _pair(X_pool, "X_pool", X_centers, "X_centers", metric)
+    route = _device.route(X_pool, X_centers)
+    pool, centers = _pair(X_pool, "X_pool", X_centers, "X_centers", metric, route)
     k = _check_k(k, pool.shape[0])
     if first is not None:
         if isinstance(first, bool) or not isinstance(first, Integral):
@@ -436,7 +496,7 @@ def kcenter_greedy(
         raise ValueError(
             "first must be given when X_centers has no rows (draw it from your random_state)"
         )
-    idx, dist, n_eval = _native.kcenter_greedy(pool, centers, k, first, n_threads(n_jobs))
+    idx, dist, n_eval = _run(route, "kcenter_greedy", pool, centers, k, first, n_jobs=n_jobs)
     dist = _to_metric(dist, metric)
     return (idx, dist, n_eval) if return_n_evaluations else (idx, dist)
 
@@ -471,10 +531,11 @@ def min_distances(X, C, *, metric="euclidean", n_jobs=None):
     ([0.0, 1.0], [0, 1])
     """
     _check_metric(metric)
-    x, c = _pair(X, "X", C, "C", metric)
+    route = _device.route(X, C)
+    x, c = _pair(X, "X", C, "C", metric, route)
     if c.shape[0] == 0:
         raise ValueError("C is empty: it has no rows")
-    dist, arg = _native.min_distances(x, c, n_threads(n_jobs))
+    dist, arg = _run(route, "min_distances", x, c, n_jobs=n_jobs)
     return _to_metric(dist, metric), arg
 
 
@@ -525,9 +586,10 @@ def kmeans_plusplus(X, k, *, random_state=None, n_jobs=None):
     >>> sorted(int(i) // 2 for i in idx)   # one from each clump
     [0, 1]
     """
-    x = _as_float(X, "X", 2)
+    route = _device.route(X)
+    x = _as_float(X, "X", 2, route, cache=True)
     k = _check_k(k, x.shape[0])
-    return _native.kmeans_plusplus(x, k, seed_from(random_state), n_threads(n_jobs))
+    return _run(route, "kmeans_plusplus", x, k, seed_from(random_state), n_jobs=n_jobs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -595,13 +657,14 @@ def knn(X, k, *, X_ref=None, metric="euclidean", n_jobs=None):
     [[2]]
     """
     _check_metric(metric)
-    x = _as_float(X, "X", 2)
+    route = _device.route(X, X_ref)
+    x = _as_float(X, "X", 2, route, cache=True)
     if X_ref is None:
         k = _check_self_k(k, x.shape[0])
-        return _native.knn(x, None, k, metric, n_threads(n_jobs))
-    r = _as_float(X_ref, "X_ref", 2)
+        return _run(route, "knn", x, None, k, metric, n_jobs=n_jobs)
+    r = _as_float(X_ref, "X_ref", 2, route, cache=True)
     if x.dtype != r.dtype:
-        x, r = x.astype(np.float64), r.astype(np.float64)
+        x, r = _to_f64(x), _to_f64(r)
     if x.shape[0] == 0:
         raise ValueError("X is empty: it has no rows")
     if x.shape[1] != r.shape[1]:
@@ -613,7 +676,7 @@ def knn(X, k, *, X_ref=None, metric="euclidean", n_jobs=None):
         raise ValueError(
             f"k must be between 1 and the number of rows of X_ref ({r.shape[0]}), got {k}"
         )
-    return _native.knn(x, r, k, metric, n_threads(n_jobs))
+    return _run(route, "knn", x, r, k, metric, n_jobs=n_jobs)
 
 
 def knn_density(X, k, *, metric="euclidean", n_jobs=None):
@@ -642,9 +705,10 @@ def knn_density(X, k, *, metric="euclidean", n_jobs=None):
     [0.5, 0.5, 0.3333333333333333]
     """
     _check_metric(metric)
-    x = _as_float(X, "X", 2)
+    route = _device.route(X)
+    x = _as_float(X, "X", 2, route, cache=True)
     k = _check_self_k(k, x.shape[0])
-    return _native.knn_density(x, k, metric, n_threads(n_jobs))
+    return _run(route, "knn_density", x, k, metric, n_jobs=n_jobs)
 
 
 def mean_cosine_similarity(X, *, n_jobs=None):
@@ -671,5 +735,6 @@ def mean_cosine_similarity(X, *, n_jobs=None):
     >>> mean_cosine_similarity(np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0]])).round(4).tolist()
     [0.6667, 0.6667, 0.3333]
     """
-    x = _as_float(X, "X", 2)
-    return _native.mean_cosine_similarity(x, n_threads(n_jobs))
+    route = _device.route(X)
+    x = _as_float(X, "X", 2, route, cache=True)
+    return _run(route, "mean_cosine_similarity", x, n_jobs=n_jobs)

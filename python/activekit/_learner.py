@@ -17,10 +17,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 from tqdm.auto import tqdm
 
+from . import _device
 from ._compat import (
     HasMethods,
     Interval,
-    StrOptions,
     _fit_context,
     _num_samples,
     get_tags,
@@ -137,8 +137,11 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
     budget : int, default=None
         Simulation only: total labels to acquire in ``fit(X, y)``, initial set included.
         ``None`` makes ``fit`` an ordinary fit on all of ``(X, y)``.
-    device : {"cpu"}, default="cpu"
-        Where scoring runs; ``"cpu"`` uses the Rust kernels.
+    device : {"cpu", "cuda", "cuda:N"}, default="cpu"
+        Where the strategies' kernels run: ``"cpu"`` uses the Rust kernels; ``"cuda"`` or
+        ``"cuda:N"`` their torch twins on that GPU (``pip install "activekit[torch]"``), with
+        the same selections: each query moves the pool there once and brings the results
+        back as NumPy. Checked at ``fit`` and ``query``, before any work.
     n_jobs : int, default=None
         Threads for the Rust kernels; ``None`` or ``-1`` uses every core. Results do not
         depend on it.
@@ -212,7 +215,8 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_initial": [Interval(Integral, 1, None, closed="left")],
         "budget": [Interval(Integral, 1, None, closed="left"), None],
-        "device": [StrOptions({"cpu"})],
+        # "cpu", "cuda" or "cuda:N": checked (with torch and the GPU) by _device.check_device.
+        "device": [str],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -368,6 +372,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
     def _fit(self, X, y, on_round=None):
         """``fit`` after parameter validation; ``on_round(learner, record)`` is called after
         each training round of a simulation (activekit.evaluation scores the model there)."""
+        _device.check_device(self.device)
         with _all_or_nothing(self):
             X, y = self._validate_X(X, reset=True, y=y)
             check_classification_targets(y)
@@ -448,9 +453,10 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                 start = time.perf_counter()
                 # The strategy object is renewed by every training round (see _fit_labeled).
                 strategy = self.query_strategy_
-                local = strategy.select(
-                    self, X[pool], n_instances, random_state=rng.randint(_MAX_SEED)
-                )
+                with _device.device_scope(self.device):
+                    local = strategy.select(
+                        self, X[pool], n_instances, random_state=rng.randint(_MAX_SEED)
+                    )
                 query_time = time.perf_counter() - start
                 chosen = pool[_check_selection(local, len(pool), n_instances, strategy)]
                 is_labeled[chosen] = True
@@ -487,6 +493,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             Only when ``return_scores`` is true.
         """
         check_is_fitted(self)
+        _device.check_device(self.device)
         X_pool = self._validate_X(X_pool, reset=False)
         n_pool = _num_samples(X_pool)
         if n_instances is None:
@@ -512,9 +519,12 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                     f"return_scores=True needs a ranking strategy (one with a rank method); "
                     f"{getattr(strategy, 'name', type(strategy).__name__)!r} does not score rows"
                 )
-            indices, scores = strategy.rank(self, X_pool, n_instances, random_state=seed)
+            # Kernels called in the scope run on the learner's device (see activekit._device).
+            with _device.device_scope(self.device):
+                indices, scores = strategy.rank(self, X_pool, n_instances, random_state=seed)
             return _check_selection(indices, n_pool, n_instances, strategy), np.asarray(scores)
-        indices = strategy.select(self, X_pool, n_instances, random_state=seed)
+        with _device.device_scope(self.device):
+            indices = strategy.select(self, X_pool, n_instances, random_state=seed)
         return _check_selection(indices, n_pool, n_instances, strategy)
 
     def teach(self, X, y):

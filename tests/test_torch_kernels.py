@@ -1,0 +1,583 @@
+"""The torch twins against the Rust kernels on CPU tensors, the dispatch between them, the
+learner's ``device``, the GPU benchmark's smoke run, and CUDA-marked tests.
+
+Exact equality needs exact arithmetic: the Rust kernels and torch sum in different orders, so
+the tests that demand identical selections and values draw data on a dyadic grid (small
+integers, probabilities that are multiples of 1/2^j), where every sum is exact in any order.
+Random data checks equal selections (near-ties in the last bits aside, where noted) and values
+within a tolerance.
+"""
+
+import importlib.util
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.tree import DecisionTreeClassifier
+
+from activekit import ActiveLearningClassifier, _kernels
+from activekit.strategies import RandomSampling, get_strategy
+
+torch = pytest.importorskip("torch")
+
+# The device module the kernels and the learner use. Collecting the package's doctests in
+# importlib mode executes a fresh copy of each module into sys.modules, so module state (the
+# scope) is reached through the modules that use it, not through a new import.
+_device = _kernels._device
+
+CUDA = torch.cuda.is_available()
+needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+DTYPES = [np.float32, np.float64]
+FEW = settings(max_examples=max(5, settings().max_examples // 3))  # 20 by default
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny tensors: torch's thread pool only waits for a busy second core."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def twin(fn, *args, **kwargs):
+    """``_kernels.<fn>`` run by its torch twin on CPU tensors (a scope on torch's CPU)."""
+    with _device.torch_scope("cpu"):
+        return getattr(_kernels, fn)(*args, **kwargs)
+
+
+def both(fn, *args, **kwargs):
+    return twin(fn, *args, **kwargs), getattr(_kernels, fn)(*args, **kwargs)
+
+
+def assert_same_selection(got, want, ref, atol):
+    """Identical, or different only where the reference scores are within ``atol`` (the
+    last-bit near-ties two summation orders may break either way)."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape
+    differ = got != want
+    assert np.all(np.abs(ref[got[differ]] - ref[want[differ]]) <= atol), (got, want)
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+
+
+def _rng(draw):
+    return np.random.RandomState(draw(st.integers(0, 2**32 - 1)))
+
+
+@st.composite
+def dyadic_probs(draw):
+    """Rows of counts summing to 2^j, over 2^j: exact in float32 and float64. Duplicated and
+    permuted rows make many exactly equal scores."""
+    rng = _rng(draw)
+    n, c, j = draw(st.integers(1, 120)), draw(st.integers(2, 12)), draw(st.integers(1, 6))
+    total = 2**j
+    cuts = np.sort(rng.randint(0, total + 1, size=(draw(st.integers(1, n)), c - 1)), axis=1)
+    counts = np.diff(np.hstack([np.zeros((len(cuts), 1)), cuts, np.full((len(cuts), 1), total)]))
+    rows = counts[rng.randint(len(counts), size=n)]
+    rows = np.take_along_axis(rows, rng.rand(n, c).argsort(axis=1), axis=1)
+    return (rows / total).astype(draw(st.sampled_from(DTYPES)))
+
+
+@st.composite
+def random_probs(draw, members=None):
+    """Dirichlet rows (continuous) with whole duplicated rows: ties only between identical
+    rows. With ``members``, an (m, n, c) committee whose rows are duplicated together."""
+    rng = _rng(draw)
+    n, c = draw(st.integers(1, 120)), draw(st.integers(2, 20))
+    m = members or 1
+    base = rng.dirichlet(np.full(c, 0.5), size=(m, draw(st.integers(1, n))))
+    base[:, :: max(1, base.shape[1] // 3)] = np.eye(c)[0]  # some one-hot rows
+    p = base[:, rng.randint(base.shape[1], size=n)].astype(draw(st.sampled_from(DTYPES)))
+    return p if members else p[0]
+
+
+@st.composite
+def grid_points(draw, min_rows=2, max_rows=80, dtype=None):
+    """Small integers (exact sums, products and squared distances), with duplicated rows."""
+    rng = _rng(draw)
+    n, d = draw(st.integers(min_rows, max_rows)), draw(st.integers(1, 6))
+    base = rng.randint(-3, 4, size=(draw(st.integers(1, n)), d))
+    X = base[rng.randint(len(base), size=n)]
+    return X.astype(dtype or draw(st.sampled_from(DTYPES)))
+
+
+# --------------------------------------------------------------------------------------------
+# Scores and top-k
+
+
+@pytest.mark.parametrize("measure", ["least_confident", "margin"])
+@FEW
+@given(probs=dyadic_probs(), data=st.data())
+def test_uncertainty_exact_on_a_dyadic_grid(measure, probs, data):
+    k = data.draw(st.integers(1, len(probs)))
+    got, want = both("uncertainty_top_k", probs, measure, k)
+    assert_array_equal(got[0], want[0])
+    assert_array_equal(got[1], want[1])
+    assert got[1].dtype == want[1].dtype == probs.dtype
+    scores, ref = both("uncertainty_scores", probs, measure)
+    assert_array_equal(scores, ref)
+
+
+@pytest.mark.parametrize("measure", ["least_confident", "margin", "entropy"])
+@FEW
+@given(probs=random_probs(), data=st.data())
+def test_uncertainty_on_random_rows(measure, probs, data):
+    k = data.draw(st.integers(1, len(probs)))
+    (idx, top), (r_idx, r_top) = both("uncertainty_top_k", probs, measure, k)
+    ref = _kernels.uncertainty_scores(probs, measure).astype(np.float64)
+    atol = 1e-5 if probs.dtype == np.float32 else 1e-12
+    # float32 entropies: torch's log and Rust's own float32 log differ in the last bits.
+    if measure == "entropy" and probs.dtype == np.float32:
+        assert_same_selection(idx, r_idx, ref, atol)
+    else:
+        assert_array_equal(idx, r_idx)
+    assert_allclose(top, ref[idx], atol=atol, rtol=0)
+    assert idx.dtype == r_idx.dtype and top.dtype == r_top.dtype
+
+
+@FEW
+@given(data=st.data())
+def test_top_k_ties_infinities_and_signed_zeros(data):
+    dtype = data.draw(st.sampled_from(DTYPES))
+    values = st.sampled_from([0.0, -0.0, 1.0, 2.5, -3.0, np.inf, -np.inf])
+    scores = np.array(data.draw(st.lists(values, min_size=1, max_size=300)), dtype=dtype)
+    k = data.draw(st.integers(1, len(scores)))
+    got, want = both("top_k", scores, k)
+    assert_array_equal(got[0], want[0])
+    assert_array_equal(got[1], want[1])
+    assert_array_equal(np.signbit(got[1]), np.signbit(want[1]))
+
+
+def test_top_k_of_many_equal_scores_takes_the_lowest_rows():
+    idx, _ = twin("top_k", np.ones(50_000, dtype=np.float32), 5)
+    assert_array_equal(idx, np.arange(5))
+
+
+@pytest.mark.parametrize("measure", ["consensus_entropy", "max_disagreement"])
+@FEW
+@given(probs=random_probs(members=3), data=st.data())
+def test_committee_matches_rust(measure, probs, data):
+    k = data.draw(st.integers(1, probs.shape[1]))
+    (idx, top), (r_idx, _) = both("committee_top_k", probs, measure, k)
+    ref = _kernels.committee_scores(probs, measure).astype(np.float64)
+    atol = 1e-5 if probs.dtype == np.float32 else 1e-12
+    if probs.dtype == np.float32:
+        assert_same_selection(idx, r_idx, ref, atol)
+    else:
+        assert_array_equal(idx, r_idx)
+    assert_allclose(top, ref[idx], atol=atol, rtol=0)
+    assert_allclose(twin("committee_scores", probs, measure), ref, atol=atol, rtol=0)
+
+
+@pytest.mark.parametrize("measure", ["vote_entropy", "variation_ratio"])
+@FEW
+@given(data=st.data())
+def test_votes_are_bit_identical(measure, data):
+    rng = _rng(data.draw)
+    m, n = data.draw(st.integers(2, 12)), data.draw(st.integers(1, 200))
+    c = data.draw(st.integers(1, 6))
+    votes = rng.randint(c, size=(m, n)).astype(data.draw(st.sampled_from([np.int64, np.uint8])))
+    scores, ref = both("vote_scores", votes, c, measure)
+    assert scores.dtype == np.float64
+    assert_array_equal(scores.view(np.int64), ref.view(np.int64))
+    k = data.draw(st.integers(1, n))
+    got, want = both("vote_top_k", votes, c, measure, k)
+    assert_array_equal(got[0], want[0])
+    assert_array_equal(got[1], want[1])
+
+
+# --------------------------------------------------------------------------------------------
+# Distances
+
+
+@FEW
+@given(X=grid_points(), data=st.data())
+def test_kcenter_exact_on_a_grid(X, data):
+    n = len(X)
+    m = data.draw(st.integers(0, 4))
+    C = data.draw(grid_points(min_rows=m, max_rows=m, dtype=X.dtype)) if m else X[:0]
+    C = C[:, : X.shape[1]] if C.shape[1] >= X.shape[1] else np.zeros((m, X.shape[1]), X.dtype)
+    k = data.draw(st.integers(1, n))
+    first = None if m else data.draw(st.integers(0, n - 1))
+    (idx, dist, n_eval), (r_idx, r_dist, _) = both(
+        "kcenter_greedy", X, C, k, first=first, return_n_evaluations=True
+    )
+    assert_array_equal(idx, r_idx)
+    assert_array_equal(dist, r_dist)
+    assert n_eval == (n * m + n * (k - 1) if m else n + n * max(k - 2, 0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kcenter_and_min_distances_on_random_data(dtype):
+    rng = np.random.RandomState(0)
+    X, C = rng.randn(400, 7).astype(dtype), rng.randn(5, 7).astype(dtype)
+    for metric in ("euclidean", "cosine"):
+        (idx, dist), (r_idx, r_dist) = both("kcenter_greedy", X, C, 40, metric=metric)
+        assert_array_equal(idx, r_idx)
+        assert_allclose(dist, r_dist, rtol=1e-6 if dtype == np.float32 else 1e-12)
+        (d, arg), (r_d, r_arg) = both("min_distances", X, C, metric=metric)
+        assert_array_equal(arg, r_arg)
+        assert_allclose(d, r_d, rtol=1e-6 if dtype == np.float32 else 1e-12, atol=1e-12)
+
+
+@FEW
+@given(X=grid_points(min_rows=1), data=st.data())
+def test_min_distances_exact_on_a_grid(X, data):
+    C = X[data.draw(st.lists(st.integers(0, len(X) - 1), min_size=1, max_size=8))]
+    (d, arg), (r_d, r_arg) = both("min_distances", X, C)
+    assert_array_equal(arg, r_arg)  # duplicated centres: the lowest index
+    assert_array_equal(d, r_d)
+
+
+@FEW
+@given(X=grid_points(min_rows=1), data=st.data())
+def test_kmeans_plusplus_same_stream_and_draws(X, data):
+    k = data.draw(st.integers(1, len(X)))
+    seed = data.draw(st.integers(0, 2**31 - 1))
+    got, want = both("kmeans_plusplus", X, k, random_state=seed)
+    assert_array_equal(got, want)
+
+
+def test_kmeans_plusplus_on_random_data_and_duplicates():
+    rng = np.random.RandomState(1)
+    X = rng.randn(500, 4)
+    for seed in range(5):
+        assert_array_equal(*both("kmeans_plusplus", X, 25, random_state=seed))
+    zeros = np.zeros((6, 2), dtype=np.float32)  # no mass after the first pick
+    assert_array_equal(*both("kmeans_plusplus", zeros, 6, random_state=3))
+
+
+@FEW
+@given(X=grid_points(min_rows=2, max_rows=150), data=st.data())
+def test_knn_exact_on_a_grid(X, data):
+    k = data.draw(st.integers(1, len(X) - 1))
+    got, want = both("knn", X, k)
+    assert_array_equal(got[0], want[0])  # duplicates of a row: neighbours, lowest first
+    assert_array_equal(got[1], want[1])
+    assert got[1].dtype == X.dtype
+    density, ref = both("knn_density", X, k)
+    assert_array_equal(density, ref)
+    queries = data.draw(grid_points(min_rows=1, max_rows=20, dtype=X.dtype))
+    if queries.shape[1] == X.shape[1]:
+        k = data.draw(st.integers(1, len(X)))
+        got, want = both("knn", queries, k, X_ref=X)
+        assert_array_equal(got[0], want[0])
+        assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_neighbours_on_random_data(dtype):
+    rng = np.random.RandomState(2)
+    # More rows than one reference block on CPU, so that blocks are merged.
+    X = rng.randn(1500, 6).astype(dtype)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for metric in ("euclidean", "cosine"):
+        (idx, dist), (r_idx, r_dist) = both("knn", X, 5, metric=metric)
+        assert_array_equal(idx, r_idx)
+        assert_allclose(dist, r_dist, rtol=rtol, atol=rtol)
+        assert_allclose(twin("knn_density", X, 5, metric=metric),
+                        _kernels.knn_density(X, 5, metric=metric), rtol=rtol)
+    assert_allclose(*both("mean_cosine_similarity", X), rtol=rtol, atol=rtol)
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input: the same exception, with the same message
+
+
+F32 = np.float32
+BAD = [
+    ("uncertainty_scores", ([[0.5, 0.5], [np.nan, 1.0]], "margin"), {}),
+    ("uncertainty_scores", ([[0.5, 0.5], [-0.25, 1.25]], "entropy"), {}),
+    ("uncertainty_scores", ([[0.5, 0.5], [0.25, 0.25]], "least_confident"), {}),
+    ("uncertainty_scores", (np.array([[0.25, 0.25]], F32), "margin"), {}),
+    ("uncertainty_scores", (np.ones((3, 1)), "margin"), {}),
+    ("uncertainty_scores", (np.ones((0, 3)), "margin"), {}),
+    ("uncertainty_scores", (np.ones((2, 2, 2)), "margin"), {}),
+    ("uncertainty_scores", (np.ones((2, 2), complex), "margin"), {}),
+    ("uncertainty_scores", ([[0.5, 0.5]], "bogus"), {}),
+    ("uncertainty_scores", ([[0.5, 0.5]], "margin"), {"n_jobs": 0}),
+    ("uncertainty_top_k", ([[0.5, 0.5]], "margin", 2), {}),
+    ("top_k", ([0.5, 1.0, np.nan, np.nan], 1), {}),
+    ("top_k", ([0.5], 0), {}),
+    ("committee_scores", (np.full((1, 2, 2), 0.5), "max_disagreement"), {}),
+    ("committee_scores", ([[[0.5, 0.5]], [[0.25, 0.25]]], "consensus_entropy"), {}),
+    ("committee_top_k", ([[[0.5, 0.5], [1, 0]], [[0.5, 0.5], [-1, 2]]], "max_disagreement", 1), {}),
+    ("committee_scores", (np.ones((2, 3, 1)), "consensus_entropy"), {}),
+    ("committee_scores", (np.ones((2, 0, 2)), "consensus_entropy"), {}),
+    ("vote_scores", ([[0, 1, 2], [0, 3, 1]], 3, "vote_entropy"), {}),
+    ("vote_scores", ([[0, 1, 2], [0, -1, 5]], 3, "vote_entropy"), {}),
+    ("vote_scores", ([[0, 1]], 3, "variation_ratio"), {}),
+    ("vote_scores", (np.zeros((2, 0), int), 3, "variation_ratio"), {}),
+    ("vote_scores", ([[0.0, 1.0], [1.0, 0.0]], 3, "variation_ratio"), {}),
+    ("vote_scores", ([[0, 1], [1, 0]], 0, "variation_ratio"), {}),
+    ("vote_top_k", ([[0, 1], [1, 0]], 2, "vote_entropy", 3), {}),
+    ("kcenter_greedy", (np.ones((4, 2)), np.ones((1, 3)), 2), {}),
+    ("kcenter_greedy", (np.ones((4, 2)), np.ones((0, 2)), 2), {}),
+    ("kcenter_greedy", (np.ones((4, 2)), np.ones((0, 2)), 2), {"first": 4}),
+    ("kcenter_greedy", (np.ones((4, 2)), np.ones((1, 2)), 2), {"first": 0}),
+    ("kcenter_greedy", ([[0, 0], [np.nan, 1]], np.ones((1, 2)), 1), {}),
+    ("kcenter_greedy", ([[1, 0], [0, 0]], np.ones((1, 2)), 1), {"metric": "cosine"}),
+    ("kcenter_greedy", (np.ones((4, 2)), np.ones((1, 2)), 5), {}),
+    ("min_distances", (np.ones((4, 2)), np.ones((0, 2))), {}),
+    ("min_distances", (np.ones((4, 2)), [[1, np.inf]]), {}),
+    ("kmeans_plusplus", ([[0, 0], [1, 1], [np.inf, 0]], 2), {}),
+    ("kmeans_plusplus", (np.ones((3, 2)), 4), {}),
+    ("knn", (np.ones((3, 2)), 3), {}),
+    ("knn", ([[0, 0], [1, np.nan], [1, 1]], 1), {}),
+    ("knn", ([[0, 0], [1, 1]], 1), {"metric": "cosine"}),
+    ("knn", ([[0, 1e300], [1, 1]], 1), {}),
+    ("knn", (np.ones((3, 0)), 1), {}),
+    ("knn", (np.ones((3, 2)), 1), {"X_ref": np.ones((3, 3))}),
+    ("knn", (np.ones((3, 2)), 4), {"X_ref": np.ones((3, 2))}),
+    ("knn", (np.ones((3, 2)), 1), {"X_ref": [[1.0, 0.0], [0.0, 0.0]], "metric": "cosine"}),
+    ("knn_density", (np.ones((3, 2)), 0), {}),
+    ("mean_cosine_similarity", ([[1, 0], [0, 0]],), {}),
+    ("mean_cosine_similarity", (np.ones((0, 2)),), {}),
+    ("mean_cosine_similarity", ([[1, 0], [np.nan, 0]],), {}),
+]
+
+
+@pytest.mark.parametrize(("fn", "args", "kwargs"), BAD, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)])
+def test_bad_input_raises_like_rust(fn, args, kwargs):
+    with pytest.raises((ValueError, TypeError)) as rust:
+        getattr(_kernels, fn)(*args, **kwargs)
+    with pytest.raises((ValueError, TypeError)) as torch_path:
+        twin(fn, *args, **kwargs)
+    assert type(torch_path.value) is type(rust.value)
+    assert str(torch_path.value) == str(rust.value)
+    # The same input as a CPU tensor, where torch can hold it.
+    first = np.asarray(args[0])
+    if first.dtype.kind in "biuf" and fn != "top_k":
+        with pytest.raises(type(rust.value)) as from_tensor:
+            twin(fn, torch.as_tensor(first), *args[1:], **kwargs)
+        assert str(from_tensor.value) == str(rust.value)
+
+
+# --------------------------------------------------------------------------------------------
+# Dispatch
+
+
+def test_cpu_tensors_go_to_rust(monkeypatch):
+    calls = []
+    monkeypatch.setattr(_kernels._native, "top_k", lambda *a: calls.append(a) or (0, 0))
+    _kernels.top_k(torch.tensor([0.1, 0.7, 0.7], requires_grad=True), 2, n_jobs=1)
+    (scores, k, threads), = calls
+    assert isinstance(scores, np.ndarray) and scores.dtype == np.float32
+    assert (k, threads) == (2, 1)
+
+
+def test_scope_runs_the_twins_and_returns_numpy(monkeypatch):
+    def boom(*args):
+        raise AssertionError("Rust ran")
+
+    monkeypatch.setattr(_kernels._native, "uncertainty_top_k", boom)
+    with _device.torch_scope("cpu") as scope:
+        idx, scores = _kernels.uncertainty_top_k(np.array([[0.9, 0.1], [0.5, 0.5]]), "margin", 1)
+    assert isinstance(idx, np.ndarray) and idx.dtype == np.intp and idx.tolist() == [1]
+    assert isinstance(scores, np.ndarray) and scores.dtype == np.float64
+    assert scope.moves == [((2, 2), "float64")]
+
+
+def test_routes():
+    assert _device.route(np.ones(3), torch.ones(3)) is None  # CPU tensors: Rust
+    meta = torch.empty(3, device="meta")
+    r = _device.route(np.ones(3), meta)
+    assert r.device.type == "meta" and not r.to_numpy and r.scope is None
+    with _device.torch_scope("cpu") as scope:
+        r = _device.route(np.ones(3))
+        assert r.device.type == "cpu" and r.to_numpy and r.scope is scope
+    assert _device.route(np.ones(3)) is None
+
+
+def test_a_matrix_of_rows_moves_once_per_scope():
+    rng = np.random.RandomState(0)
+    X, C = rng.randn(50, 3), rng.randn(4, 3).astype(np.float32)
+    probs = np.full((50, 2), 0.5)
+    with _device.torch_scope("cpu") as scope:
+        _kernels.kcenter_greedy(X, C, 3)
+        _kernels.min_distances(X, C, metric="cosine")
+        _kernels.knn(X, 2)
+        _kernels.knn_density(X, 2)
+        _kernels.kmeans_plusplus(X, 2, random_state=0)
+        _kernels.knn(C, 1, X_ref=X)
+        # Scores and probabilities move on every call: strategies may rewrite them in place.
+        _kernels.uncertainty_scores(probs, "margin")
+        _kernels.uncertainty_scores(probs, "margin")
+        _kernels.min_distances(X.copy(), C)  # another array: moves again
+    assert scope.moves == [
+        ((50, 3), "float64"), ((4, 3), "float32"), ((50, 2), "float64"), ((50, 2), "float64"),
+        ((50, 3), "float64"),
+    ]
+    with _device.torch_scope("cpu") as scope:
+        _kernels.knn(X, 2)
+        _kernels.knn(torch.as_tensor(X), 2)  # already on the scope's device
+    assert scope.moves == [((50, 3), "float64")]
+
+
+# --------------------------------------------------------------------------------------------
+# The learner's device
+
+
+def test_check_device_names_what_is_wrong(monkeypatch):
+    for bad in ("gpu", "cuda:", "cuda:x", "CUDA", "cuda:0:1"):
+        with pytest.raises(ValueError, match=r"device must be 'cpu', 'cuda' or 'cuda:N'"):
+            _device.check_device(bad)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"device='cuda:0' needs a CUDA device, but "
+                       r"torch.cuda.is_available\(\) is False"):
+        _device.check_device("cuda:0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    _device.check_device("cuda")
+    _device.check_device("cuda:1")
+    with pytest.raises(ValueError, match=r"device='cuda:2' is out of range: torch sees 2 CUDA "
+                       r"device\(s\), cuda:0 to cuda:1"):
+        _device.check_device("cuda:2")
+
+
+def test_check_device_without_torch_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(ImportError, match=r'pip install "activekit\[torch\]"'):
+        _device.check_device("cuda")
+    _device.check_device("cpu")  # needs no torch
+
+
+class Spy(RandomSampling):
+    def select(self, learner, X_pool, n_instances, random_state=None):
+        raise AssertionError("the strategy ran")
+
+
+def test_learner_checks_its_device_at_fit_and_query_before_any_work(digits, monkeypatch):
+    X, y = digits
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    learner = ActiveLearningClassifier(query_strategy=Spy(), device="cuda")
+    with pytest.raises(ValueError, match="device='cuda' needs a CUDA device"):
+        learner.fit(X[:50], y[:50])
+    assert not hasattr(learner, "estimator_")
+    learner.set_params(device="cpu").fit(X[:50], y[:50])
+    learner.set_params(device="cuda:0")
+    with pytest.raises(ValueError, match="device='cuda:0' needs a CUDA device"):
+        learner.query(X[50:])
+
+
+LEARNER_STRATEGIES = [
+    "least_confident", "margin", "entropy", "vote_entropy", "consensus_entropy",
+    "max_disagreement", "variation_ratio", "coreset", "ranked_batch", "information_density",
+]
+
+
+@pytest.mark.parametrize("strategy", LEARNER_STRATEGIES)
+def test_learner_query_on_the_torch_path_selects_like_rust(digits, strategy):
+    X, y = digits
+    pool = X[200:1200]
+    # Votes are scored bit for bit alike: committees of seeded trees, quick to fit, whose
+    # rows in the same leaves tie exactly. Probability measures get logistic regressions:
+    # saturated or piecewise-constant probabilities would make mean distributions that are
+    # permutations of each other, equal entropies that two summation orders round apart (the
+    # last-bit near-ties the twins may break the other way).
+    estimator, query_strategy = None, get_strategy(strategy)
+    if strategy in ("vote_entropy", "variation_ratio"):
+        estimator = DecisionTreeClassifier(max_depth=6, random_state=0)
+    elif strategy in ("consensus_entropy", "max_disagreement"):
+        query_strategy.set_params(n_members=3)
+    learner = ActiveLearningClassifier(estimator, query_strategy=query_strategy, random_state=0)
+    learner.fit(X[:200], y[:200])
+    want, want_scores = learner.query(pool, n_instances=12, return_scores=True)
+    learner.set_params(device="cuda")  # the same model and committee, another device
+    with _device._target_for_testing("cpu") as scopes:
+        got, scores = learner.query(pool, n_instances=12, return_scores=True)
+    assert_array_equal(got, want)
+    assert_allclose(scores, want_scores, rtol=1e-9, atol=1e-12)
+    assert len(scopes) == 1 and scopes[0].moves  # the kernels ran on torch
+    if strategy in ("coreset", "ranked_batch", "information_density"):
+        # The pool moved once, though ranked batch measures distances to it once per pick.
+        assert [m for m in scopes[0].moves if m[0] == pool.shape] == [(pool.shape, "float64")]
+
+
+def test_simulation_on_the_torch_path_acquires_like_rust(digits):
+    X, y = digits
+    cpu = ActiveLearningClassifier(query_strategy="ranked_batch", budget=40, batch_size=10,
+                                   random_state=0).fit(X[:600], y[:600])
+    with _device._target_for_testing("cpu") as scopes:
+        torch_path = clone(cpu).set_params(device="cuda").fit(X[:600], y[:600])
+    assert_array_equal(torch_path.labeled_indices_, cpu.labeled_indices_)
+    assert len(scopes) == cpu.n_queries_ == 3
+
+
+# --------------------------------------------------------------------------------------------
+# The benchmark script
+
+
+def test_bench_gpu_smoke_run(capsys):
+    path = pathlib.Path(__file__).parents[1] / "benches" / "bench_gpu.py"
+    spec = importlib.util.spec_from_file_location("bench_gpu", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--quick", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    if not CUDA:
+        assert "no CUDA device: running the reduced smoke version on CPU tensors" in out
+    assert "read bandwidth:" in out
+    for measure in ("least_confident", "margin", "entropy"):
+        assert f"| {measure} | 2e+04 | 100 |" in out
+    assert out.count("| identical |") == 4
+
+
+# --------------------------------------------------------------------------------------------
+# On a CUDA device (skipped without one)
+
+
+def cuda_data(dtype):
+    rng = np.random.RandomState(3)
+    probs = rng.dirichlet(np.ones(10), size=3000).astype(dtype)
+    X = rng.randint(-3, 4, size=(2000, 8)).astype(dtype)  # a grid: exact distances
+    return probs, X
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_tensors_stay_on_the_device_and_select_like_rust(dtype):
+    probs, X = cuda_data(dtype)
+    dev = torch.device("cuda")
+    tp, tX = torch.as_tensor(probs, device=dev), torch.as_tensor(X, device=dev)
+    for measure in ("least_confident", "margin"):
+        idx, scores = _kernels.uncertainty_top_k(tp, measure, 50)
+        assert idx.device.type == "cuda" and idx.dtype == torch.int64
+        assert scores.dtype == tp.dtype
+        r_idx, r_scores = _kernels.uncertainty_top_k(probs, measure, 50)
+        assert_array_equal(idx.cpu().numpy(), r_idx)
+        assert_array_equal(scores.cpu().numpy(), r_scores)
+    idx, dist = _kernels.kcenter_greedy(tX, X[:3], 30)  # NumPy centres follow the tensor
+    assert idx.device.type == dist.device.type == "cuda" and dist.dtype == torch.float64
+    r_idx, r_dist = _kernels.kcenter_greedy(X, X[:3], 30)
+    assert_array_equal(idx.cpu().numpy(), r_idx)
+    assert_array_equal(dist.cpu().numpy(), r_dist)
+    nn_idx, nn_dist = _kernels.knn(tX, 5)
+    r_idx, r_dist = _kernels.knn(X, 5)
+    assert_array_equal(nn_idx.cpu().numpy(), r_idx)
+    assert_array_equal(nn_dist.cpu().numpy(), r_dist)
+    assert_array_equal(_kernels.kmeans_plusplus(tX, 20, random_state=5).cpu().numpy(),
+                       _kernels.kmeans_plusplus(X, 20, random_state=5))
+    votes = np.random.RandomState(6).randint(4, size=(7, 500))
+    got = _kernels.vote_top_k(torch.as_tensor(votes, device=dev), 4, "vote_entropy", 40)
+    assert_array_equal(got[0].cpu().numpy(), _kernels.vote_top_k(votes, 4, "vote_entropy", 40)[0])
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("strategy", ["margin", "vote_entropy", "coreset", "ranked_batch"])
+def test_cuda_learner_selects_like_cpu(digits, strategy):
+    X, y = digits
+    cpu = ActiveLearningClassifier(query_strategy=strategy, random_state=0).fit(X[:200], y[:200])
+    gpu = clone(cpu).set_params(device="cuda").fit(X[:200], y[:200])
+    assert_array_equal(gpu.query(X[200:]), cpu.query(X[200:]))
+
