@@ -3,12 +3,13 @@
 For a committee of m members over n rows and c classes (float32 probabilities, C-contiguous
 ``(m, n, c)``; int64 votes ``(m, n)``), this times
 
-* Rust: ``committee_top_k`` (consensus entropy, max disagreement) and ``vote_top_k`` (vote
-  entropy, variation ratio) on every core, which also validate every member's row (and every
-  vote) in the same pass, and the same on one thread;
+* Rust: ``committee_top_k`` (consensus entropy, max disagreement, mean std) and
+  ``vote_top_k`` (vote entropy, variation ratio) on every core, which also validate every
+  member's row (and every vote) in the same pass, and the same on one thread;
 * NumPy: a clean vectorised implementation of the same scores, validating nothing (the
-  members' mean, ``-sum p ln p`` with ``0 ln 0 = 0``; vote counts by one scatter-add per
-  member), then ``np.argpartition`` and a sort of the k selected;
+  members' mean, ``-sum p ln p`` with ``0 ln 0 = 0``, squared deviations from the mean added
+  one member at a time; vote counts by one scatter-add per member), then
+  ``np.argpartition`` and a sort of the k selected;
 
 and reports medians after a warm-up and the ratio NumPy / Rust. Before timing a cell it checks
 that both select the same rows (up to ties within a tolerance).
@@ -29,7 +30,7 @@ import numpy as np
 
 from activekit import _kernels
 
-PROB_MEASURES = ("consensus_entropy", "max_disagreement")
+PROB_MEASURES = ("consensus_entropy", "max_disagreement", "mean_std")
 VOTE_MEASURES = ("vote_entropy", "variation_ratio")
 
 
@@ -63,6 +64,12 @@ def numpy_scores(data, measure, c):
         for member in data:  # one member at a time: no (m, n, c) temporary
             mean_member_entropy += entropy(member)
         return entropy(data.mean(axis=0)) - mean_member_entropy / len(data)
+    if measure == "mean_std":
+        mean = data.mean(axis=0)
+        squares = np.zeros_like(mean)
+        for member in data:  # two passes, as np.std; no (m, n, c) temporary
+            squares += (member - mean) ** 2
+        return np.sqrt(squares / len(data)).mean(axis=-1)
     m, n = data.shape
     counts = np.zeros((n, c), dtype=np.int32)
     rows = np.arange(n)

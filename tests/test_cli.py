@@ -74,7 +74,7 @@ def test_csv_dataset(tmp_path, capsys):
         (["--dataset", "iris", "--target", "y"], "--target is only for CSV files"),
         (["--dataset", "iris", "--budget", "200"], "--budget 200 is larger than the pool"),
         (["--initial", "50", "--budget", "40"], "--initial 50 is larger than --budget 40"),
-        (["--strategies", "margin,bald"], "unknown strategy 'bald'; valid names are adaptive, badge, cluster_margin"),
+        (["--strategies", "margin,qbc"], "unknown strategy 'qbc'; valid names are adaptive, badge, bald, batch_bald, cluster_margin"),
         (["--estimator", "xgboost"], "invalid choice: 'xgboost'"),
         (["--budget", "0"], "expected a positive integer, got 0"),
         (["--seeds", "two"], "expected a positive integer, got 'two'"),

@@ -161,7 +161,7 @@ def test_fixed_test_set_scorer_and_parallel_runs():
 @pytest.mark.parametrize(
     ("kwargs", "exc", "message"),
     [
-        (dict(strategies=["margin", "bald"]), ValueError, "query_strategy='bald' is not a known"),
+        (dict(strategies=["margin", "qbc"]), ValueError, "query_strategy='qbc' is not a known"),
         (dict(strategies=[]), ValueError, "at least one strategy"),
         (dict(strategies=["margin", "margin"]), ValueError, "must be distinct"),
         (dict(seeds=0), ValueError, "seeds must be at least 1"),

@@ -24,6 +24,8 @@ def test_exported_members():
     assert sorted(activekit.strategies.__all__) == [
         "ActiveLearningByLearning",
         "BADGE",
+        "BALD",
+        "BatchBALD",
         "ClusterMargin",
         "CombinedStrategy",
         "ConsensusEntropy",
@@ -37,6 +39,7 @@ def test_exported_members():
         "LeastConfidentSampling",
         "MarginSampling",
         "MaxDisagreement",
+        "MeanSTD",
         "OrderedStrategy",
         "QueryStrategy",
         "RandomSampling",

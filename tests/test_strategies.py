@@ -20,10 +20,10 @@ from activekit.strategies import (
 
 def test_names_are_sorted_and_match_classes():
     assert get_strategy_names() == [
-        "adaptive", "badge", "cluster_margin", "consensus_entropy", "coreset", "entropy",
-        "epsilon_greedy", "expected_error_reduction", "expected_gradient_length",
-        "information_density", "kmeans", "least_confident", "margin", "max_disagreement", "random",
-        "ranked_batch", "typiclust", "variation_ratio", "vote_entropy",
+        "adaptive", "badge", "bald", "batch_bald", "cluster_margin", "consensus_entropy", "coreset",
+        "entropy", "epsilon_greedy", "expected_error_reduction", "expected_gradient_length",
+        "information_density", "kmeans", "least_confident", "margin", "max_disagreement",
+        "mean_std", "random", "ranked_batch", "typiclust", "variation_ratio", "vote_entropy",
     ]
     for name in get_strategy_names():
         strategy = get_strategy(name)
@@ -33,8 +33,8 @@ def test_names_are_sorted_and_match_classes():
 
 
 def test_unknown_name_lists_valid_ones():
-    with pytest.raises(ValueError, match=r"query_strategy='bald' is not a known strategy; valid names are \['adaptive', 'badge', 'cluster_margin'"):
-        get_strategy("bald")
+    with pytest.raises(ValueError, match=r"query_strategy='qbc' is not a known strategy; valid names are \['adaptive', 'badge', 'bald'"):
+        get_strategy("qbc")
 
 
 def test_not_a_strategy():

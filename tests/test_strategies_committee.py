@@ -328,7 +328,7 @@ def test_clone_and_pickle(digits, cls):
     strategy = cls(committee=[GaussianNB(), DecisionTreeClassifier()])
     cloned = clone(strategy)
     assert cloned.committee[0] is not strategy.committee[0]
-    assert cloned.get_params(deep=False).keys() == {"committee", "n_members"}
+    assert cloned.get_params(deep=False).keys() == {"committee", "n_members", "n_samples"}
     assert not hasattr(cloned, "members_")
     learner = ActiveLearningClassifier(GaussianNB(), query_strategy=cls(n_members=2),
                                        random_state=0)

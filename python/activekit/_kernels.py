@@ -52,7 +52,7 @@ __all__ = [
 
 UNCERTAINTY_MEASURES = ("least_confident", "margin", "entropy")
 DISTANCE_METRICS = ("euclidean", "cosine")
-COMMITTEE_MEASURES = ("consensus_entropy", "max_disagreement")
+COMMITTEE_MEASURES = ("consensus_entropy", "max_disagreement", "mean_std")
 VOTE_MEASURES = ("vote_entropy", "variation_ratio")
 
 # Per-row tolerance on |sum(p) - 1|: a few ulps per class on top of a floor per dtype.
@@ -228,7 +228,12 @@ def committee_scores(probs, measure, *, n_jobs=None):
     * ``"consensus_entropy"``: ``H(p̄)``;
     * ``"max_disagreement"``: the mean KL divergence of each member from the consensus,
       ``(1/m) sum_i KL(p_i || p̄) = H(p̄) - (1/m) sum_i H(p_i)``; over posterior samples in
-      place of members, this is BALD's mutual information.
+      place of members, this is BALD's mutual information;
+    * ``"mean_std"``: the standard deviation of each class's probability across the members
+      (population, divisor ``m``), averaged over the classes,
+      ``(1/c) sum_j sqrt((1/m) sum_i (p_ij - p̄_j)^2)``: over posterior samples, the mean STD
+      of Kampffmeyer et al. (2016). The squared deviations are summed from the mean in a
+      second pass, as ``np.std`` does.
 
     Parameters
     ----------
@@ -236,7 +241,7 @@ def committee_scores(probs, measure, *, n_jobs=None):
         Each member's class probabilities; every member's rows non-negative, summing to one
         (a member that never saw a class gives it 0). ``n_members >= 2``, ``n_classes >= 2``.
         float32 stays float32, anything else numeric becomes float64.
-    measure : {"consensus_entropy", "max_disagreement"}
+    measure : {"consensus_entropy", "max_disagreement", "mean_std"}
     n_jobs : int, default=None
         Threads; ``None`` uses every core. The scores do not depend on it.
 
@@ -261,6 +266,8 @@ def committee_scores(probs, measure, *, n_jobs=None):
     [0.6931, 0.0]
     >>> committee_scores(probs, "consensus_entropy").round(4).tolist()
     [0.6931, 0.6931]
+    >>> committee_scores(probs, "mean_std").tolist()   # each class: 1 and 0, or 0.5 and 0.5
+    [0.5, 0.0]
     """
     _check_in(measure, COMMITTEE_MEASURES)
     route = _device.route(probs)

@@ -20,7 +20,13 @@ from sklearn.pipeline import Pipeline
 # Through activekit._torch, whose import says what to install when torch or skorch is missing.
 from ._torch import NeuralNet, _as_module_input, _device, _first, _float_dtype, _seeded, torch
 
-__all__ = ["embed", "expected_gradient_lengths", "gradient_embedding", "mc_dropout_proba"]
+__all__ = [
+    "embed",
+    "expected_gradient_lengths",
+    "gradient_embedding",
+    "has_dropout",
+    "mc_dropout_proba",
+]
 
 #: The layers MC dropout switches to training mode (everything else stays in eval mode).
 _DROPOUT = (
@@ -117,6 +123,11 @@ def _check_batch_size(batch_size):
 # -- what strategies need from a fitted net --------------------------------------------------
 
 
+def has_dropout(module):
+    """Whether ``module`` has a dropout layer with ``p > 0``, which MC dropout samples from."""
+    return any(isinstance(m, _DROPOUT) and getattr(m, "p", 0) > 0 for m in module.modules())
+
+
 def mc_dropout_proba(estimator, X, n_samples=20, random_state=None, batch_size=None):
     """Class probabilities from ``n_samples`` stochastic forward passes with dropout on
     (Monte Carlo dropout; Gal and Ghahramani 2016).
@@ -178,7 +189,7 @@ def mc_dropout_proba(estimator, X, n_samples=20, random_state=None, batch_size=N
     n_samples = _check_int(n_samples, "n_samples")
     batch_size = _check_batch_size(batch_size)
     module = net.module_
-    if not any(isinstance(m, _DROPOUT) and getattr(m, "p", 0) > 0 for m in module.modules()):
+    if not has_dropout(module):
         raise ValueError(
             f"mc_dropout_proba needs a module with a dropout layer (torch.nn.Dropout and "
             f"kin, p > 0) to sample from; {type(module).__name__} has none, so its "

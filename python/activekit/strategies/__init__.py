@@ -4,10 +4,10 @@ Examples
 --------
 >>> from activekit.strategies import get_strategy, get_strategy_names
 >>> get_strategy_names()  # doctest: +NORMALIZE_WHITESPACE
-['adaptive', 'badge', 'cluster_margin', 'consensus_entropy', 'coreset', 'entropy',
- 'epsilon_greedy', 'expected_error_reduction', 'expected_gradient_length',
- 'information_density', 'kmeans', 'least_confident', 'margin', 'max_disagreement', 'random',
- 'ranked_batch', 'typiclust', 'variation_ratio', 'vote_entropy']
+['adaptive', 'badge', 'bald', 'batch_bald', 'cluster_margin', 'consensus_entropy', 'coreset',
+ 'entropy', 'epsilon_greedy', 'expected_error_reduction', 'expected_gradient_length',
+ 'information_density', 'kmeans', 'least_confident', 'margin', 'max_disagreement', 'mean_std',
+ 'random', 'ranked_batch', 'typiclust', 'variation_ratio', 'vote_entropy']
 >>> get_strategy("margin")
 MarginSampling()
 """
@@ -19,6 +19,7 @@ from sklearn.base import clone
 from ._adaptive import ActiveLearningByLearning
 from ._badge import BADGE
 from ._base import OrderedStrategy, QueryStrategy, RankingStrategy
+from ._bayesian import BALD, BatchBALD, MeanSTD
 from ._cluster import ClusterMargin, KMeansSampling, TypiClust
 from ._committee import ConsensusEntropy, MaxDisagreement, VariationRatio, VoteEntropy
 from ._density import InformationDensity
@@ -30,7 +31,9 @@ from ._uncertainty import EntropySampling, LeastConfidentSampling, MarginSamplin
 
 __all__ = [
     "BADGE",
+    "BALD",
     "ActiveLearningByLearning",
+    "BatchBALD",
     "ClusterMargin",
     "CombinedStrategy",
     "ConsensusEntropy",
@@ -44,6 +47,7 @@ __all__ = [
     "LeastConfidentSampling",
     "MarginSampling",
     "MaxDisagreement",
+    "MeanSTD",
     "OrderedStrategy",
     "QueryStrategy",
     "RandomSampling",
@@ -68,6 +72,9 @@ _STRATEGIES = {
         ConsensusEntropy,
         MaxDisagreement,
         VariationRatio,
+        BALD,
+        BatchBALD,
+        MeanSTD,
         InformationDensity,
         CoreSet,
         RankedBatch,

@@ -7,9 +7,12 @@
 //!
 //! * consensus entropy: `H(p̄)`
 //! * mean KL divergence from the consensus: `(1/m) sum_i KL(p_i || p̄) = H(p̄) - (1/m) sum_i H(p_i)`
+//! * mean standard deviation: `(1/c) sum_j sqrt((1/m) sum_i (p_ij - p̄_j)^2)`, the spread of
+//!   each class's probability across members, averaged over the classes
 //!
-//! The same two measures over `T` posterior samples (MC dropout, a deep ensemble) in place of
-//! `m` members are the predictive entropy and BALD's mutual information.
+//! The same measures over `T` posterior samples (MC dropout, a deep ensemble) in place of
+//! `m` members are the predictive entropy, BALD's mutual information (Houlsby et al. 2011)
+//! and the mean STD of Kampffmeyer et al. (2016).
 //!
 //! From the members' votes, an `(m, n)` array of class indices, with `v_j` the number of
 //! members voting for class `j`:
@@ -39,6 +42,12 @@ pub enum Disagreement {
     /// `H(p̄) - mean_i H(p_i)`: the mean KL divergence of each member from the mean
     /// (max disagreement; over posterior samples, BALD's mutual information).
     MeanKl,
+    /// `(1/c) sum_j std_i(p_ij)`: the population standard deviation of each class's
+    /// probability across the members, averaged over the classes (over posterior samples, the
+    /// mean STD of Kampffmeyer et al. 2016). Computed in two passes (the mean, then the
+    /// squared deviations from it), so that members that agree score 0 up to rounding instead
+    /// of the cancellation error of `E[p^2] - E[p]^2`.
+    MeanStd,
 }
 
 impl FromStr for Disagreement {
@@ -48,8 +57,9 @@ impl FromStr for Disagreement {
         match s {
             "consensus_entropy" => Ok(Self::ConsensusEntropy),
             "max_disagreement" => Ok(Self::MeanKl),
+            "mean_std" => Ok(Self::MeanStd),
             other => Err(format!(
-                "unknown disagreement measure {other:?}; expected one of \"consensus_entropy\", \"max_disagreement\""
+                "unknown disagreement measure {other:?}; expected one of \"consensus_entropy\", \"max_disagreement\", \"mean_std\""
             )),
         }
     }
@@ -120,17 +130,19 @@ fn check_committee<T: Real>(probs: &ArrayView3<T>, tol: T) -> Result<()> {
     Ok(())
 }
 
-/// An elementwise update of the running mean.
+/// An elementwise update of a running sum.
 #[derive(Debug, Clone, Copy)]
-enum Op {
+enum Op<'a, T> {
     /// `acc[j] += x[j]`.
     Add,
     /// `acc[j] /= x[0]`.
     Divide,
+    /// `acc[j] += (x[j] - mean[j])^2`.
+    AddSquaredDeviation(&'a [T]),
 }
 
 #[inline(always)]
-fn elementwise_generic<T: Real>(acc: &mut [T], x: &[T], op: Op) {
+fn elementwise_generic<T: Real>(acc: &mut [T], x: &[T], op: Op<'_, T>) {
     match op {
         Op::Add => {
             for (a, &v) in acc.iter_mut().zip(x) {
@@ -143,6 +155,12 @@ fn elementwise_generic<T: Real>(acc: &mut [T], x: &[T], op: Op) {
                 *a = *a / d;
             }
         }
+        Op::AddSquaredDeviation(mean) => {
+            for ((a, &v), &mu) in acc.iter_mut().zip(x).zip(mean) {
+                let d = v - mu;
+                *a = *a + d * d;
+            }
+        }
     }
 }
 
@@ -153,7 +171,7 @@ fn elementwise_generic<T: Real>(acc: &mut [T], x: &[T], op: Op) {
 /// The CPU must support AVX-512F.
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 #[target_feature(enable = "avx512f")]
-unsafe fn elementwise_avx512<T: Real>(acc: &mut [T], x: &[T], op: Op) {
+unsafe fn elementwise_avx512<T: Real>(acc: &mut [T], x: &[T], op: Op<'_, T>) {
     elementwise_generic(acc, x, op);
 }
 
@@ -161,12 +179,12 @@ unsafe fn elementwise_avx512<T: Real>(acc: &mut [T], x: &[T], op: Op) {
 /// The CPU must support AVX2.
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 #[target_feature(enable = "avx2")]
-unsafe fn elementwise_avx2<T: Real>(acc: &mut [T], x: &[T], op: Op) {
+unsafe fn elementwise_avx2<T: Real>(acc: &mut [T], x: &[T], op: Op<'_, T>) {
     elementwise_generic(acc, x, op);
 }
 
 /// [`elementwise_generic`] on the variant `isa`, which must be supported by this CPU.
-fn elementwise<T: Real>(isa: Isa, acc: &mut [T], x: &[T], op: Op) {
+fn elementwise<T: Real>(isa: Isa, acc: &mut [T], x: &[T], op: Op<'_, T>) {
     match isa {
         Isa::Baseline => elementwise_generic(acc, x, op),
         #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
@@ -188,6 +206,9 @@ fn elementwise<T: Real>(isa: Isa, acc: &mut [T], x: &[T], op: Op) {
 struct Scratch<T> {
     /// The running sum over members of a group, then its mean.
     mean: Vec<T>,
+    /// The running sum over members of the squared deviations from the mean
+    /// ([`Disagreement::MeanStd`] only; empty otherwise).
+    squares: Vec<T>,
     /// A member's rows of the group when they are not contiguous in memory.
     copy: Vec<T>,
     /// Statistics of every member's rows of the group, member-major.
@@ -201,9 +222,11 @@ struct Scratch<T> {
 /// The rows are taken in groups of about [`GROUP_VALUES`] values per member. For each member,
 /// in order: the statistics of its rows (sum and minimum for validation, and `sum p ln p` for
 /// [`Disagreement::MeanKl`]) come from the uncertainty kernels' vectorised row pass, and its
-/// rows are added to the running sum. The mean rows then get the entropy pass. Every value of
-/// a row goes through the same operations in the same order wherever the row lies, so a row's
-/// score does not depend on the group, the block or the thread count.
+/// rows are added to the running sum. The mean rows then get the entropy pass; for
+/// [`Disagreement::MeanStd`], a second pass over the members instead sums their squared
+/// deviations from the mean. Every value of a row goes through the same operations in the same
+/// order wherever the row lies, so a row's score does not depend on the group, the block or
+/// the thread count.
 fn score_block<T: Real>(
     probs: &ArrayView3<T>,
     start: usize,
@@ -214,14 +237,19 @@ fn score_block<T: Real>(
     let (m, _, c) = probs.dim();
     let member_kind = match kind {
         // Only validation is needed: the cheapest pass that gathers the sum and minimum.
-        Disagreement::ConsensusEntropy => Uncertainty::LeastConfident,
+        Disagreement::ConsensusEntropy | Disagreement::MeanStd => Uncertainty::LeastConfident,
         Disagreement::MeanKl => Uncertainty::Entropy,
     };
+    let c_real = T::from(c).unwrap_or_else(T::one);
     let m_real = T::from(m).unwrap_or_else(T::one);
     let isa = best_isa();
     let group = (GROUP_VALUES / c).clamp(1, out.len().max(1));
     let mut scratch = Scratch {
         mean: vec![T::zero(); group * c],
+        squares: match kind {
+            Disagreement::MeanStd => vec![T::zero(); group * c],
+            _ => Vec::new(),
+        },
         copy: Vec::new(),
         members: vec![RowStats::zero(); m * group],
         consensus: vec![RowStats::zero(); group],
@@ -245,7 +273,24 @@ fn score_block<T: Real>(
             elementwise(isa, mean, x, Op::Add);
         }
         elementwise(isa, mean, &[m_real], Op::Divide);
-        block_stats(mean, c, Uncertainty::Entropy, &mut scratch.consensus[..r]);
+        if kind == Disagreement::MeanStd {
+            let squares = &mut scratch.squares[..r * c];
+            squares.fill(T::zero());
+            for i in 0..m {
+                let rows = probs.slice(s![i, first..first + r, ..]);
+                let x = match rows.to_slice() {
+                    Some(x) => x,
+                    None => {
+                        scratch.copy.clear();
+                        scratch.copy.extend(rows.iter().copied());
+                        &scratch.copy[..]
+                    }
+                };
+                elementwise(isa, squares, x, Op::AddSquaredDeviation(mean));
+            }
+        } else {
+            block_stats(mean, c, Uncertainty::Entropy, &mut scratch.consensus[..r]);
+        }
         for (j, slot) in out.iter_mut().enumerate() {
             // Sum over members, in member order, of each member's entropy (MeanKl only).
             let mut member_entropy = T::zero();
@@ -261,11 +306,19 @@ fn score_block<T: Real>(
                 member_entropy = member_entropy + h;
             }
             // -sum p̄ ln p̄ is >= 0 mathematically; clamp the rounding of a one-hot mean.
-            let consensus = (-scratch.consensus[j].a).max(T::zero());
+            let consensus = || (-scratch.consensus[j].a).max(T::zero());
             *slot = match kind {
-                Disagreement::ConsensusEntropy => consensus,
+                Disagreement::ConsensusEntropy => consensus(),
                 // Jensen: H(p̄) >= mean H(p_i); clamp the rounding when members agree.
-                Disagreement::MeanKl => (consensus - member_entropy / m_real).max(T::zero()),
+                Disagreement::MeanKl => (consensus() - member_entropy / m_real).max(T::zero()),
+                Disagreement::MeanStd => {
+                    // Classes in order: a row's score depends on its values alone.
+                    let mut total = T::zero();
+                    for &sq in &scratch.squares[j * c..(j + 1) * c] {
+                        total = total + (sq / m_real).sqrt();
+                    }
+                    total / c_real
+                }
             };
         }
     }
@@ -482,7 +535,11 @@ mod tests {
     use ndarray::{array, Array2, Array3};
     use proptest::prelude::*;
 
-    const MEASURES: [Disagreement; 2] = [Disagreement::ConsensusEntropy, Disagreement::MeanKl];
+    const MEASURES: [Disagreement; 3] = [
+        Disagreement::ConsensusEntropy,
+        Disagreement::MeanKl,
+        Disagreement::MeanStd,
+    ];
     const VOTES: [VoteMeasure; 2] = [VoteMeasure::VoteEntropy, VoteMeasure::VariationRatio];
 
     fn entropy(p: &[f64]) -> f64 {
@@ -511,6 +568,18 @@ mod tests {
                             })
                             .sum();
                         kl / m as f64
+                    }
+                    Disagreement::MeanStd => {
+                        let std: f64 = (0..c)
+                            .map(|j| {
+                                let var = (0..m)
+                                    .map(|i| (p[[i, r, j]] - mean[j]).powi(2))
+                                    .sum::<f64>()
+                                    / m as f64;
+                                var.sqrt()
+                            })
+                            .sum();
+                        std / c as f64
                     }
                 }
             })
@@ -563,6 +632,13 @@ mod tests {
         }
         let top = committee_top_k(p.view(), Disagreement::MeanKl, 3, 1e-9).unwrap();
         assert_eq!(top.indices, vec![0, 2, 1]);
+        // Row 0: every class is 1 for one member and 0 for two: std sqrt(2)/3 each. Row 2:
+        // classes 0 and 1 have that spread, class 2 none. Row 1: no spread.
+        let std = committee_scores(p.view(), Disagreement::MeanStd, 1e-9).unwrap();
+        let s = 2f64.sqrt() / 3.0;
+        for (got, want) in std.iter().zip([s, 0.0, 2.0 * s / 3.0]) {
+            assert!((got - want).abs() < 1e-15, "{got} vs {want}");
+        }
 
         // Their votes (argmax, ties to the lowest class): row 0: 0, 1, 2; row 1: 0, 0, 0;
         // row 2: 0, 0, 1.
@@ -684,6 +760,9 @@ mod tests {
         assert!(kl.iter().all(|&v| (0.0..1e-15).contains(&v)), "{kl}");
         let ce = committee_scores(p.view(), Disagreement::ConsensusEntropy, 1e-9).unwrap();
         assert!(ce.iter().all(|&v| (v - entropy(&row)).abs() < 1e-12));
+        // The mean std is 0 up to the rounding of the mean (two passes: no cancellation).
+        let sd = committee_scores(p.view(), Disagreement::MeanStd, 1e-9).unwrap();
+        assert!(sd.iter().all(|&v| (0.0..1e-15).contains(&v)), "{sd}");
     }
 
     #[test]
@@ -887,9 +966,15 @@ mod tests {
             let mut acc = vec![0.25_f64; x.len()];
             elementwise(isa, &mut acc, x, Op::Add);
             elementwise(isa, &mut acc, &[3.0], Op::Divide);
+            let mut sq = vec![0.5_f64; x.len()];
+            elementwise(isa, &mut sq, x, Op::AddSquaredDeviation(&acc));
+            acc.extend(sq);
             let mut acc32 = vec![0.25_f32; x.len()];
             elementwise(isa, &mut acc32, &x32, Op::Add);
             elementwise(isa, &mut acc32, &[3.0], Op::Divide);
+            let mut sq32 = vec![0.5_f32; x32.len()];
+            elementwise(isa, &mut sq32, &x32, Op::AddSquaredDeviation(&acc32));
+            acc32.extend(sq32);
             (acc, acc32)
         };
         let (want, want32) = run(Isa::Baseline);

@@ -1,0 +1,370 @@
+"""Bayesian strategies: BALD and the mean STD against NumPy references, BatchBALD against an
+exact enumeration of the joint entropy, the sampled estimator, and the strategies over MC
+dropout samples of a small MLP and over scikit-learn ensembles, through the whole loop."""
+
+import itertools
+import pickle
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.naive_bayes import GaussianNB
+from sklearn.tree import DecisionTreeClassifier
+
+from activekit import ActiveLearningClassifier, _kernels
+from activekit.strategies import (
+    BALD,
+    BatchBALD,
+    MaxDisagreement,
+    MeanSTD,
+    VariationRatio,
+    VoteEntropy,
+    _bayesian,
+    get_strategy,
+)
+from activekit.strategies._bayesian import _JointEntropy, _sampled_log_probs, batch_bald
+from reference import assert_valid_top_k
+from reference import vote_scores as ref_votes
+
+BAYESIAN = ["bald", "batch_bald", "mean_std", "variation_ratio"]
+
+
+def entropy(p, axis=-1):
+    p = np.asarray(p, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0).sum(axis=axis)
+
+
+def ref_bald(probs):
+    """Mutual information H(mean_t p_t) - mean_t H(p_t), straight from the definition."""
+    probs = np.asarray(probs, dtype=np.float64)
+    return entropy(probs.mean(axis=0)) - entropy(probs).mean(axis=0)
+
+
+def ref_mean_std(probs):
+    return np.asarray(probs, dtype=np.float64).std(axis=0).mean(axis=-1)
+
+
+def joint_mi(probs, rows):
+    """I(y_rows; w) by enumerating every label configuration of the rows."""
+    c = probs.shape[2]
+    h = 0.0
+    for config in itertools.product(range(c), repeat=len(rows)):
+        p = np.prod([probs[:, r, y] for r, y in zip(rows, config, strict=True)], axis=0).mean()
+        if p > 0:
+            h -= p * np.log(p)
+    return h - sum(entropy(probs[:, r]).mean() for r in rows)
+
+
+def greedy_reference(probs, b):
+    """The greedy batch over exact joint mutual information; ties go to the lowest row."""
+    picks, gains, before = [], [], 0.0
+    for _ in range(b):
+        best, pick = -np.inf, None
+        for i in range(probs.shape[1]):
+            if i not in picks:
+                value = joint_mi(probs, [*picks, i])
+                if value > best + 1e-10:
+                    best, pick = value, i
+        picks.append(pick)
+        gains.append(best - before)
+        before = best
+    return np.array(picks), np.array(gains)
+
+
+def random_probs(rng, t, n, c, sharpness=2.0, repeats=0):
+    """(t, n, c) posterior samples with row-specific disagreement; ``repeats`` rows are copies
+    of earlier ones (exact ties)."""
+    logits = sharpness * rng.randn(1, n, c) + rng.gamma(1.0, 1.0, size=(1, n, 1)) * rng.randn(t, n, c)
+    for r in range(repeats):
+        logits[:, n - 1 - r] = logits[:, r]
+    p = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+# -- BatchBALD's greedy search on arrays -------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_batch_bald_matches_exact_enumeration(seed):
+    rng = np.random.RandomState(seed)
+    t, n, c = rng.randint(2, 6), rng.randint(4, 9), rng.randint(2, 4)
+    b = min(n, 4)
+    probs = random_probs(rng, t, n, c, repeats=seed % 3)
+    want_idx, want_gains = greedy_reference(probs, b)
+    # Every configuration of the first b - 1 picks fits: the joint entropy is exact.
+    idx, gains = batch_bald(probs, b, n_configurations=c ** (b - 1), n_candidates=None)
+    assert_array_equal(idx, want_idx)
+    assert_allclose(gains, want_gains, atol=1e-10)
+    assert gains.dtype == np.float64
+    # A gain is at most the row's own BALD, and the first pick is BALD's top.
+    assert np.all(gains <= ref_bald(probs)[idx] + 1e-12)
+    top, score = _kernels.committee_top_k(probs, "max_disagreement", 1)
+    assert idx[0] == top[0] and gains[0] == score[0]
+
+
+def test_a_repeated_question_gains_nothing_new():
+    # Two samples, each sure of its answer (one bit of uncertainty, zero probabilities): once
+    # row 0 is labelled, nothing is left to learn. Rows 1 and 3 repeat it; row 2 the samples
+    # answer alike.
+    a, b, same = [1.0, 0.0], [0.0, 1.0], [0.6, 0.4]
+    probs = np.array([[same, a, same, a], [same, b, same, b]])
+    idx, gains = batch_bald(probs, 3)
+    assert idx[0] == 1 and gains[0] == pytest.approx(np.log(2), abs=1e-12)
+    assert_allclose(gains[1:], 0.0, atol=1e-12)
+    assert idx.tolist() == [1, 0, 2]  # after the first pick, zero gains tie: lowest rows
+    # Softer samples leave something to learn from the copy, less than from its first label.
+    a, b = [0.9, 0.1], [0.1, 0.9]
+    probs = np.array([[same, a, same, a], [same, b, same, b]])
+    idx, gains = batch_bald(probs, 2)
+    assert idx.tolist() == [1, 3]
+    assert 0 < gains[1] < gains[0]
+    assert gains[1] == pytest.approx(joint_mi(probs, [1, 3]) - joint_mi(probs, [1]), abs=1e-12)
+
+
+def test_sampled_joint_entropy_is_the_exact_one_on_average():
+    # Three rows already in the batch (27 configurations), drawn 60,000 times, stratified
+    # over the samples; the importance-weighted joint entropy with each candidate.
+    rng = np.random.RandomState(0)
+    t, c = 4, 3
+    probs = random_probs(rng, t, 8, c)
+    batch, candidates = [0, 1, 2], probs[:, 3:, :]
+    strata = np.repeat(np.arange(t), 15000)
+    log_joint = sum(_sampled_log_probs(probs[:, a, :], strata, rng) for a in batch)
+    sampled = _JointEntropy(log_joint, exact=False)
+    exact_log = np.zeros((1, t))
+    for a in batch:
+        exact_log = _bayesian._exact_extend(exact_log, probs[:, a, :])
+    exact = _JointEntropy(exact_log, exact=True)
+    conditional = entropy(probs[:, batch]).mean(axis=0).sum()
+    assert exact.entropy() == pytest.approx(joint_mi(probs, batch) + conditional, abs=1e-12)
+    for j in range(candidates.shape[1]):
+        want = joint_mi(probs, [*batch, 3 + j]) + conditional + entropy(candidates[:, j]).mean()
+        assert exact.with_each(candidates)[j] == pytest.approx(want, abs=1e-12)
+        # Standard error of the estimate here is about 3e-3.
+        assert sampled.with_each(candidates)[j] == pytest.approx(want, abs=0.015)
+    assert sampled.entropy() == pytest.approx(exact.entropy(), abs=0.015)
+
+
+def test_sampling_is_seeded_and_memory_is_bounded(monkeypatch):
+    rng = np.random.RandomState(1)
+    probs = random_probs(rng, 8, 300, 10).astype(np.float32)
+    sizes = []
+    original = _JointEntropy.__init__
+
+    def recording(self, log_joint, exact):
+        sizes.append((log_joint.shape, exact))
+        original(self, log_joint, exact)
+
+    monkeypatch.setattr(_JointEntropy, "__init__", recording)
+    a = batch_bald(probs, 6, n_configurations=50, n_candidates=40, random_state=0)
+    # 10 configurations of one pick are exact; then 50 // 8 = 6 drawn from each of 8 samples.
+    assert sizes == [((10, 8), True)] + [((48, 8), False)] * 4
+    b = batch_bald(probs, 6, n_configurations=50, n_candidates=40, random_state=0)
+    assert_array_equal(a[0], b[0])
+    assert_array_equal(a[1], b[1])
+    other = batch_bald(probs, 6, n_configurations=50, n_candidates=40, random_state=1)
+    assert_array_equal(other[1][:2], a[1][:2])  # exact steps do not depend on the seed
+    assert not np.array_equal(other[1][2:], a[1][2:])
+    # Candidates are BALD's top rows.
+    top = _kernels.committee_top_k(probs, "max_disagreement", 40)[0]
+    assert np.isin(a[0], top).all() and len(np.unique(a[0])) == 6
+
+
+def test_candidates_cover_the_batch_and_none_means_every_row():
+    rng = np.random.RandomState(2)
+    probs = random_probs(rng, 5, 60, 3)
+    full = batch_bald(probs, 5, n_configurations=81, n_candidates=None)
+    assert_array_equal(batch_bald(probs, 5, n_configurations=81, n_candidates=60)[0], full[0])
+    # Fewer candidates than the batch: the batch size wins.
+    idx, _ = batch_bald(probs, 5, n_configurations=81, n_candidates=2)
+    assert_array_equal(np.sort(idx), np.sort(_kernels.committee_top_k(probs, "max_disagreement", 5)[0]))
+    # Every row of the pool.
+    assert np.sort(batch_bald(probs[:, :4], 4)[0]).tolist() == [0, 1, 2, 3]
+
+
+# -- over scikit-learn ensembles -------------------------------------------------------------------
+
+
+def test_bald_and_mean_std_over_a_bootstrap_ensemble(digits):
+    X, y = digits
+    pool = X[300:800]
+    learner = ActiveLearningClassifier(query_strategy=BALD(n_members=4), random_state=0)
+    learner.fit(X[:60], y[:60])
+    bald = learner.query_strategy_
+    assert len(bald.members_) == 4
+    probs = bald.sample_probabilities(learner, pool)
+    assert_allclose(bald.score(learner, pool), ref_bald(probs), atol=1e-12)
+    idx, scores = learner.query(pool, n_instances=7, return_scores=True)
+    assert_valid_top_k(idx, ref_bald(probs), 7, atol=1e-12)
+    assert_allclose(scores, ref_bald(probs)[idx], atol=1e-12)
+    # Over a committee, BALD is max disagreement: same seeds, same members, same numbers.
+    md = MaxDisagreement(n_members=4).update(learner)
+    assert_array_equal(md.score(learner, pool), bald.score(learner, pool))
+    std = MeanSTD(n_members=4).update(learner)
+    assert_allclose(std.score(learner, pool), ref_mean_std(probs), atol=1e-12)
+    idx, scores = std.rank(learner, pool, 5)
+    assert_valid_top_k(idx, ref_mean_std(probs), 5, atol=1e-12)
+    assert_allclose(scores, ref_mean_std(probs)[idx], atol=1e-12)
+
+
+def test_batch_bald_over_a_user_committee(digits):
+    X, y = digits
+    committee = [GaussianNB(), DecisionTreeClassifier(max_depth=5, random_state=0),
+                 LogisticRegression(max_iter=300)]
+    learner = ActiveLearningClassifier(query_strategy=BatchBALD(committee=committee),
+                                       random_state=0).fit(X[:80], y[:80])
+    pool = X[300:700]
+    probs = learner.query_strategy_.member_probabilities(pool)
+    idx, gains = learner.query(pool, n_instances=4, return_scores=True)
+    want = batch_bald(probs, 4, n_configurations=2000, n_candidates=1000, random_state=0)
+    assert_array_equal(idx, want[0])
+    assert_array_equal(gains, want[1])
+    assert idx[0] == np.argmax(ref_bald(probs))
+
+
+def test_parameters_are_validated_at_fit(digits):
+    X, y = digits
+    cases = [
+        (BALD(n_samples=1), "'n_samples' parameter of BALD must be an int in the range \\[2, inf\\)"),
+        (MeanSTD(n_members=1), "'n_members' parameter of MeanSTD must be an int"),
+        (BatchBALD(n_configurations=0), "'n_configurations' parameter of BatchBALD"),
+        (BatchBALD(n_candidates=2.5), "'n_candidates' parameter of BatchBALD"),
+    ]
+    for strategy, message in cases:
+        with pytest.raises(ValueError, match=message):
+            ActiveLearningClassifier(query_strategy=strategy).fit(X[:40], y[:40])
+
+
+def test_clone_and_names():
+    strategy = BatchBALD(n_samples=8, n_configurations=100, n_candidates=None)
+    assert clone(strategy).get_params() == {
+        "committee": None, "n_members": 5, "n_samples": 8, "n_configurations": 100,
+        "n_candidates": None,
+    }
+    assert isinstance(get_strategy("bald"), BALD) and get_strategy("bald").n_samples == 20
+    assert isinstance(get_strategy("mean_std"), MeanSTD)
+    assert isinstance(get_strategy("batch_bald"), BatchBALD)
+
+
+# -- over MC dropout samples of a small MLP -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def torch():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("skorch")
+    return torch
+
+
+@pytest.fixture(scope="module")
+def mods(torch):
+    import torch_modules
+
+    return torch_modules
+
+
+@pytest.fixture(scope="module")
+def learner(mods, digits):
+    """An MLP (16 hidden units, dropout 0.25) trained on 300 digits."""
+    X, y = digits
+    learner = ActiveLearningClassifier(mods.MLP, query_strategy="bald", random_state=0)
+    return learner.set_params(estimator__max_epochs=15).fit(X[:300], y[:300])
+
+
+def test_scores_over_mc_dropout_match_numpy(torch, learner, digits):
+    from activekit.torch import mc_dropout_proba
+
+    pool = digits[0][300:900]
+    probs = mc_dropout_proba(learner.estimator_, pool, n_samples=8, random_state=5)
+    assert probs.dtype == np.float32
+    for cls, ref in [(BALD, ref_bald), (MeanSTD, ref_mean_std)]:
+        strategy = cls(n_samples=8).update(learner)
+        assert strategy.members_ is None
+        idx, scores = strategy.rank(learner, pool, 10, random_state=5)
+        assert_valid_top_k(idx, ref(probs), 10, atol=1e-5)
+        assert_allclose(scores, ref(probs)[idx], atol=1e-5)
+    # The votes of each pass (its most probable class) for the vote measures.
+    votes = probs.argmax(axis=2)
+    for cls, measure in [(VariationRatio, "variation_ratio"), (VoteEntropy, "vote_entropy")]:
+        strategy = cls(n_samples=8).update(learner)
+        idx, scores = strategy.rank(learner, pool, 10, random_state=5)
+        ref = ref_votes(votes, 10, measure)
+        assert_valid_top_k(idx, ref, 10, atol=1e-12)
+        assert_allclose(scores, ref[idx], atol=1e-12)
+    # score() draws its passes with the learner's random_state, as query does.
+    probs0 = mc_dropout_proba(learner.estimator_, pool, n_samples=8, random_state=0)
+    assert_allclose(BALD(n_samples=8).update(learner).score(learner, pool), ref_bald(probs0),
+                    atol=1e-5)
+
+
+def test_mc_dropout_strategies_are_seeded(torch, learner, digits):
+    pool = digits[0][300:700]
+    state = torch.random.get_rng_state()
+    for name in BAYESIAN:
+        strategy = get_strategy(name).set_params(n_samples=6).update(learner)
+        a = strategy.rank(learner, pool, 5, random_state=3)
+        b = strategy.rank(learner, pool, 5, random_state=3)
+        c = strategy.rank(learner, pool, 5, random_state=4)
+        assert_array_equal(a[0], b[0])
+        assert_array_equal(a[1], b[1])
+        assert not (np.array_equal(a[0], c[0]) and np.array_equal(a[1], c[1])), name
+    assert torch.equal(torch.random.get_rng_state(), state)  # torch's generator untouched
+    assert_array_equal(learner.query(pool), learner.query(pool))
+
+
+def test_batch_bald_of_one_is_balds_top(torch, learner, digits):
+    pool = digits[0][300:1000]
+    for seed in (0, 11):
+        bald = BALD(n_samples=10).update(learner).rank(learner, pool, 1, random_state=seed)
+        batch = BatchBALD(n_samples=10).update(learner).rank(learner, pool, 1, random_state=seed)
+        assert_array_equal(batch[0], bald[0])
+        assert batch[1][0] == bald[1][0]
+
+
+def test_a_module_without_dropout_is_an_error(mods, digits):
+    X, y = digits
+    for name in BAYESIAN:
+        learner = ActiveLearningClassifier(mods.NoDropout, query_strategy=name)
+        learner.set_params(estimator__max_epochs=1)
+        with pytest.raises(ValueError, match=f"query_strategy='{name}' samples the torch module "
+                           "with MC dropout, but NoDropout has no dropout layer"):
+            learner.fit(X[:60], y[:60])
+
+
+def test_a_committee_of_nets_is_used_as_given(torch, mods, digits):
+    from activekit.torch import TorchClassifier
+
+    X, y = digits
+    nets = [TorchClassifier(mods.NoDropout, max_epochs=3, random_state=s) for s in (1, 2)]
+    learner = ActiveLearningClassifier(mods.MLP, query_strategy=BALD(committee=nets))
+    learner.set_params(estimator__max_epochs=2).fit(X[:100], y[:100])
+    strategy = learner.query_strategy_
+    assert len(strategy.members_) == 2  # a deep ensemble: no dropout needed
+    probs = strategy.member_probabilities(X[100:300])
+    idx, scores = learner.query(X[100:300], n_instances=3, return_scores=True)
+    assert_allclose(scores, ref_bald(probs)[idx], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", BAYESIAN)
+def test_whole_loop_on_digits(mods, digits, name):
+    X, y = digits
+    strategy = get_strategy(name).set_params(n_samples=8)
+    if name == "batch_bald":
+        strategy.set_params(n_configurations=200, n_candidates=200)
+    runs = [
+        ActiveLearningClassifier(mods.MLP, query_strategy=strategy, budget=70, batch_size=10,
+                                 n_initial=20, random_state=0).fit(X[:1000], y[:1000])
+        for _ in range(2)
+    ]
+    sim = runs[0]
+    assert len(np.unique(sim.labeled_indices_)) == 70 and sim.n_queries_ == 5
+    assert_array_equal(sim.labeled_indices_, runs[1].labeled_indices_)
+    # Chance is 0.1. (With 70 labels, BALD-like picks do worse than random sampling's 0.6 to
+    # 0.7 on this tiny MLP: they chase the classes its dropout passes disagree on.)
+    assert sim.score(X[1000:], y[1000:]) > 0.25
+    restored = pickle.loads(pickle.dumps(sim))
+    pool = X[1000:1400]
+    assert_array_equal(restored.query(pool), sim.query(pool))
