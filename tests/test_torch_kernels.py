@@ -161,7 +161,7 @@ def test_top_k_of_many_equal_scores_takes_the_lowest_rows():
     assert_array_equal(idx, np.arange(5))
 
 
-@pytest.mark.parametrize("measure", ["consensus_entropy", "max_disagreement"])
+@pytest.mark.parametrize("measure", ["consensus_entropy", "max_disagreement", "mean_std"])
 @FEW
 @given(probs=random_probs(members=3), data=st.data())
 def test_committee_matches_rust(measure, probs, data):
@@ -471,6 +471,7 @@ def test_learner_checks_its_device_at_fit_and_query_before_any_work(digits, monk
 LEARNER_STRATEGIES = [
     "least_confident", "margin", "entropy", "vote_entropy", "consensus_entropy",
     "max_disagreement", "variation_ratio", "coreset", "ranked_batch", "information_density",
+    "bald", "mean_std",
 ]
 
 
@@ -486,7 +487,7 @@ def test_learner_query_on_the_torch_path_selects_like_rust(digits, strategy):
     estimator, query_strategy = None, get_strategy(strategy)
     if strategy in ("vote_entropy", "variation_ratio"):
         estimator = DecisionTreeClassifier(max_depth=6, random_state=0)
-    elif strategy in ("consensus_entropy", "max_disagreement"):
+    elif strategy in ("consensus_entropy", "max_disagreement", "bald", "mean_std"):
         query_strategy.set_params(n_members=3)
     learner = ActiveLearningClassifier(estimator, query_strategy=query_strategy, random_state=0)
     learner.fit(X[:200], y[:200])

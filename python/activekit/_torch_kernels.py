@@ -48,7 +48,7 @@ _CHUNK = 1 << 24
 _F64_COPY_MAX = 8 << 30
 _DIRECT = "donot_use_mm_for_euclid_dist"
 _MEASURES = ("least_confident", "margin", "entropy")
-_COMMITTEE = ("consensus_entropy", "max_disagreement")
+_COMMITTEE = ("consensus_entropy", "max_disagreement", "mean_std")
 _VOTES = ("vote_entropy", "variation_ratio")
 
 
@@ -235,6 +235,18 @@ def _committee(p, measure, tol):
         for i in range(1, m):
             mean += blk[i]
         mean /= m
+        if measure == "mean_std":
+            # As Rust: squared deviations summed over members in order, then each class's
+            # sqrt(sum / m) added in class order, divided by c.
+            sq = (blk[0] - mean).square()
+            for i in range(1, m):
+                sq += (blk[i] - mean).square()
+            std = _sqrt(sq / m)
+            total = std[:, 0].clone()
+            for j in range(1, c):
+                total += std[:, j]
+            scores[a:b] = total / c
+            continue
         consensus = _entropy(mean, 1)
         if measure == "consensus_entropy":
             scores[a:b] = consensus
