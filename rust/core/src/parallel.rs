@@ -28,7 +28,16 @@ fn pool(threads: usize) -> Result<Arc<ThreadPool>> {
     Ok(built)
 }
 
+/// The cores this process may use: the most threads a pool gets.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Run `f` on `threads` threads (0 means rayon's global pool, one thread per core).
+///
+/// A count above the number of cores is capped there: more threads than cores only add
+/// switching, and every count keeps a pool of its own, so `usize::MAX` must not try to start
+/// that many threads.
 ///
 /// Results never depend on the thread count: kernels split work into fixed-size blocks and
 /// combine them in a fixed order.
@@ -40,6 +49,18 @@ where
     if threads == 0 {
         Ok(f())
     } else {
-        Ok(pool(threads)?.install(f))
+        Ok(pool(threads.min(cores()))?.install(f))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_thread_counts_are_capped_at_the_cores() {
+        let n = with_threads(usize::MAX, rayon::current_num_threads).unwrap_or(0);
+        assert_eq!(n, cores());
+        assert_eq!(with_threads(1, rayon::current_num_threads).unwrap_or(0), 1);
     }
 }
