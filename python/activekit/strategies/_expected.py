@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 from .._compat import Interval, StrOptions, _num_samples
 from .._rows import stack_rows
 from ._base import OrderedStrategy, RankingStrategy
-from ._uncertainty import predict_proba
+from ._uncertainty import check_probabilities, predict_proba
 
 __all__ = ["ExpectedErrorReduction", "ExpectedGradientLength", "expected_gradient_lengths"]
 
@@ -89,6 +89,8 @@ def _linear_expected_gradient_lengths(model, X):
     is ``(o - e_y) outer [x, 1]``, so its norm factorises: ``||o - e_y|| * sqrt(||x||^2 + 1)``
     (no ``+ 1`` without an intercept, which is then no parameter).
     """
+    if X.dtype.kind != "f":
+        X = X.astype(np.float64)  # squares of a bool pool would be bools
     scale = row_norms(X, squared=True)
     if model.fit_intercept:
         scale = scale + 1.0
@@ -308,8 +310,13 @@ class ExpectedErrorReduction(OrderedStrategy):
         candidates = _subsample(rng, n_pool, self.n_candidates)
         evaluated = _subsample(rng, n_pool, self.n_eval)
         X_eval = X_pool[evaluated]
-        current = _pool_loss(predict_proba(learner, X_eval, self.name), self.loss)
-        probs = np.asarray(predict_proba(learner, X_pool[candidates], self.name), np.float64)
+        current = _pool_loss(
+            check_probabilities(predict_proba(learner, X_eval, self.name), learner, self.name),
+            self.loss,
+        )
+        probs = check_probabilities(
+            predict_proba(learner, X_pool[candidates], self.name), learner, self.name
+        )
 
         estimator, classes = learner.estimator_, learner.classes_
         X_lab, y_lab = learner.X_labeled_, learner.y_labeled_
