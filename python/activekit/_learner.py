@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-from numbers import Integral
+from numbers import Integral, Number
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
+from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
@@ -78,6 +78,19 @@ def _initial_indices(y, n_initial, rng):
         # Too few rows for a stratified draw (fewer than the classes, or a singleton class).
         chosen = rng.choice(n, size=n_initial, replace=False)
     return np.asarray(chosen, dtype=np.intp)
+
+
+def _label_kind(y):
+    """What an array of labels holds: ``"numbers"``, ``"strings"``, or (objects) ``"mixed"``."""
+    if y.dtype.kind in "biuf":
+        return "numbers"
+    if y.dtype.kind in "US":
+        return "strings"
+    kinds = {
+        "strings" if isinstance(v, str) else "numbers" if isinstance(v, Number) else "objects"
+        for v in y.tolist()
+    }
+    return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
 def _check_selection(indices, n_pool, n_instances, strategy):
@@ -194,7 +207,11 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         "n_initial": [Interval(Integral, 1, None, closed="left")],
         "budget": [Interval(Integral, 1, None, closed="left"), None],
         "device": [StrOptions({"cpu"})],
-        "n_jobs": [Integral, None],
+        "n_jobs": [
+            Interval(Integral, None, -1, closed="right"),
+            Interval(Integral, 1, None, closed="left"),
+            None,
+        ],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "stopping": [HasMethods(["check"]), list, None],
@@ -298,6 +315,9 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         """``fit`` after parameter validation; ``on_round(learner, record)`` is called after
         each training round of a simulation (activekit.evaluation scores the model there)."""
         with _all_or_nothing(self):
+            for name in ("batch_size", "n_initial", "budget"):
+                if isinstance(getattr(self, name), (bool, np.bool_)):  # Interval lets bools in
+                    raise TypeError(f"{name} must be an integer, got {getattr(self, name)!r}")
             X, y = self._validate_X(X, reset=True, y=y)
             check_classification_targets(y)
             strategy = get_strategy(self.query_strategy)
@@ -430,6 +450,11 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                 f"n_instances must be between 1 and the pool size ({n_pool}), got {n_instances}"
             )
         n_instances = int(n_instances)
+        if not isinstance(return_scores, (bool, np.bool_)):
+            raise TypeError(
+                f"return_scores must be True or False, got {type(return_scores).__name__} "
+                f"{return_scores!r}"
+            )
         strategy = self.query_strategy_
         # An int or None is handed on as it is; a RandomState instance gives one seed a call.
         seed = self.random_state
@@ -467,12 +492,15 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             check_consistent_length(X, y)
             if _num_samples(X) == 0:
                 raise ValueError("teach needs at least one labelled row, got 0")
-            old_numeric = self.y_labeled_.dtype.kind in "biuf"
-            if old_numeric != (y.dtype.kind in "biuf"):
+            new_kind, old_kind = _label_kind(y), _label_kind(self.y_labeled_)
+            if new_kind != old_kind:
                 raise TypeError(
-                    f"y has dtype {y.dtype} but the labelled set has {self.y_labeled_.dtype} "
-                    "labels; labels must all be numbers or all be strings"
+                    f"y has dtype {y.dtype} ({new_kind}) but the labelled set has "
+                    f"{self.y_labeled_.dtype} labels ({old_kind}); labels must all be numbers "
+                    "or all be strings"
                 )
+            if new_kind == "numbers":
+                assert_all_finite(y, input_name="y")
             X_all = stack_rows(self.X_labeled_, X)
             y_all = np.concatenate([self.y_labeled_, y])
             check_classification_targets(y_all)
