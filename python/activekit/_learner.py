@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import threading
 import time
 from numbers import Integral, Number
 
@@ -27,11 +29,14 @@ from ._compat import (
     validate_data,
 )
 from ._rows import stack_rows
+from ._rwlock import ReadersWriterLock
 from .strategies import get_strategy
 
 __all__ = ["ActiveLearningClassifier"]
 
 _MAX_SEED = np.iinfo(np.int32).max
+# Guards the lazy creation of each learner's lock, so that two threads get the same one.
+_LOCK_CREATION = threading.Lock()
 
 
 def _default_estimator():
@@ -91,6 +96,20 @@ def _label_kind(y):
         for v in y.tolist()
     }
     return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def _locked(mode):
+    """Run the method holding the learner's lock: ``"read"`` (shared) or ``"write"``."""
+
+    def decorate(method):
+        @functools.wraps(method)
+        def locked(self, *args, **kwargs):
+            with getattr(self._lock(), mode)():
+                return method(self, *args, **kwargs)
+
+        return locked
+
+    return decorate
 
 
 def _check_selection(indices, n_pool, n_instances, strategy):
@@ -178,6 +197,19 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         Why the last simulated ``fit`` or :meth:`should_stop` stopped (the budget, or the
         criterion that answered), ``None`` if nothing said stop.
 
+    Notes
+    -----
+    Thread safety: :meth:`query` may be called from several threads at once, and they run
+    concurrently (the Rust kernels release the GIL); with an int ``random_state`` each gives
+    what it would give alone.
+    :meth:`fit`, :meth:`teach` and :meth:`should_stop`, which change the learner, are
+    serialised against each other and against queries by a readers-writer lock: a query sees
+    the learner either wholly before or wholly after a concurrent ``teach``, never half-way.
+    ``predict`` and the other delegated methods read the fitted model once and are safe too.
+    The lock is created on first use and is not part of the parameters, of clones or of
+    pickles. A strategy's ``select`` must not fit or teach the learner it is given (it would
+    wait for itself; this raises ``RuntimeError`` instead).
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -240,6 +272,22 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self.random_state = random_state
         self.verbose = verbose
         self.stopping = stopping
+
+    # -- thread safety -------------------------------------------------------------------
+
+    def _lock(self):
+        """The learner's readers-writer lock, created on first use."""
+        lock = self.__dict__.get("_rw_lock")
+        if lock is None:
+            with _LOCK_CREATION:
+                lock = self.__dict__.setdefault("_rw_lock", ReadersWriterLock())
+        return lock
+
+    def __getstate__(self):
+        # A lock does not pickle, and a copy or an unpickled learner gets a lock of its own.
+        state = dict(super().__getstate__())
+        state.pop("_rw_lock", None)
+        return state
 
     # -- validation ----------------------------------------------------------------------
 
@@ -311,6 +359,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         """
         return self._fit(X, y)
 
+    @_locked("write")
     def _fit(self, X, y, on_round=None):
         """``fit`` after parameter validation; ``on_round(learner, record)`` is called after
         each training round of a simulation (activekit.evaluation scores the model there)."""
@@ -414,6 +463,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
 
     # -- the interactive loop --------------------------------------------------------------
 
+    @_locked("read")
     def query(self, X_pool, n_instances=None, return_scores=False):
         """Positions of the most informative rows of ``X_pool``, most informative first.
 
@@ -471,6 +521,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         indices = strategy.select(self, X_pool, n_instances, random_state=seed)
         return _check_selection(indices, n_pool, n_instances, strategy)
 
+    @_locked("write")
     def teach(self, X, y):
         """Add labelled rows and retrain; all or nothing.
 
@@ -508,6 +559,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             self.n_queries_ += 1
         return self
 
+    @_locked("write")
     def should_stop(self, X_pool):
         """Ask the stopping criteria whether to stop, given the rows still unlabelled.
 
