@@ -14,6 +14,7 @@ import pickle
 import threading
 import time
 from collections import Counter
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ class Fault:
     site = None
     at = None
     error = None
-    calls = Counter()
+    calls: ClassVar[Counter] = Counter()
 
     @classmethod
     def arm(cls, site, after, error):
