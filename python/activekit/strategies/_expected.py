@@ -22,6 +22,9 @@ from ._uncertainty import check_probabilities, predict_proba
 
 __all__ = ["ExpectedErrorReduction", "ExpectedGradientLength", "expected_gradient_lengths"]
 
+#: Rows scored at a time by expected gradient length.
+_BLOCK = 65536
+
 _SUPPORTED = (
     "LogisticRegression (binary or multinomial), SGDClassifier(loss='log_loss'), "
     "or a Pipeline whose last step is one of them"
@@ -200,7 +203,15 @@ class ExpectedGradientLength(RankingStrategy):
     name = "expected_gradient_length"
 
     def score(self, learner, X_pool):
-        return expected_gradient_lengths(learner.estimator_, X_pool)
+        # In blocks of rows: the closed forms make several (n, n_classes) float64 temporaries,
+        # which on a whole pool of few features would take several times its memory.
+        n = _num_samples(X_pool)
+        return np.concatenate(
+            [
+                expected_gradient_lengths(learner.estimator_, X_pool[start : start + _BLOCK])
+                for start in range(0, n, _BLOCK)
+            ]
+        )
 
 
 # -- expected error reduction --------------------------------------------------------------
