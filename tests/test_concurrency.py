@@ -275,6 +275,26 @@ def test_python_runs_while_a_kernel_does(points, kernel):
     assert count > 1000, f"only {count} Python steps while the kernel ran: it holds the GIL"
 
 
+def test_a_kernel_does_not_wait_for_another_threads_kernel(points):
+    # With n_jobs=1 each calling thread gets a thread of its own: a short kernel here is not
+    # queued behind a long one there (they once shared one 1-thread pool, in turn).
+    started = threading.Event()
+
+    def long_kernel():
+        started.set()
+        _kernels.knn_density(points, 10, n_jobs=1)
+
+    worker = threading.Thread(target=long_kernel)
+    worker.start()
+    started.wait()
+    time.sleep(0.05)
+    short = _kernels.kcenter_greedy(points[:2000], points[:1], 5, n_jobs=1)
+    overlapped = worker.is_alive()
+    worker.join()
+    assert len(short[0]) == 5
+    assert overlapped, "the short kernel waited for the long one"
+
+
 def test_kernels_from_threads_with_different_thread_counts_agree(points):
     X = points[:3000]
     probs = np.random.default_rng(1).dirichlet(np.ones(5), size=3000)

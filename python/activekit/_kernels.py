@@ -53,6 +53,10 @@ def n_threads(n_jobs):
     cores only add switching, and each count keeps a pool of its own threads (``n_jobs=10**9``
     must not try to start a billion of them).
 
+    ``None`` (0) runs on one pool of a thread per core that concurrent calls share; any other
+    count on a pool of the calling thread's own, so that Python threads calling kernels with
+    ``n_jobs=1`` each get a thread (the kernels release the GIL and run side by side).
+
     Examples
     --------
     >>> import os
