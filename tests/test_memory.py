@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from activekit import ActiveLearningClassifier
 from activekit.strategies import get_strategy, get_strategy_names
@@ -41,6 +42,13 @@ def _can_reset_peak_rss():
 
 
 RSS = sys.platform.startswith("linux") and _can_reset_peak_rss()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    # k-means and BLAS on one thread: steadier times on a shared machine; no other change.
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(scope="module")
