@@ -282,7 +282,7 @@ proptest! {
     fn neighbour_kernels(
         (x, r, k) in (0..9usize, 0..6usize, 0..4usize, 0..8usize).prop_flat_map(|(n, m, d, skew)| {
             let dr = if skew == 0 { d + 1 } else { d };
-            (sized(n, d, value()), sized(m, dr, value()), k_for(n.min(m.max(2)) - 1))
+            (sized(n, d, value()), sized(m, dr, value()), k_for(n.min(m.max(2)).saturating_sub(1)))
         }),
         layout in layout(),
     ) {
