@@ -6,11 +6,13 @@
 //! four Python threads asking for one thread each run on four threads, not in turn on one;
 //! it is freed when the calling thread ends.
 //!
-//! The pools are this module's own, never rayon's global one, so that a process forked after
-//! a kernel ran (`multiprocessing` with the fork start method, a DataLoader worker) can run
-//! kernels too: a pool's threads stay in the parent, and a child that used them would wait
-//! forever. Pools remember the process that built them; in a child, the parent's are
-//! forgotten and new ones built.
+//! A process forked after a kernel ran (`multiprocessing` with the fork start method, a
+//! DataLoader worker) must be able to run kernels too, but a pool's threads stay in the
+//! parent, and a child that used them would wait forever. So the shared pool is rayon's
+//! global one (a call runs on the caller's thread when it has one block of work) only in the
+//! process that first ran a kernel; any other process uses a pool of this module's own. Those
+//! pools remember the process that built them; in a child, the parent's are forgotten and new
+//! ones built.
 
 use crate::error::{KernelError, Result};
 use rayon::{ThreadPool, ThreadPoolBuilder};
@@ -63,6 +65,9 @@ fn build(threads: usize) -> Result<ThreadPool> {
 }
 
 static SHARED: OnceLock<Mutex<Pools>> = OnceLock::new();
+
+/// The process that may use rayon's global pool: the first one to run a kernel.
+static GLOBAL_POOL_PID: OnceLock<u32> = OnceLock::new();
 
 thread_local! {
     static OWN: RefCell<Pools> = RefCell::new(Pools::new());
@@ -120,6 +125,9 @@ where
     R: Send,
     F: FnOnce() -> R + Send,
 {
+    if n == 0 && *GLOBAL_POOL_PID.get_or_init(std::process::id) == std::process::id() {
+        return Ok(f()); // rayon's global pool: no hop to another thread for small work
+    }
     Ok(threads(n)?.run(f))
 }
 
