@@ -100,6 +100,7 @@ def pool_forms(pool, tmp_path):
         ("memory-mapped", np.load(path, mmap_mode="r"), pool),
         ("DataFrame, index 5000..", pd.DataFrame(pool, index=np.arange(5000, 5000 + len(pool))), pool),
         ("list of lists", pool.tolist(), pool),
+        ("object array of floats", pool.astype(object), pool),
     ]
 
 
