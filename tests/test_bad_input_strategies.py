@@ -1,10 +1,9 @@
 """Every registered strategy on awkward pools: accepted forms, sparse pools, tiny and degenerate
 pools, one-class labelled sets, classes that appear late, and models with bad probabilities.
 
-Parametrised over ``get_strategy_names()``, so strategies added later are checked too. A
-strategy that needs an estimator other than logistic regression, or that is slow with the
-defaults, gets an entry in ``SETUP``. Whenever a query fails, the learner and the pool must
-be exactly as before (compared pickled).
+Parametrised over ``get_strategy_names()``, so strategies added later are checked too (with
+the estimator and parameters of tests/strategy_setup.py). Whenever a query fails, the learner
+and the pool must be exactly as before (compared pickled).
 """
 
 import pickle
@@ -19,20 +18,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
-from activekit import ActiveLearningClassifier
 from activekit.strategies import get_strategy, get_strategy_names
+from strategy_setup import make_learner
 
 NAMES = get_strategy_names()
-
-#: Strategy parameters that keep these tests fast (expected error reduction refits the model
-#: n_candidates x n_classes times per query).
-SETUP = {
-    "expected_error_reduction": dict(n_candidates=3, n_eval=40),
-}
-
-
-def strategy(name):
-    return get_strategy(name).set_params(**SETUP.get(name, {}))
 
 
 def measures_distances(name):
@@ -40,9 +29,8 @@ def measures_distances(name):
     return "embedding" in get_strategy(name).get_params() or name == "adaptive"
 
 
-def learner(name, estimator=None, **params):
-    estimator = estimator if estimator is not None else LogisticRegression(max_iter=300)
-    return ActiveLearningClassifier(estimator, query_strategy=strategy(name), random_state=0, **params)
+def learner(name, estimator=None):
+    return make_learner(name, estimator)
 
 
 @pytest.fixture(autouse=True, scope="module")

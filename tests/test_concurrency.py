@@ -21,9 +21,8 @@ from threadpoolctl import threadpool_limits
 
 from activekit import ActiveLearningClassifier, _kernels
 from activekit._rwlock import ReadersWriterLock
-from activekit.strategies import QueryStrategy, get_strategy, get_strategy_names
-
-SETUP = {"expected_error_reduction": dict(n_candidates=3, n_eval=40)}
+from activekit.strategies import QueryStrategy, get_strategy_names
+from strategy_setup import make_learner
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -57,10 +56,7 @@ def in_threads(calls, n_threads=4):
 @pytest.mark.parametrize("name", get_strategy_names())
 def test_queries_from_four_threads_match_sequential_ones(data, name):
     X, y, pool, _ = data
-    strategy = get_strategy(name).set_params(**SETUP.get(name, {}))
-    learner = ActiveLearningClassifier(
-        LogisticRegression(max_iter=300), query_strategy=strategy, random_state=0
-    ).fit(X, y)
+    learner = make_learner(name).fit(X, y)
     jobs = [(pool[i * 80 : (i + 1) * 80], 3 + i) for i in range(4)]  # other rows, other sizes
     want = [learner.query(p, n_instances=k) for p, k in jobs]
     before = pickle.dumps(learner)

@@ -17,15 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from activekit import ActiveLearningClassifier
-from activekit.strategies import get_strategy, get_strategy_names
+from activekit.strategies import get_strategy_names
+from strategy_setup import make_learner
 
 N, D = 100_000, 64
 LIMIT = 2.0
-SETUP = {"expected_error_reduction": dict(n_candidates=3, n_eval=200)}
 STATUS = Path("/proc/self/status")
 
 
@@ -82,10 +80,7 @@ def peak_extra_memory(call):
 @pytest.mark.parametrize("name", get_strategy_names())
 def test_query_memory_stays_under_twice_the_pool(pool, name):
     X, labels = pool
-    strategy = get_strategy(name).set_params(**SETUP.get(name, {}))
-    learner = ActiveLearningClassifier(
-        LogisticRegression(max_iter=200), query_strategy=strategy, random_state=0
-    ).fit(X[:200], labels[:200])
+    learner = make_learner(name).fit(X[:200], labels[:200])
     learner.query(X[:2000], n_instances=10)  # imports, thread pools: not the pool's cost
     extra = peak_extra_memory(lambda: learner.query(X, n_instances=10))
     assert extra < LIMIT * X.nbytes, f"{name}: {extra / X.nbytes:.2f}x the pool"

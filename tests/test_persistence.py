@@ -14,14 +14,12 @@ import joblib
 import numpy as np
 import pytest
 from joblib import parallel_config
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 from threadpoolctl import threadpool_limits
 
 from activekit import ActiveLearningClassifier, _kernels
-from activekit.strategies import get_strategy, get_strategy_names
-
-SETUP = {"expected_error_reduction": dict(n_candidates=3, n_eval=40)}
+from activekit.strategies import get_strategy_names
+from strategy_setup import make_learner
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -58,10 +56,7 @@ def assert_same_learner(a, b, pool, y_pool):
 @pytest.mark.parametrize("name", get_strategy_names())
 def test_a_fitted_learner_survives_saving_and_loading(data, name, tmp_path):
     X, y, pool, y_pool = data
-    strategy = get_strategy(name).set_params(**SETUP.get(name, {}))
-    learner = ActiveLearningClassifier(
-        LogisticRegression(max_iter=300), query_strategy=strategy, random_state=0
-    ).fit(X, y)
+    learner = make_learner(name).fit(X, y)
     idx = learner.query(pool[:100], n_instances=5)
     learner.teach(pool[idx], y_pool[idx])
     learner.query(pool[100:], n_instances=5)  # a query between teaches (ALBL keeps it)
