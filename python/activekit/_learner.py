@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
-import threading
 import time
 from numbers import Integral, Number
 
@@ -29,14 +27,12 @@ from ._compat import (
     validate_data,
 )
 from ._rows import stack_rows
-from ._rwlock import ReadersWriterLock
+from ._rwlock import LockedMixin, locked
 from .strategies import get_strategy
 
 __all__ = ["ActiveLearningClassifier"]
 
 _MAX_SEED = np.iinfo(np.int32).max
-# Guards the lazy creation of each learner's lock, so that two threads get the same one.
-_LOCK_CREATION = threading.Lock()
 
 
 def _default_estimator():
@@ -98,20 +94,6 @@ def _label_kind(y):
     return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
-def _locked(mode):
-    """Run the method holding the learner's lock: ``"read"`` (shared) or ``"write"``."""
-
-    def decorate(method):
-        @functools.wraps(method)
-        def locked(self, *args, **kwargs):
-            with getattr(self._lock(), mode)():
-                return method(self, *args, **kwargs)
-
-        return locked
-
-    return decorate
-
-
 def _check_selection(indices, n_pool, n_instances, strategy):
     indices = np.asarray(indices)
     name = getattr(strategy, "name", type(strategy).__name__)
@@ -127,7 +109,7 @@ def _check_selection(indices, n_pool, n_instances, strategy):
     return indices.astype(np.intp, copy=False)
 
 
-class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
+class ActiveLearningClassifier(LockedMixin, ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     """Active-learning classifier: wraps a classifier and a query strategy.
 
     In the interactive loop, :meth:`fit` trains on a labelled set, :meth:`query` picks the
@@ -273,22 +255,6 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         self.verbose = verbose
         self.stopping = stopping
 
-    # -- thread safety -------------------------------------------------------------------
-
-    def _lock(self):
-        """The learner's readers-writer lock, created on first use."""
-        lock = self.__dict__.get("_rw_lock")
-        if lock is None:
-            with _LOCK_CREATION:
-                lock = self.__dict__.setdefault("_rw_lock", ReadersWriterLock())
-        return lock
-
-    def __getstate__(self):
-        # A lock does not pickle, and a copy or an unpickled learner gets a lock of its own.
-        state = dict(super().__getstate__())
-        state.pop("_rw_lock", None)
-        return state
-
     # -- validation ----------------------------------------------------------------------
 
     def __sklearn_tags__(self):
@@ -359,7 +325,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         """
         return self._fit(X, y)
 
-    @_locked("write")
+    @locked("write")
     def _fit(self, X, y, on_round=None):
         """``fit`` after parameter validation; ``on_round(learner, record)`` is called after
         each training round of a simulation (activekit.evaluation scores the model there)."""
@@ -463,7 +429,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
 
     # -- the interactive loop --------------------------------------------------------------
 
-    @_locked("read")
+    @locked("read")
     def query(self, X_pool, n_instances=None, return_scores=False):
         """Positions of the most informative rows of ``X_pool``, most informative first.
 
@@ -521,7 +487,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         indices = strategy.select(self, X_pool, n_instances, random_state=seed)
         return _check_selection(indices, n_pool, n_instances, strategy)
 
-    @_locked("write")
+    @locked("write")
     def teach(self, X, y):
         """Add labelled rows and retrain; all or nothing.
 
@@ -559,7 +525,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             self.n_queries_ += 1
         return self
 
-    @_locked("write")
+    @locked("write")
     def should_stop(self, X_pool):
         """Ask the stopping criteria whether to stop, given the rows still unlabelled.
 

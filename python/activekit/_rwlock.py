@@ -1,11 +1,15 @@
-"""A readers-writer lock: many readers at once, or one writer alone."""
+"""A readers-writer lock: many readers at once, or one writer alone; and an object's own."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 
-__all__ = ["ReadersWriterLock"]
+__all__ = ["LockedMixin", "ReadersWriterLock", "locked"]
+
+# Guards the lazy creation of each object's lock, so that two threads get the same one.
+_LOCK_CREATION = threading.Lock()
 
 
 class ReadersWriterLock:
@@ -97,3 +101,36 @@ class ReadersWriterLock:
                 if self._depth == 0:
                     self._writer = None
                     self._condition.notify_all()
+
+
+class LockedMixin:
+    """A readers-writer lock for each instance, created on first use, and left out of pickles
+    and copies (a lock does not pickle; a copy or an unpickled object gets a lock of its own).
+    It is no parameter, so scikit-learn's ``get_params`` and ``clone`` never see it."""
+
+    def _lock(self):
+        lock = self.__dict__.get("_rw_lock")
+        if lock is None:
+            with _LOCK_CREATION:
+                lock = self.__dict__.setdefault("_rw_lock", ReadersWriterLock())
+        return lock
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_rw_lock", None)
+        return state
+
+
+def locked(mode):
+    """Decorate a method of a :class:`LockedMixin` to run holding its lock, ``"read"``
+    (shared) or ``"write"`` (alone)."""
+
+    def decorate(method):
+        @functools.wraps(method)
+        def run_locked(self, *args, **kwargs):
+            with getattr(self._lock(), mode)():
+                return method(self, *args, **kwargs)
+
+        return run_locked
+
+    return decorate
