@@ -76,6 +76,11 @@ def load_dataset(name, target=None):
     if not np.all(np.isfinite(X)):
         raise UsageError(f"{name} has missing or infinite feature values")
     labels = np.array([row[t].strip() for row in rows[1:]])
+    if len(np.unique(labels)) < 2:
+        raise UsageError(
+            f"{name}: the target column {target!r} holds the single class {str(labels[0])!r}; "
+            "classification needs at least 2"
+        )
     try:
         y = labels.astype(int)
     except ValueError:

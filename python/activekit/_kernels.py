@@ -62,21 +62,32 @@ _TOL_FLOOR = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-6}
 def n_threads(n_jobs):
     """Thread count for a kernel from scikit-learn's ``n_jobs`` (0 means one per core).
 
-    ``None`` and ``-1`` use every core, ``-2`` all but one, and so on.
+    ``None`` and ``-1`` use every core, ``-2`` all but one, and so on. A count above the
+    number of cores is capped there: results never depend on the count, more threads than
+    cores only add switching, and each count keeps a pool of its own threads (``n_jobs=10**9``
+    must not try to start a billion of them).
+
+    ``None`` (0) runs on one pool of a thread per core that concurrent calls share; any other
+    count on a pool of the calling thread's own, so that Python threads calling kernels with
+    ``n_jobs=1`` each get a thread (the kernels release the GIL and run side by side).
 
     Examples
     --------
+    >>> import os
     >>> from activekit._kernels import n_threads
-    >>> n_threads(None), n_threads(3)
-    (0, 3)
+    >>> n_threads(None), n_threads(1)
+    (0, 1)
+    >>> n_threads(10**9) == os.cpu_count()
+    True
     """
     if n_jobs is None:
         return 0
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral) or n_jobs == 0:
         raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}")
+    cores = os.cpu_count() or 1
     if n_jobs > 0:
-        return int(n_jobs)
-    return max((os.cpu_count() or 1) + 1 + int(n_jobs), 1)
+        return min(int(n_jobs), cores)
+    return max(cores + 1 + int(n_jobs), 1)
 
 
 def _to_numpy(a):
@@ -314,6 +325,8 @@ def _as_votes(votes, n_classes, route=None):
     n_classes = _check_int(n_classes, "n_classes")
     if n_classes < 1:
         raise ValueError(f"n_classes must be at least 1, got {n_classes}")
+    if n_classes > np.iinfo(np.int64).max:
+        raise ValueError(f"n_classes must be at most 2**63 - 1, got {n_classes}")
     v = np.ascontiguousarray(v, dtype=np.int64)
     return (v if route is None else route.put(v)), n_classes
 
@@ -394,18 +407,27 @@ def _check_metric(metric):
 
 
 def _unit_rows(a, name, route=None):
-    """Rows scaled to unit Euclidean length (norms in float64), in ``a``'s dtype."""
+    """Rows scaled to unit Euclidean length (norms in float64), in ``a``'s dtype.
+
+    Each row is first divided by its largest absolute value, so that rows whose squared norm
+    would overflow (``1e200``) or underflow (subnormal) still get their direction.
+    """
     if route is not None:
         return route.kernels.unit_rows(a, name)
     if a.shape[0] == 0:
         return a
-    norms = np.sqrt(np.einsum("ij,ij->i", a, a, dtype=np.float64))
-    zero = np.flatnonzero(norms == 0)
+    bad = np.flatnonzero(~np.isfinite(a).all(axis=1))
+    if bad.size:
+        raise ValueError(f"{name} row {bad[0]} contains NaN or infinity")
+    scale = np.abs(a).max(axis=1, initial=0)
+    zero = np.flatnonzero(scale == 0)
     if zero.size:
         raise ValueError(
             f"{name} row {zero[0]} has zero length; the cosine distance is undefined for it"
         )
-    return np.ascontiguousarray(a / norms[:, None], dtype=a.dtype)
+    b = a / scale[:, None]  # a new array in a's dtype, entries in [-1, 1]
+    b /= np.sqrt(np.einsum("ij,ij->i", b, b, dtype=np.float64)).astype(a.dtype)[:, None]
+    return b
 
 
 def _pair(a, a_name, b, b_name, metric, route=None):

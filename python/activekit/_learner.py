@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-from numbers import Integral
+from numbers import Integral, Number
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
+from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
@@ -28,6 +28,7 @@ from ._compat import (
 )
 from ._dependencies import is_skorch_net, is_torch_module
 from ._rows import stack_rows
+from ._rwlock import LockedMixin, locked
 from .strategies import get_strategy
 
 __all__ = ["ActiveLearningClassifier"]
@@ -92,6 +93,19 @@ def _initial_indices(y, n_initial, rng):
     return np.asarray(chosen, dtype=np.intp)
 
 
+def _label_kind(y):
+    """What an array of labels holds: ``"numbers"``, ``"strings"``, or (objects) ``"mixed"``."""
+    if y.dtype.kind in "biuf":
+        return "numbers"
+    if y.dtype.kind in "US":
+        return "strings"
+    kinds = {
+        "strings" if isinstance(v, str) else "numbers" if isinstance(v, Number) else "objects"
+        for v in y.tolist()
+    }
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
 def _check_selection(indices, n_pool, n_instances, strategy):
     indices = np.asarray(indices)
     name = getattr(strategy, "name", type(strategy).__name__)
@@ -107,7 +121,7 @@ def _check_selection(indices, n_pool, n_instances, strategy):
     return indices.astype(np.intp, copy=False)
 
 
-class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
+class ActiveLearningClassifier(LockedMixin, ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     """Active-learning classifier: wraps a classifier and a query strategy.
 
     In the interactive loop, :meth:`fit` trains on a labelled set, :meth:`query` picks the
@@ -186,6 +200,19 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         Why the last simulated ``fit`` or :meth:`should_stop` stopped (the budget, or the
         criterion that answered), ``None`` if nothing said stop.
 
+    Notes
+    -----
+    Thread safety: :meth:`query` may be called from several threads at once, and they run
+    concurrently (the Rust kernels release the GIL); with an int ``random_state`` each gives
+    what it would give alone.
+    :meth:`fit`, :meth:`teach` and :meth:`should_stop`, which change the learner, are
+    serialised against each other and against queries by a readers-writer lock: a query sees
+    the learner either wholly before or wholly after a concurrent ``teach``, never half-way.
+    ``predict`` and the other delegated methods read the fitted model once and are safe too.
+    The lock is created on first use and is not part of the parameters, of clones or of
+    pickles. A strategy's ``select`` must not fit or teach the learner it is given (it would
+    wait for itself; this raises ``RuntimeError`` instead).
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -217,7 +244,11 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         "budget": [Interval(Integral, 1, None, closed="left"), None],
         # "cpu", "cuda" or "cuda:N": checked (with torch and the GPU) by _device.check_device.
         "device": [str],
-        "n_jobs": [Integral, None],
+        "n_jobs": [
+            Interval(Integral, None, -1, closed="right"),
+            Interval(Integral, 1, None, closed="left"),
+            None,
+        ],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "stopping": [HasMethods(["check"]), list, None],
@@ -369,11 +400,15 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
         """
         return self._fit(X, y)
 
+    @locked("write")
     def _fit(self, X, y, on_round=None):
         """``fit`` after parameter validation; ``on_round(learner, record)`` is called after
         each training round of a simulation (activekit.evaluation scores the model there)."""
         _device.check_device(self.device)
         with _all_or_nothing(self):
+            for name in ("batch_size", "n_initial", "budget"):
+                if isinstance(getattr(self, name), (bool, np.bool_)):  # Interval lets bools in
+                    raise TypeError(f"{name} must be an integer, got {getattr(self, name)!r}")
             X, y = self._validate_X(X, reset=True, y=y)
             check_classification_targets(y)
             strategy = get_strategy(self.query_strategy)
@@ -471,6 +506,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
 
     # -- the interactive loop --------------------------------------------------------------
 
+    @locked("read")
     def query(self, X_pool, n_instances=None, return_scores=False):
         """Positions of the most informative rows of ``X_pool``, most informative first.
 
@@ -508,6 +544,11 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
                 f"n_instances must be between 1 and the pool size ({n_pool}), got {n_instances}"
             )
         n_instances = int(n_instances)
+        if not isinstance(return_scores, (bool, np.bool_)):
+            raise TypeError(
+                f"return_scores must be True or False, got {type(return_scores).__name__} "
+                f"{return_scores!r}"
+            )
         strategy = self.query_strategy_
         # An int or None is handed on as it is; a RandomState instance gives one seed a call.
         seed = self.random_state
@@ -527,6 +568,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             indices = strategy.select(self, X_pool, n_instances, random_state=seed)
         return _check_selection(indices, n_pool, n_instances, strategy)
 
+    @locked("write")
     def teach(self, X, y):
         """Add labelled rows and retrain; all or nothing.
 
@@ -548,12 +590,15 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             check_consistent_length(X, y)
             if _num_samples(X) == 0:
                 raise ValueError("teach needs at least one labelled row, got 0")
-            old_numeric = self.y_labeled_.dtype.kind in "biuf"
-            if old_numeric != (y.dtype.kind in "biuf"):
+            new_kind, old_kind = _label_kind(y), _label_kind(self.y_labeled_)
+            if new_kind != old_kind:
                 raise TypeError(
-                    f"y has dtype {y.dtype} but the labelled set has {self.y_labeled_.dtype} "
-                    "labels; labels must all be numbers or all be strings"
+                    f"y has dtype {y.dtype} ({new_kind}) but the labelled set has "
+                    f"{self.y_labeled_.dtype} labels ({old_kind}); labels must all be numbers "
+                    "or all be strings"
                 )
+            if new_kind == "numbers":
+                assert_all_finite(y, input_name="y")
             X_all = stack_rows(self.X_labeled_, X)
             y_all = np.concatenate([self.y_labeled_, y])
             check_classification_targets(y_all)
@@ -561,6 +606,7 @@ class ActiveLearningClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimato
             self.n_queries_ += 1
         return self
 
+    @locked("write")
     def should_stop(self, X_pool):
         """Ask the stopping criteria whether to stop, given the rows still unlabelled.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -19,6 +19,7 @@ from ._results import ActiveLearningResults
 __all__ = ["DEFAULT_STRATEGIES", "evaluate_strategies"]
 
 DEFAULT_STRATEGIES = ("random", "least_confident", "margin", "entropy")
+_MAX_SEED = np.iinfo(np.uint32).max
 
 
 def _name(strategy):
@@ -30,7 +31,7 @@ def _name(strategy):
 
 
 def _check_seeds(seeds):
-    if isinstance(seeds, bool):
+    if isinstance(seeds, bool) or not isinstance(seeds, (Integral, list, tuple, np.ndarray)):
         raise TypeError(f"seeds must be a positive integer or a list of integers, got {seeds!r}")
     if isinstance(seeds, Integral):
         if seeds < 1:
@@ -39,9 +40,47 @@ def _check_seeds(seeds):
     seeds = list(seeds)
     if not seeds or not all(isinstance(s, Integral) and not isinstance(s, bool) for s in seeds):
         raise ValueError(f"seeds must be a positive integer or a list of integers, got {seeds!r}")
+    if not all(0 <= s <= _MAX_SEED for s in seeds):
+        raise ValueError(f"seeds must be between 0 and 2**32 - 1 (random states), got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct, got {seeds!r}")
     return [int(s) for s in seeds]
+
+
+def _check_strategies(strategies):
+    if isinstance(strategies, str) or not isinstance(strategies, (list, tuple, np.ndarray)):
+        raise TypeError(
+            "strategies must be a list of strategy names or objects, got "
+            f"{type(strategies).__name__} {strategies!r}"
+            + (f"; write strategies=[{strategies!r}]" if isinstance(strategies, str) else "")
+        )
+    strategies = list(strategies)
+    if not strategies:
+        raise ValueError("strategies must name at least one strategy")
+    for s in strategies:
+        get_strategy(s)  # unknown names fail here, listing the valid ones
+    return strategies
+
+
+def _n_test(test_size, n_samples):
+    """Rows held out for ``test_size``, checked: a fraction in (0, 1) or a count of rows."""
+    if isinstance(test_size, Real) and not isinstance(test_size, (bool, Integral)):
+        if not 0 < test_size < 1:
+            raise ValueError(
+                f"test_size must be a fraction in (0, 1) or a row count, got {test_size}"
+            )
+        return int(np.ceil(test_size * n_samples))
+    if isinstance(test_size, Integral) and not isinstance(test_size, bool):
+        if not 1 <= test_size < n_samples:
+            raise ValueError(
+                f"test_size must be a fraction in (0, 1) or a row count between 1 and "
+                f"{n_samples - 1}, got {test_size}"
+            )
+        return int(test_size)
+    raise TypeError(
+        f"test_size must be a fraction in (0, 1) or a row count, got {type(test_size).__name__} "
+        f"{test_size!r}"
+    )
 
 
 def _one_run(template, scorer, X, y, X_test, y_test, test_size, strategy, seed):
@@ -148,11 +187,7 @@ def evaluate_strategies(
         X_test, y_test = check_X_y(X_test, y_test, accept_sparse=["csr"])
         if X_test.shape[1] != X.shape[1]:
             raise ValueError(f"X_test has {X_test.shape[1]} features but X has {X.shape[1]}")
-    strategies = list(strategies)
-    if not strategies:
-        raise ValueError("strategies must name at least one strategy")
-    for s in strategies:
-        get_strategy(s)  # unknown names fail here, listing the valid ones
+    strategies = _check_strategies(strategies)
     names = [_name(s) for s in strategies]
     if len(set(names)) != len(names):
         raise ValueError(f"strategies must be distinct, got {names}")
@@ -161,10 +196,7 @@ def evaluate_strategies(
 
     n_pool = X.shape[0]
     if X_test is None:
-        n_test = (
-            int(np.ceil(test_size * n_pool)) if isinstance(test_size, float) else int(test_size)
-        )
-        n_pool -= n_test
+        n_pool -= _n_test(test_size, n_pool)
     if isinstance(budget, bool) or not isinstance(budget, Integral) or not 1 <= budget <= n_pool:
         raise ValueError(
             f"budget must be an integer between 1 and the {n_pool} rows left for the pool, "

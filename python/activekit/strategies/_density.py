@@ -72,7 +72,15 @@ class InformationDensity(RankingStrategy):
         E_pool, _ = embed_pool_and_labeled(learner, X_pool, self.embedding, self.name)
         n_jobs = getattr(learner, "n_jobs", None)
         if self.density == "cosine":
-            return np.clip(_kernels.mean_cosine_similarity(E_pool, n_jobs=n_jobs), 0.0, 1.0)
+            try:
+                similarity = _kernels.mean_cosine_similarity(E_pool, n_jobs=n_jobs)
+            except ValueError as exc:
+                raise ValueError(
+                    f"query_strategy={self.name!r} with density='cosine' needs pool rows of "
+                    f"non-zero length (in the embedding: {exc}); use density='knn' for data "
+                    "with all-zero rows"
+                ) from exc
+            return np.clip(similarity, 0.0, 1.0)
         if len(E_pool) < 2:
             return np.ones(len(E_pool))
         k = min(self.n_neighbors, len(E_pool) - 1)

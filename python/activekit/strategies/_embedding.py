@@ -45,6 +45,10 @@ def _dense(E, what, strategy):
             f"the embedding for query_strategy={strategy!r} must be a 2-D numeric array, got "
             f"shape {E.shape} and dtype {E.dtype}"
         )
+    if E.dtype.kind != "f" or E.dtype.itemsize < 4:
+        # Distances, means and clusters are taken in float: an int or bool pool would round
+        # (or, mixed with float labelled rows, truncate) them. float32 stays float32.
+        E = E.astype(np.float64)
     if not np.all(np.isfinite(E)):
         raise ValueError(f"the embedding of {what} for query_strategy={strategy!r} has NaN or inf")
     return E

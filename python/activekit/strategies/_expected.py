@@ -19,9 +19,12 @@ from .._compat import Interval, StrOptions, _num_samples
 from .._dependencies import is_skorch_net
 from .._rows import stack_rows
 from ._base import OrderedStrategy, RankingStrategy
-from ._uncertainty import predict_proba
+from ._uncertainty import check_probabilities, predict_proba
 
 __all__ = ["ExpectedErrorReduction", "ExpectedGradientLength", "expected_gradient_lengths"]
+
+#: Rows scored at a time by expected gradient length.
+_BLOCK = 65536
 
 _SUPPORTED = (
     "LogisticRegression (binary or multinomial), SGDClassifier(loss='log_loss'), "
@@ -90,6 +93,8 @@ def _linear_expected_gradient_lengths(model, X):
     is ``(o - e_y) outer [x, 1]``, so its norm factorises: ``||o - e_y|| * sqrt(||x||^2 + 1)``
     (no ``+ 1`` without an intercept, which is then no parameter).
     """
+    if X.dtype.kind != "f":
+        X = X.astype(np.float64)  # squares of a bool pool would be bools
     scale = row_norms(X, squared=True)
     if model.fit_intercept:
         scale = scale + 1.0
@@ -208,7 +213,15 @@ class ExpectedGradientLength(RankingStrategy):
     name = "expected_gradient_length"
 
     def score(self, learner, X_pool):
-        return expected_gradient_lengths(learner.estimator_, X_pool)
+        # In blocks of rows: the closed forms make several (n, n_classes) float64 temporaries,
+        # which on a whole pool of few features would take several times its memory.
+        n = _num_samples(X_pool)
+        return np.concatenate(
+            [
+                expected_gradient_lengths(learner.estimator_, X_pool[start : start + _BLOCK])
+                for start in range(0, n, _BLOCK)
+            ]
+        )
 
 
 # -- expected error reduction --------------------------------------------------------------
@@ -318,8 +331,13 @@ class ExpectedErrorReduction(OrderedStrategy):
         candidates = _subsample(rng, n_pool, self.n_candidates)
         evaluated = _subsample(rng, n_pool, self.n_eval)
         X_eval = X_pool[evaluated]
-        current = _pool_loss(predict_proba(learner, X_eval, self.name), self.loss)
-        probs = np.asarray(predict_proba(learner, X_pool[candidates], self.name), np.float64)
+        current = _pool_loss(
+            check_probabilities(predict_proba(learner, X_eval, self.name), learner, self.name),
+            self.loss,
+        )
+        probs = check_probabilities(
+            predict_proba(learner, X_pool[candidates], self.name), learner, self.name
+        )
 
         estimator, classes = learner.estimator_, learner.classes_
         X_lab, y_lab = learner.X_labeled_, learner.y_labeled_

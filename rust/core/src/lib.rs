@@ -27,7 +27,7 @@ pub use error::{KernelError, Result};
 pub use kcenter::{kcenter_greedy, KCenter};
 pub use kmeanspp::kmeans_plusplus;
 pub use knn::{knn, knn_density, knn_query, mean_cosine_similarity, Metric, Neighbors};
-pub use parallel::with_threads;
+pub use parallel::{threads, with_threads, Threads};
 pub use real::{ln_f32, Real};
 pub use topk::{top_k, TopK};
 pub use uncertainty::{uncertainty_scores, uncertainty_top_k, Uncertainty};

@@ -85,11 +85,13 @@ fn run_interruptible<R: Send>(
     kernel: impl FnOnce(&Cancel) -> core::Result<R> + Send,
 ) -> PyResult<R> {
     let cancel = Cancel::new();
+    // The pool is the calling thread's (for an explicit count), not the worker's below.
+    let pool = core::threads(n_threads).map_err(to_py_err)?;
     let (done_tx, done_rx) = mpsc::channel();
     std::thread::scope(|scope| {
         let cancel = &cancel;
         scope.spawn(move || {
-            let result = core::with_threads(n_threads, || kernel(cancel)).and_then(|r| r);
+            let result = pool.run(|| kernel(cancel));
             // The receiver outlives this thread (the scope joins it first).
             let _ = done_tx.send(result);
         });
