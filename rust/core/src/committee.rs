@@ -27,10 +27,9 @@
 use crate::error::{KernelError, Result};
 use crate::isa::{best_isa, Isa};
 use crate::real::Real;
-use crate::topk::{check_k, top_k_by_block, TopK, BLOCK};
+use crate::topk::{check_k, scores_by_block, top_k_by_block, TopK};
 use crate::uncertainty::{block_stats, finish, RowStats, Uncertainty};
 use ndarray::{s, Array1, ArrayView2, ArrayView3};
-use rayon::prelude::*;
 use std::str::FromStr;
 
 /// A disagreement measure over the members' class probabilities.
@@ -352,14 +351,9 @@ pub fn committee_scores<T: Real>(
     tol: T,
 ) -> Result<Array1<T>> {
     check_committee(&probs, tol)?;
-    let mut out = vec![T::zero(); probs.dim().1];
-    let results: Vec<Result<()>> = out
-        .par_chunks_mut(BLOCK)
-        .enumerate()
-        .map(|(b, chunk)| score_block(&probs, b * BLOCK, kind, tol, chunk))
-        .collect();
-    results.into_iter().collect::<Result<()>>()?;
-    Ok(Array1::from(out))
+    scores_by_block(probs.dim().1, |start, out| {
+        score_block(&probs, start, kind, tol, out)
+    })
 }
 
 /// The `k` rows the committee disagrees on most, most first (equal scores: lowest row first),
@@ -500,14 +494,9 @@ pub fn vote_scores(
 ) -> Result<Array1<f64>> {
     check_votes(&votes)?;
     let terms = vote_terms(votes.nrows());
-    let mut out = vec![0.0; votes.ncols()];
-    let results: Vec<Result<()>> = out
-        .par_chunks_mut(BLOCK)
-        .enumerate()
-        .map(|(b, chunk)| vote_block(&votes, n_classes, kind, &terms, b * BLOCK, chunk))
-        .collect();
-    results.into_iter().collect::<Result<()>>()?;
-    Ok(Array1::from(out))
+    scores_by_block(votes.ncols(), |start, out| {
+        vote_block(&votes, n_classes, kind, &terms, start, out)
+    })
 }
 
 /// The `k` rows with the most vote disagreement, most first (equal scores: lowest row first),
@@ -532,6 +521,7 @@ pub fn vote_top_k(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::topk::BLOCK;
     use ndarray::{array, Array2, Array3};
     use proptest::prelude::*;
 

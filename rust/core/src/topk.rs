@@ -121,6 +121,25 @@ impl<T: Real> Job<T> {
 
 /// Score every position `0..n` in parallel blocks of [`BLOCK`] and return the `k` best.
 ///
+/// Every score, in blocks of [`BLOCK`] positions in parallel: `score_block(start, out)` as in
+/// [`top_k_by_block`]; the error of the lowest position that cannot be scored is returned,
+/// whatever the thread count (results are collected in block order).
+pub(crate) fn scores_by_block<T, F>(n: usize, score_block: F) -> Result<ndarray::Array1<T>>
+where
+    T: num_traits::Zero + Copy + Send,
+    F: Fn(usize, &mut [T]) -> Result<()> + Sync,
+{
+    use rayon::prelude::*;
+    let mut out = vec![T::zero(); n];
+    let results: Vec<Result<()>> = out
+        .par_chunks_mut(BLOCK)
+        .enumerate()
+        .map(|(b, chunk)| score_block(b * BLOCK, chunk))
+        .collect();
+    results.into_iter().collect::<Result<()>>()?;
+    Ok(ndarray::Array1::from(out))
+}
+
 /// `score_block(start, out)` writes the scores of positions `start..start + out.len()` into
 /// `out`, or returns the error of the lowest position in that range that cannot be scored;
 /// the error of the lowest such position overall is returned, whatever the thread count.

@@ -11,9 +11,8 @@
 use crate::error::{KernelError, Result};
 use crate::isa::{best_isa, Isa};
 use crate::real::Real;
-use crate::topk::{check_k, top_k_by_block, TopK, BLOCK};
+use crate::topk::{check_k, scores_by_block, top_k_by_block, TopK};
 use ndarray::{s, Array1, ArrayView2};
-use rayon::prelude::*;
 use std::str::FromStr;
 
 /// Which uncertainty measure to compute.
@@ -421,15 +420,9 @@ pub fn uncertainty_scores<T: Real>(
     tol: T,
 ) -> Result<Array1<T>> {
     check_probs(&probs, tol)?;
-    let n = probs.nrows();
-    let mut out = vec![T::zero(); n];
-    let results: Vec<Result<()>> = out
-        .par_chunks_mut(BLOCK)
-        .enumerate()
-        .map(|(b, chunk)| score_block(&probs, b * BLOCK, kind, tol, chunk))
-        .collect();
-    results.into_iter().collect::<Result<()>>()?;
-    Ok(Array1::from(out))
+    scores_by_block(probs.nrows(), |start, out| {
+        score_block(&probs, start, kind, tol, out)
+    })
 }
 
 /// The `k` most uncertain rows, most uncertain first (equal scores: lowest row first), with
