@@ -181,7 +181,9 @@ ARGUMENTS = {
     "probs (committee)": mostly(probability_arrays(3), probability_arrays(2) | any_arrays()),
     "scores": mostly(any_arrays(ndim=1, max_side=9), any_arrays()),
     "votes": mostly(vote_arrays(), any_arrays()),
-    **dict.fromkeys(["X", "x", "X_pool", "X_centers", "C"], mostly(point_arrays(), any_arrays())),
+    **dict.fromkeys(
+        ["X", "x", "X_pool", "X_centers", "C", "A", "H"], mostly(point_arrays(), any_arrays())
+    ),
     **dict.fromkeys(
         ["X_ref", "x_ref"], mostly(st.one_of(st.none(), point_arrays()), any_arrays())
     ),
@@ -206,6 +208,7 @@ ARGUMENTS = {
     "n_threads": mostly(st.integers(0, 3), st.sampled_from(BIG_INTS) | wrong),
     "random_state": mostly(st.one_of(st.none(), st.integers(0, 2**32 - 1)), ints | wrong),
     "return_n_evaluations": mostly(st.booleans(), wrong),
+    "intercept": mostly(st.booleans(), wrong),
 }
 
 

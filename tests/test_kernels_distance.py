@@ -221,6 +221,73 @@ def test_kmeans_plusplus_all_identical_rows():
     assert idx[1:].tolist() == [i for i in range(6) if i != idx[0]]
 
 
+def outer_rows(A, H, intercept):
+    """The rows ``A[i] (x) [H[i], 1]``, materialised."""
+    if intercept:
+        H = np.hstack([H, np.ones((len(H), 1), dtype=H.dtype)])
+    return (A[:, :, None].astype(H.dtype) * H[:, None, :]).reshape(len(A), -1)
+
+
+@given(data=st.data())
+def test_kmeans_plusplus_outer_draws_what_kmeans_plusplus_draws_on_the_outer_products(data):
+    # Small integers: every distance is exact both ways, duplicates (in any scaling of a
+    # against h) are exactly 0 in the materialised rows and cancel in the factorised form.
+    n, c, d = data.draw(st.integers(1, 50)), data.draw(st.integers(1, 4)), data.draw(st.integers(0, 6))
+    dtype = data.draw(st.sampled_from([np.float32, np.float64]))
+    n_distinct = data.draw(st.integers(1, n))
+    small = st.integers(-3, 3).map(float)
+    A = data.draw(hnp.arrays(np.float64, (n_distinct, c), elements=small))
+    H = data.draw(hnp.arrays(np.float64, (n_distinct, d), elements=small))
+    rows = data.draw(hnp.arrays(np.intp, n, elements=st.integers(0, n_distinct - 1)))
+    A, H = A[rows], H[rows].astype(dtype)
+    intercept = data.draw(st.booleans())
+    k = data.draw(st.integers(1, n))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    want = _kernels.kmeans_plusplus(outer_rows(A, H, intercept), k, random_state=seed)
+    for h, n_jobs in zip(layouts(H), (1, 2, None), strict=True):
+        got = _kernels.kmeans_plusplus_outer(
+            np.asfortranarray(A), h, k, intercept=intercept, random_state=seed, n_jobs=n_jobs
+        )
+        np.testing.assert_array_equal(got, want)
+    assert len(np.unique(got)) == k
+
+
+def test_kmeans_plusplus_outer_on_random_embeddings():
+    # BADGE's shapes: a = p - e_yhat over 10 classes, h in 32 dimensions; continuous data, so
+    # rounding differences between the two forms never reach a draw.
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(10) * 0.3, size=2000)
+    A = p.copy()
+    A[np.arange(len(p)), p.argmax(1)] -= 1
+    H = rng.standard_normal((2000, 32)).astype(np.float32)
+    G = outer_rows(A, H.astype(np.float64), True)
+    for seed in range(4):
+        np.testing.assert_array_equal(
+            _kernels.kmeans_plusplus_outer(A, H, 30, random_state=seed),
+            _kernels.kmeans_plusplus(G, 30, random_state=seed),
+        )
+
+
+@pytest.mark.parametrize(
+    ("A", "H", "kwargs", "exc", "message"),
+    [
+        (np.ones((3, 2)), np.ones((4, 2)), {}, ValueError, "H has 4 rows but A has 3; they must match"),
+        (np.ones((3, 2)), np.ones((3, 2)), {"k": 4}, ValueError, r"k must be between 1 and the number of rows \(3\), got 4"),
+        (np.ones((3, 2)), np.ones((3, 2)), {"intercept": 1}, TypeError, "intercept must be a bool, got int 1"),
+        ([[1.0], [np.nan]], np.ones((2, 2)), {}, ValueError, "A row 1 contains NaN or infinity"),
+        (np.ones((2, 1)), [[0.0], [np.inf]], {}, ValueError, "H row 1 contains NaN or infinity"),
+        (np.ones((2, 1)), [[0.0], [1e200]], {}, ValueError, "H row 1 is too large: its squared norm overflows"),
+        (np.ones(3), np.ones((3, 2)), {}, ValueError, "A must be a 2-D array"),
+        (np.ones((3, 1)), np.array([["a"], ["b"], ["c"]]), {}, TypeError, "H must hold real numbers"),
+    ],
+)
+def test_kmeans_plusplus_outer_bad_input(A, H, kwargs, exc, message):
+    kwargs = {"k": 1, "random_state": 0, **kwargs}
+    k = kwargs.pop("k")
+    with pytest.raises(exc, match=message):
+        _kernels.kmeans_plusplus_outer(A, H, k, **kwargs)
+
+
 @pytest.mark.parametrize(
     ("X", "k", "exc", "message"),
     [

@@ -76,26 +76,8 @@ def peak_extra_memory(call):
     return max(traced, rss)
 
 
-#: Known gaps, each a strict xfail so that the fix shows: BADGE materialises its gradient
-#: embeddings (n x classes x (features + 1) float64, about 20x this pool; the factorised
-#: distance |a_i|^2 |h_i|^2 + |a_j|^2 |h_j|^2 - 2 (a_i . a_j)(h_i . h_j) would avoid it), and
-#: BatchBALD measured 2.8x (its posterior samples and their copies).
-OVER_BUDGET = {
-    "badge": "gradient embeddings are materialised (about 20x the pool here)",
-    "batch_bald": "posterior samples and copies peak at about 2.8x the pool",
-}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=OVER_BUDGET[n]))
-        if n in OVER_BUDGET
-        else n
-        for n in get_strategy_names()
-    ],
-)
+@pytest.mark.parametrize("name", get_strategy_names())
 def test_query_memory_stays_under_twice_the_pool(pool, name):
     X, labels = pool
     learner = make_learner(name).fit(X[:200], labels[:200])

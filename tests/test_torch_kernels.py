@@ -256,6 +256,19 @@ def test_kmeans_plusplus_on_random_data_and_duplicates():
 
 
 @FEW
+@given(H=grid_points(min_rows=1), data=st.data())
+def test_kmeans_plusplus_outer_same_draws(H, data):
+    rng = _rng(data.draw)
+    A = rng.randint(-3, 4, size=(len(H), data.draw(st.integers(1, 5)))).astype(np.float64)
+    A[: len(A) // 2] = A[len(A) // 2 : 2 * (len(A) // 2)] * 2  # scaled duplicates
+    k = data.draw(st.integers(1, len(H)))
+    seed = data.draw(st.integers(0, 2**31 - 1))
+    intercept = data.draw(st.booleans())
+    got, want = both("kmeans_plusplus_outer", A, H, k, intercept=intercept, random_state=seed)
+    assert_array_equal(got, want)
+
+
+@FEW
 @given(X=grid_points(min_rows=2, max_rows=150), data=st.data())
 def test_knn_exact_on_a_grid(X, data):
     k = data.draw(st.integers(1, len(X) - 1))
@@ -330,6 +343,11 @@ BAD = [
     ("min_distances", (np.ones((4, 2)), [[1, np.inf]]), {}),
     ("kmeans_plusplus", ([[0, 0], [1, 1], [np.inf, 0]], 2), {}),
     ("kmeans_plusplus", (np.ones((3, 2)), 4), {}),
+    ("kmeans_plusplus_outer", (np.ones((3, 2)), np.ones((4, 2)), 1), {}),
+    ("kmeans_plusplus_outer", (np.ones((3, 2)), np.ones((3, 2)), 4), {}),
+    ("kmeans_plusplus_outer", ([[1.0], [np.nan]], np.ones((2, 2)), 1), {}),
+    ("kmeans_plusplus_outer", (np.ones((2, 1)), [[0.0], [np.inf]], 1), {}),
+    ("kmeans_plusplus_outer", (np.ones((2, 1)), [[0.0], [1e200]], 1), {}),
     ("knn", (np.ones((3, 2)), 3), {}),
     ("knn", ([[0, 0], [1, np.nan], [1, 1]], 1), {}),
     ("knn", ([[0, 0], [1, 1]], 1), {"metric": "cosine"}),

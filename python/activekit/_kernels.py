@@ -37,6 +37,7 @@ __all__ = [
     "committee_top_k",
     "kcenter_greedy",
     "kmeans_plusplus",
+    "kmeans_plusplus_outer",
     "knn",
     "knn_density",
     "mean_cosine_similarity",
@@ -120,6 +121,10 @@ def _as_float(a, name, ndim, route=None, cache=False):
 def _is_float32(a):
     # A NumPy dtype prints as "float32", a torch dtype as "torch.float32".
     return str(a.dtype).endswith("float32")
+
+
+def _is_float64(a):
+    return str(a.dtype).endswith("float64")
 
 
 def _to_f64(a):
@@ -619,6 +624,61 @@ def kmeans_plusplus(X, k, *, random_state=None, n_jobs=None):
     x = _as_float(X, "X", 2, route, cache=True)
     k = _check_k(k, x.shape[0])
     return _run(route, "kmeans_plusplus", x, k, seed_from(random_state), n_jobs=n_jobs)
+
+
+def kmeans_plusplus_outer(A, H, k, *, intercept=True, random_state=None, n_jobs=None):
+    """k-means++ seeding over the outer products ``A[i] (x) [H[i], 1]``, never formed.
+
+    The rows drawn are those of :func:`kmeans_plusplus` on the ``n x (c (d + 1))`` matrix of
+    outer products (BADGE's gradient embeddings: ``A`` the loss gradient at the outputs,
+    ``H`` the last layer's input, the ``1`` for its bias when ``intercept``), with the same
+    generator and draw rule, but each squared distance is taken in O(c + d) from
+    ``|a_i|^2 |h_i|^2 + |a_j|^2 |h_j|^2 - 2 (a_i . a_j)(h_i . h_j)`` (``h`` with its ``1``),
+    so memory stays linear in ``n`` with no factor ``c``. Up to rounding: a distance below
+    ``1e-12`` times the two rows' squared norms counts as 0 (a duplicate of a drawn row).
+
+    Parameters
+    ----------
+    A : array-like of shape (n_samples, n_outputs)
+        Taken as float64.
+    H : array-like of shape (n_samples, n_features)
+        float32 stays float32.
+    k : int
+        ``1 <= k <= n_samples``.
+    intercept : bool, default=True
+        Whether each ``H`` row is extended by a constant ``1``.
+    random_state : int, RandomState instance or None, default=None
+    n_jobs : int, default=None
+
+    Returns
+    -------
+    indices : ndarray of shape (k,), dtype intp
+        Distinct rows, in pick order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from activekit._kernels import kmeans_plusplus, kmeans_plusplus_outer
+    >>> rng = np.random.default_rng(0)
+    >>> A, H = rng.normal(size=(50, 3)), rng.normal(size=(50, 4))
+    >>> G = np.hstack([A[:, [j]] * np.c_[H, np.ones(50)] for j in range(3)])
+    >>> picks = kmeans_plusplus_outer(A, H, 5, random_state=0)
+    >>> bool((picks == kmeans_plusplus(G, 5, random_state=0)).all())
+    True
+    """
+    if not isinstance(intercept, (bool, np.bool_)):
+        raise TypeError(f"intercept must be a bool, got {type(intercept).__name__} {intercept!r}")
+    route = _device.route(A, H)
+    a = _as_float(A, "A", 2, route)
+    a = a if _is_float64(a) else _to_f64(a)
+    h = _as_float(H, "H", 2, route, cache=True)
+    if a.shape[0] != h.shape[0]:
+        raise ValueError(f"H has {h.shape[0]} rows but A has {a.shape[0]}; they must match")
+    k = _check_k(k, a.shape[0])
+    return _run(
+        route, "kmeans_plusplus_outer", a, h, bool(intercept), k, seed_from(random_state),
+        n_jobs=n_jobs,
+    )
 
 
 # --------------------------------------------------------------------------------------------

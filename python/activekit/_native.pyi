@@ -67,6 +67,14 @@ def kmeans_plusplus(
     seed: int,
     n_threads: int,
 ) -> npt.NDArray[np.intp]: ...
+def kmeans_plusplus_outer(
+    A: npt.NDArray[np.float64],
+    H: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    intercept: bool,
+    k: int,
+    seed: int,
+    n_threads: int,
+) -> npt.NDArray[np.intp]: ...
 def knn(
     x: npt.NDArray[np.float32] | npt.NDArray[np.float64],
     x_ref: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None,

@@ -24,6 +24,7 @@ __all__ = [
     "embed",
     "expected_gradient_lengths",
     "gradient_embedding",
+    "gradient_factors",
     "has_dropout",
     "mc_dropout_proba",
 ]
@@ -357,23 +358,26 @@ def expected_gradient_lengths(net, X, batch_size=None):
     return np.concatenate(lengths) if lengths else np.empty(0)
 
 
-def gradient_embedding(net, X, batch_size=None):
-    """BADGE's gradient embeddings: ``(p - e_yhat) outer [h, 1]`` per row, flattened.
+def gradient_factors(net, X, batch_size=None):
+    """The two factors of BADGE's gradient embeddings, ``a = p - e_yhat`` and ``h``.
 
     ``h`` is the input of the last ``torch.nn.Linear`` (the output layer), ``p`` the predicted
-    probabilities, ``yhat`` their argmax; the ``1`` is there when the layer has a bias. It is
-    the gradient of the cross-entropy at the predicted label with respect to the output
-    layer's weights (and bias).
+    probabilities, ``yhat`` their argmax. The embedding of a row is ``a outer [h, 1]`` (the
+    ``1`` when the layer has a bias): the gradient of the cross-entropy at the predicted label
+    with respect to the output layer's weights (and bias).
 
     Returns
     -------
-    embedding : ndarray of shape (n_samples, n_classes * (n_hidden + bias))
+    a : ndarray of shape (n_samples, n_classes), float64
+    h : ndarray of shape (n_samples, n_hidden), the module's dtype
+    intercept : bool
+        Whether the output layer has a bias.
     """
     net, X = _fitted_net(net, X, "badge")
     module = net.module_
     layer = _find_layer(module, None)
     nonlin = net._get_predict_nonlinearity()
-    parts = []
+    a_parts, h_parts = [], []
     with _inference(module):
         for x in _batches(net, X, batch_size):
             out, h = _forward_capturing(module, layer, x)
@@ -384,9 +388,22 @@ def gradient_embedding(net, X, batch_size=None):
                     f"output layer, but it has {layer.out_features} outputs and the module "
                     f"returns scores of shape {tuple(p.shape)}"
                 )
-            a = p.clone()
+            a = p.to(torch.float64)
             a[torch.arange(len(a)), p.argmax(dim=1)] -= 1.0
-            if layer.bias is not None:
-                h = torch.cat([h, torch.ones(len(h), 1, dtype=h.dtype, device=h.device)], dim=1)
-            parts.append((a[:, :, None] * h[:, None, :]).reshape(len(x), -1).cpu().numpy())
-    return np.concatenate(parts)
+            a_parts.append(a.cpu().numpy())
+            h_parts.append(h.reshape(len(h), -1).cpu().numpy())
+    return np.concatenate(a_parts), np.concatenate(h_parts), layer.bias is not None
+
+
+def gradient_embedding(net, X, batch_size=None):
+    """BADGE's gradient embeddings: ``(p - e_yhat) outer [h, 1]`` per row, flattened (see
+    :func:`gradient_factors`).
+
+    Returns
+    -------
+    embedding : ndarray of shape (n_samples, n_classes * (n_hidden + bias))
+    """
+    a, h, intercept = gradient_factors(net, X, batch_size)
+    if intercept:
+        h = np.hstack([h, np.ones((len(h), 1), dtype=h.dtype)])
+    return (a[:, :, None] * h[:, None, :]).reshape(len(a), -1).astype(h.dtype, copy=False)

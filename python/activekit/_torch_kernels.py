@@ -475,22 +475,19 @@ class _SplitMix64:
         return ((z ^ (z >> 31)) >> 11) * (1.0 / (1 << 53))
 
 
-def kmeans_plusplus(X, k, seed):
-    """k-means++ seeding with the Rust kernel's generator and draw rule: the first row whose
-    running sum (float64, row order) of squared distances exceeds ``u * total``."""
-    n = X.shape[0]
-    _check_k(k, n)
-    _check_finite(X, "X")
+def _d2_sampling(n, k, seed, dist_to, dev):
+    """The Rust k-means++ draw: the first row uniform, then the first row whose running sum
+    (float64, row order) of squared distances ``dist_to(pick)`` exceeds ``u * total``."""
     rng = _SplitMix64(seed)
-    dev = X.device
     pick = min(int(rng.next_f64() * n), n - 1)
     picks = [pick]
     taken = torch.zeros(n, dtype=torch.bool, device=dev)
     dist = None
     while len(picks) < k:
         taken[pick] = True
-        new = _sq_dist_to(X, X[pick].to(torch.float64))
+        new = dist_to(pick)
         dist = new if dist is None else torch.minimum(dist, new)
+        dist[pick] = 0.0
         running = torch.cumsum(dist, 0)
         total = float(running[-1])
         u = rng.next_f64()
@@ -504,6 +501,48 @@ def kmeans_plusplus(X, k, seed):
             pick = int((~taken).to(torch.int32).argmax())
         picks.append(pick)
     return torch.tensor(picks, dtype=torch.int64, device=dev)
+
+
+def kmeans_plusplus(X, k, seed):
+    """k-means++ seeding with the Rust kernel's generator and draw rule."""
+    n = X.shape[0]
+    _check_k(k, n)
+    _check_finite(X, "X")
+    return _d2_sampling(n, k, seed, lambda c: _sq_dist_to(X, X[c].to(torch.float64)), X.device)
+
+
+def kmeans_plusplus_outer(A, H, intercept, k, seed):
+    """k-means++ over the rows ``A[i] (x) [H[i], 1]`` from the factorised squared distance,
+    with the Rust kernel's cancellation rule (below ``1e-12`` of the two squared norms: 0)."""
+    n = A.shape[0]
+    _check_k(k, n)
+    _check_finite(A, "A")
+    _check_finite(H, "H")
+    bias = 1.0 if intercept else 0.0
+    na = torch.empty(n, dtype=torch.float64, device=A.device)
+    nh = torch.empty(n, dtype=torch.float64, device=A.device)
+    for a, b in _spans(n, A.shape[1] + H.shape[1]):
+        na[a:b] = A[a:b].square().sum(1)
+        nh[a:b] = H[a:b].to(torch.float64).square().sum(1) + bias
+    g = na * nh
+    bad = ~torch.isfinite(4.0 * g)
+    row = _first(bad)
+    if row is not None:
+        what = "H" if bool(torch.isfinite(na[row])) else "A"
+        raise ValueError(
+            f"{what} row {row} is too large: its squared norm overflows the float type"
+        )
+
+    def dist_to(c):
+        out = torch.empty(n, dtype=torch.float64, device=A.device)
+        ac, hc = A[c], H[c].to(torch.float64)
+        for a, b in _spans(n, A.shape[1] + H.shape[1]):
+            dot = (A[a:b] @ ac) * (H[a:b].to(torch.float64) @ hc + bias)
+            s = g[a:b] + g[c] - 2.0 * dot
+            out[a:b] = torch.where(s <= 1e-12 * (g[a:b] + g[c]), 0.0, s)
+        return out
+
+    return _d2_sampling(n, k, seed, dist_to, A.device)
 
 
 # --------------------------------------------------------------------------------------------

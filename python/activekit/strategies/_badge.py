@@ -13,7 +13,7 @@ from .._dependencies import is_skorch_net
 from ._base import OrderedStrategy
 from ._expected import _final_step, _is_one_vs_rest
 
-__all__ = ["BADGE", "gradient_embedding"]
+__all__ = ["BADGE", "gradient_embedding", "gradient_factors"]
 
 _SUPPORTED = (
     "LogisticRegression, SGDClassifier(loss='log_loss'), a torch module (skorch net), or a "
@@ -21,18 +21,17 @@ _SUPPORTED = (
 )
 
 
-def _linear_gradient_embedding(model, X):
-    """``(o - e_yhat) outer [x, 1]`` for a fitted linear model: ``o`` are the outputs whose
-    log-loss gradient with respect to their own pre-activation is ``o - e_y`` (softmax
-    probabilities; one sigmoid for a binary model; K sigmoids one-vs-rest)."""
+def _linear_gradient_factors(model, X):
+    """``a = o - e_yhat`` and ``h = x`` for a fitted linear model, whose gradient embedding is
+    ``a outer [x, 1]``: ``o`` are the outputs whose log-loss gradient with respect to their
+    own pre-activation is ``o - e_y`` (softmax probabilities; one sigmoid for a binary model;
+    K sigmoids one-vs-rest)."""
     if sp.issparse(X):
         raise TypeError(
-            "query_strategy='badge' builds dense gradient embeddings of n_classes x "
-            "(n_features + 1) values per row and needs dense features; densify X or reduce it "
-            "first (a Pipeline with TruncatedSVD, say)"
+            "query_strategy='badge' needs dense features for its gradient embeddings; densify "
+            "X or reduce it first (a Pipeline with TruncatedSVD, say)"
         )
-    X = np.asarray(X, dtype=np.float64)
-    h = np.hstack([X, np.ones((len(X), 1))]) if model.fit_intercept else X
+    X = _kernels._as_float(X, "X", 2)  # float32 stays float32: no copy of the pool
     z = np.asarray(model.decision_function(X), dtype=np.float64)
     if len(model.classes_) == 2:
         # One weight vector: the gradient is (p1 - y) [x, 1]; the predicted y is 1 where z > 0.
@@ -40,12 +39,64 @@ def _linear_gradient_embedding(model, X):
         a = (expit(z) - (z > 0))[:, None]
     else:
         if _is_one_vs_rest(model):
-            outputs, probs = expit(z), np.asarray(model.predict_proba(X), dtype=np.float64)
+            a, probs = expit(z), np.asarray(model.predict_proba(X), dtype=np.float64)
         else:
-            outputs = probs = softmax(z, axis=1)
-        a = outputs.copy()
+            a = probs = softmax(z, axis=1)
         a[np.arange(len(a)), np.argmax(probs, axis=1)] -= 1.0
-    return (a[:, :, None] * h[:, None, :]).reshape(len(X), -1)
+    return a, X, bool(model.fit_intercept)
+
+
+def gradient_factors(estimator, X):
+    """The factors of :func:`gradient_embedding`: ``(a, h, intercept)`` with the embedding of
+    row ``i`` equal to ``a[i] outer [h[i], 1]`` (the ``1`` when ``intercept``).
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        As for :func:`gradient_embedding`.
+    X : array-like of shape (n_samples, n_features)
+
+    Returns
+    -------
+    a : ndarray of shape (n_samples, n_outputs), float64
+        ``p - e_yhat`` (one column for a binary linear model).
+    h : ndarray of shape (n_samples, n_hidden)
+        The last layer's input.
+    intercept : bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from activekit.strategies._badge import gradient_factors
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    >>> a, h, intercept = gradient_factors(LogisticRegression().fit(X, [0, 1, 2]), X)
+    >>> a.shape, h.shape, intercept
+    ((3, 3), (3, 2), True)
+    """
+    model, Xt = _final_step(estimator, X)
+    if isinstance(model, LogisticRegression) or (
+        isinstance(model, SGDClassifier) and model.loss == "log_loss"
+    ):
+        return _linear_gradient_factors(model, Xt)
+    if is_skorch_net(model):
+        from .._torch_inference import gradient_factors as torch_factors
+
+        return torch_factors(model, Xt)
+    what = type(model).__name__
+    if model is not estimator:
+        what = f"a Pipeline ending in {what}"
+    raise TypeError(
+        f"query_strategy='badge' needs a model whose last-layer gradient it knows, got {what}; "
+        f"supported: {_SUPPORTED}"
+    )
+
+
+def _outer(a, h, intercept):
+    """The rows ``a[i] outer [h[i], 1]``, flattened (materialised: n x c x (d + 1))."""
+    if intercept:
+        h = np.hstack([h, np.ones((len(h), 1), dtype=h.dtype)])
+    return (a[:, :, None] * h[:, None, :]).reshape(len(a), -1)
 
 
 def gradient_embedding(estimator, X):
@@ -81,27 +132,14 @@ def gradient_embedding(estimator, X):
     >>> gradient_embedding(model, X).shape   # 3 classes x (2 features + intercept)
     (3, 9)
     """
-    model, Xt = _final_step(estimator, X)
-    if isinstance(model, LogisticRegression) or (
-        isinstance(model, SGDClassifier) and model.loss == "log_loss"
-    ):
-        return _linear_gradient_embedding(model, Xt)
-    if is_skorch_net(model):
-        from .._torch_inference import gradient_embedding as torch_embedding
-
-        return torch_embedding(model, Xt)
-    what = type(model).__name__
-    if model is not estimator:
-        what = f"a Pipeline ending in {what}"
-    raise TypeError(
-        f"query_strategy='badge' needs a model whose last-layer gradient it knows, got {what}; "
-        f"supported: {_SUPPORTED}"
-    )
+    a, h, intercept = gradient_factors(estimator, X)
+    return _outer(a, h, intercept)
 
 
-def _distances_to_earlier(E):
-    """Euclidean distance of each row of ``E`` to the nearest row before it (``inf`` first)."""
-    E = np.asarray(E, dtype=np.float64)
+def _distances_to_earlier(a, h, intercept):
+    """Euclidean distance of each embedding ``a[i] outer [h[i], 1]`` to the nearest one before
+    it (``inf`` first); a handful of rows, so materialised."""
+    E = _outer(np.asarray(a, dtype=np.float64), np.asarray(h, dtype=np.float64), intercept)
     out = np.full(len(E), np.inf)
     for i in range(1, len(E)):
         out[i] = np.sqrt(((E[:i] - E[i]) ** 2).sum(axis=1).min())
@@ -124,10 +162,13 @@ class BADGE(OrderedStrategy):
     ``h`` is the row itself for LogisticRegression and SGDClassifier(loss="log_loss")
     (after a Pipeline's earlier steps), and the input of the last ``torch.nn.Linear`` for a
     torch module (a learner wrapping one, or a skorch net); any other estimator is a
-    ``TypeError``. The embeddings are ``n_classes * (n_hidden + 1)`` values per pool row,
-    all held in memory. The draw depends only on the ``random_state`` handed to
-    :meth:`select` (Ash et al.'s code starts from the row with the largest gradient instead
-    of a uniform one).
+    ``TypeError``. The embeddings (``n_classes * (n_hidden + 1)`` values a row) are never
+    formed: the Rust sampler takes each squared distance from the two factors,
+    ``|a_i|^2 |h_i|^2 + |a_j|^2 |h_j|^2 - 2 (a_i . a_j)(h_i . h_j)`` (see
+    :func:`activekit._kernels.kmeans_plusplus_outer`), so memory is ``n_classes + 3`` floats a
+    row beside the pool, and each draw costs O(n (n_classes + n_hidden)). The draw depends
+    only on the ``random_state`` handed to :meth:`select` (Ash et al.'s code starts from the
+    row with the largest gradient instead of a uniform one).
 
     Examples
     --------
@@ -149,8 +190,9 @@ class BADGE(OrderedStrategy):
         nearest earlier pick (``inf`` for the first)."""
         if learner is None or not hasattr(learner, "estimator_"):
             raise ValueError("query_strategy='badge' needs a fitted model (no cold start)")
-        E = gradient_embedding(learner.estimator_, X_pool)
-        picks = _kernels.kmeans_plusplus(
-            E, n_instances, random_state=random_state, n_jobs=getattr(learner, "n_jobs", None)
+        a, h, intercept = gradient_factors(learner.estimator_, X_pool)
+        picks = _kernels.kmeans_plusplus_outer(
+            a, h, n_instances, intercept=intercept, random_state=random_state,
+            n_jobs=getattr(learner, "n_jobs", None),
         )
-        return picks, _distances_to_earlier(E[picks])
+        return picks, _distances_to_earlier(a[picks], h[picks], intercept)

@@ -70,6 +70,15 @@ pub enum KernelError {
         expected: usize,
     },
 
+    /// Two matrices that describe the same rows have different numbers of rows.
+    #[error("{what} has {got} rows but {other} has {expected}; they must match")]
+    RowMismatch {
+        what: &'static str,
+        got: usize,
+        other: &'static str,
+        expected: usize,
+    },
+
     /// The cold-start first pick is not a row of the pool.
     #[error("first must be a row index below the number of pool rows ({n}), got {first}")]
     InvalidFirst { first: usize, n: usize },

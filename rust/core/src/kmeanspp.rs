@@ -12,7 +12,7 @@
 
 use crate::cancel::Cancel;
 use crate::distance::{check_finite, row, sq_dist};
-use crate::error::Result;
+use crate::error::{KernelError, Result};
 use crate::real::Real;
 use crate::topk::check_k;
 use ndarray::ArrayView2;
@@ -101,29 +101,175 @@ pub fn kmeans_plusplus<T: Real>(
             return Ok(picks);
         }
         lower(xs, d, pick, &mut dist, cancel)?;
-        // Chosen rows are at distance 0 from themselves, so they carry no mass.
-        let total: f64 = dist.iter().sum();
-        let u = rng.next_f64();
-        pick = if total > 0.0 {
-            let target = u * total;
-            let mut acc = 0.0;
-            let mut found = None;
-            let mut last_positive = 0;
-            for (i, &v) in dist.iter().enumerate() {
-                if v > 0.0 {
-                    acc += v;
-                    last_positive = i;
-                    if acc > target {
-                        found = Some(i);
-                        break;
-                    }
+        pick = draw(&dist, &taken, &mut rng);
+    }
+}
+
+/// The next pick: the first row whose running sum (row order, chosen rows carry no mass)
+/// exceeds `u * total`, or the lowest unchosen row when there is no mass left.
+fn draw(dist: &[f64], taken: &[bool], rng: &mut SplitMix64) -> usize {
+    let total: f64 = dist.iter().sum();
+    let u = rng.next_f64();
+    if total > 0.0 {
+        let target = u * total;
+        let mut acc = 0.0;
+        let mut last_positive = 0;
+        for (i, &v) in dist.iter().enumerate() {
+            if v > 0.0 {
+                acc += v;
+                last_positive = i;
+                if acc > target {
+                    return i;
                 }
             }
-            // Only when u * total rounds up to total.
-            found.unwrap_or(last_positive)
-        } else {
-            taken.iter().position(|&t| !t).unwrap_or(0)
-        };
+        }
+        // Only when u * total rounds up to total.
+        last_positive
+    } else {
+        taken.iter().position(|&t| !t).unwrap_or(0)
+    }
+}
+
+/// Relative size below which a factorised squared distance is rounding noise: a distance
+/// under `1e-12` times the two rows' squared norms (a distance ratio of `1e-6`) counts as 0,
+/// so that duplicates of a chosen row carry no mass, as they do in [`kmeans_plusplus`].
+const CANCELLATION: f64 = 1e-12;
+
+/// Squared norms of the outer-product rows `a_i (x) [h_i, 1]`, as `|a_i|^2` and
+/// `|h_i|^2 + intercept`, checked for overflow.
+fn outer_norms<T: Real>(
+    n: usize,
+    a: &[f64],
+    ka: usize,
+    h: &[T],
+    dh: usize,
+    intercept: f64,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let mut na = vec![0.0; n];
+    let mut nh = vec![0.0; n];
+    na.par_chunks_mut(BLOCK)
+        .zip(nh.par_chunks_mut(BLOCK))
+        .enumerate()
+        .for_each(|(b, (na_blk, nh_blk))| {
+            for (r, (va, vh)) in na_blk.iter_mut().zip(nh_blk.iter_mut()).enumerate() {
+                let i = b * BLOCK + r;
+                *va = row(a, ka, i).iter().map(|&v| v * v).sum();
+                *vh = row(h, dh, i)
+                    .iter()
+                    .map(|&v| {
+                        let v = v.to_f64_lossless();
+                        v * v
+                    })
+                    .sum::<f64>()
+                    + intercept;
+            }
+        });
+    let too_large = (0..n)
+        .into_par_iter()
+        .find_first(|&i| !(na[i] * nh[i]).is_finite() || !(4.0 * na[i] * nh[i]).is_finite());
+    if let Some(row) = too_large {
+        let what = if na[row].is_finite() { "H" } else { "A" };
+        return Err(KernelError::TooLarge { what, row });
+    }
+    Ok((na, nh))
+}
+
+/// k-means++ seeding over rows that are outer products, `g_i = a_i (x) [h_i, 1]` (the `1`
+/// when `intercept`), without forming them: `|g_i - g_c|^2 = |a_i|^2 |h'_i|^2 +
+/// |a_c|^2 |h'_c|^2 - 2 (a_i . a_c)(h_i . h_c + 1)`, O(n (ka + dh)) a pick instead of
+/// O(n ka dh), and memory O(n) beside the inputs. These are BADGE's gradient embeddings
+/// (`a` the loss gradient at the output, `h` the last layer's input).
+///
+/// The generator and the draw rule are [`kmeans_plusplus`]'s, so for the same seed the picks
+/// are those of `kmeans_plusplus` on the materialised rows, up to rounding: a factorised
+/// distance below `1e-12` times the two rows' squared norms counts as 0 (duplicates).
+///
+/// # Errors
+/// [`crate::KernelError::RowMismatch`] unless `a` and `h` have the same number of rows,
+/// [`crate::KernelError::InvalidK`] unless `1 <= k <= n`, [`crate::KernelError::NonFinite`]
+/// naming the first row of `A` or `H` with NaN or an infinity,
+/// [`crate::KernelError::TooLarge`] for a row whose squared norm overflows,
+/// [`crate::KernelError::Cancelled`].
+///
+/// # Examples
+/// ```
+/// use activekit_core::{kmeans_plusplus_outer, Cancel};
+/// use ndarray::array;
+/// let a = array![[1.0, -1.0], [0.5, -0.5], [1.0, -1.0]];
+/// let h = array![[0.0_f32], [0.0], [100.0]];
+/// let picks = kmeans_plusplus_outer(a.view(), h.view(), true, 2, 7, &Cancel::new()).unwrap();
+/// assert_eq!(picks.len(), 2);
+/// ```
+pub fn kmeans_plusplus_outer<T: Real>(
+    a: ArrayView2<f64>,
+    h: ArrayView2<T>,
+    intercept: bool,
+    k: usize,
+    seed: u64,
+    cancel: &Cancel,
+) -> Result<Vec<usize>> {
+    let (n, ka) = a.dim();
+    let dh = h.ncols();
+    if h.nrows() != n {
+        return Err(KernelError::RowMismatch {
+            what: "H",
+            got: h.nrows(),
+            other: "A",
+            expected: n,
+        });
+    }
+    check_k(k, n)?;
+    check_finite(a, "A")?;
+    check_finite(h, "H")?;
+    let a = a.as_standard_layout();
+    let h = h.as_standard_layout();
+    let (Some(as_), Some(hs)) = (a.as_slice(), h.as_slice()) else {
+        unreachable!("standard layout is contiguous")
+    };
+    let bias = if intercept { 1.0 } else { 0.0 };
+    let (na, nh) = outer_norms(n, as_, ka, hs, dh, bias)?;
+    let mut rng = SplitMix64(seed);
+    let mut taken = vec![false; n];
+    let mut picks = Vec::with_capacity(k);
+    let first = ((rng.next_f64() * n as f64) as usize).min(n - 1);
+    let mut dist = vec![f64::INFINITY; n];
+    let mut pick = first;
+    loop {
+        taken[pick] = true;
+        picks.push(pick);
+        if picks.len() == k {
+            return Ok(picks);
+        }
+        let (ac, hc) = (row(as_, ka, pick), row(hs, dh, pick));
+        let gc = na[pick] * nh[pick];
+        dist.par_chunks_mut(BLOCK)
+            .enumerate()
+            .try_for_each(|(b, blk)| {
+                cancel.check()?;
+                for (r, v) in blk.iter_mut().enumerate() {
+                    let i = b * BLOCK + r;
+                    let dot_a: f64 = row(as_, ka, i).iter().zip(ac).map(|(&x, &y)| x * y).sum();
+                    let dot_h: f64 = row(hs, dh, i)
+                        .iter()
+                        .zip(hc)
+                        .map(|(&x, &y)| x.to_f64_lossless() * y.to_f64_lossless())
+                        .sum::<f64>()
+                        + bias;
+                    let gi = na[i] * nh[i];
+                    let s = gi + gc - 2.0 * dot_a * dot_h;
+                    let s = if s <= CANCELLATION * (gi + gc) {
+                        0.0
+                    } else {
+                        s
+                    };
+                    if s < *v {
+                        *v = s;
+                    }
+                }
+                Ok(())
+            })?;
+        dist[pick] = 0.0;
+        pick = draw(&dist, &taken, &mut rng);
     }
 }
 
@@ -169,5 +315,62 @@ mod tests {
         u.sort_unstable();
         u.dedup();
         assert_eq!(u.len(), 20);
+    }
+
+    /// The rows `a_i (x) [h_i, 1]`, materialised.
+    fn outer(a: &Array2<f64>, h: &Array2<f64>, intercept: bool) -> Array2<f64> {
+        let dh = h.ncols() + usize::from(intercept);
+        Array2::from_shape_fn((a.nrows(), a.ncols() * dh), |(i, j)| {
+            let (c, f) = (j / dh, j % dh);
+            a[[i, c]] * if f < h.ncols() { h[[i, f]] } else { 1.0 }
+        })
+    }
+
+    #[test]
+    fn outer_picks_match_the_materialised_rows() {
+        for (intercept, seed) in [(true, 1_u64), (false, 2), (true, 99)] {
+            let a = Array2::from_shape_fn((300, 4), |(i, j)| {
+                (((i * 17 + j * 5) % 23) as f64 - 11.0) / 7.0
+            });
+            let h = Array2::from_shape_fn((300, 6), |(i, j)| ((i * 13 + j * 3) % 19) as f64 / 3.0);
+            let g = outer(&a, &h, intercept);
+            let want = kmeans_plusplus(g.view(), 40, seed, &Cancel::new()).unwrap();
+            let got =
+                kmeans_plusplus_outer(a.view(), h.view(), intercept, 40, seed, &Cancel::new())
+                    .unwrap();
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn outer_duplicates_carry_no_mass() {
+        // Rows 0..4 are one embedding, written with a and h scaled against each other.
+        let a = ndarray::array![[1.0, -1.0], [2.0, -2.0], [0.5, -0.5], [4.0, -4.0]];
+        let h = ndarray::array![[3.0_f32, 0.0], [1.5, 0.0], [6.0, 0.0], [0.75, 0.0]];
+        let picks = kmeans_plusplus_outer(a.view(), h.view(), false, 4, 5, &Cancel::new()).unwrap();
+        let rest: Vec<usize> = (0..4).filter(|&i| i != picks[0]).collect();
+        assert_eq!(&picks[1..], &rest[..]);
+    }
+
+    #[test]
+    fn outer_rejects_mismatched_rows_and_overflow() {
+        let a = Array2::<f64>::ones((3, 2));
+        let h = Array2::<f64>::ones((4, 2));
+        let err = kmeans_plusplus_outer(a.view(), h.view(), true, 1, 0, &Cancel::new());
+        assert!(matches!(
+            err,
+            Err(KernelError::RowMismatch {
+                got: 4,
+                expected: 3,
+                ..
+            })
+        ));
+        let mut h = Array2::<f64>::ones((3, 2));
+        h[[1, 0]] = 1e200;
+        let err = kmeans_plusplus_outer(a.view(), h.view(), true, 1, 0, &Cancel::new());
+        assert!(matches!(
+            err,
+            Err(KernelError::TooLarge { what: "H", row: 1 })
+        ));
     }
 }

@@ -25,7 +25,7 @@ pub use committee::{
 pub use distance::{min_distances, Nearest};
 pub use error::{KernelError, Result};
 pub use kcenter::{kcenter_greedy, KCenter};
-pub use kmeanspp::kmeans_plusplus;
+pub use kmeanspp::{kmeans_plusplus, kmeans_plusplus_outer};
 pub use knn::{knn, knn_density, knn_query, mean_cosine_similarity, Metric, Neighbors};
 pub use parallel::{threads, with_threads, Threads};
 pub use real::{ln_f32, Real};

@@ -450,6 +450,40 @@ fn kmeans_plusplus<'py>(
     Ok(indices_to_py(py, picks))
 }
 
+/// kmeans_plusplus_outer(A, H, intercept, k, seed, n_threads)
+/// --
+///
+/// k rows of the outer products A[i] (x) [H[i], 1] (the 1 when intercept) chosen by k-means++
+/// seeding from a u64 seed, without forming them. A is float64; H float32 or float64.
+#[pyfunction]
+#[allow(non_snake_case)]
+fn kmeans_plusplus_outer<'py>(
+    py: Python<'py>,
+    A: PyReadonlyArray2<'py, f64>,
+    H: Matrix<'py>,
+    intercept: bool,
+    k: usize,
+    seed: u64,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyArray1<isize>>> {
+    let a = A.as_array();
+    let picks = match H {
+        Matrix::F32(h) => {
+            let h = h.as_array();
+            run_interruptible(py, n_threads, |cancel| {
+                core::kmeans_plusplus_outer(a, h, intercept, k, seed, cancel)
+            })?
+        }
+        Matrix::F64(h) => {
+            let h = h.as_array();
+            run_interruptible(py, n_threads, |cancel| {
+                core::kmeans_plusplus_outer(a, h, intercept, k, seed, cancel)
+            })?
+        }
+    };
+    Ok(indices_to_py(py, picks))
+}
+
 type IndicesAndDistances<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyAny>);
 
 fn convert_neighbors<'py, T: numpy::Element>(
@@ -584,6 +618,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kcenter_greedy, m)?)?;
     m.add_function(wrap_pyfunction!(min_distances, m)?)?;
     m.add_function(wrap_pyfunction!(kmeans_plusplus, m)?)?;
+    m.add_function(wrap_pyfunction!(kmeans_plusplus_outer, m)?)?;
     m.add_function(wrap_pyfunction!(knn, m)?)?;
     m.add_function(wrap_pyfunction!(knn_density, m)?)?;
     m.add_function(wrap_pyfunction!(mean_cosine_similarity, m)?)?;
