@@ -11,9 +11,10 @@
 //! longer search.
 
 use activekit_core::{
-    committee_scores, committee_top_k, kcenter_greedy, kmeans_plusplus, knn, knn_density,
-    knn_query, mean_cosine_similarity, min_distances, top_k, uncertainty_scores, uncertainty_top_k,
-    vote_scores, vote_top_k, with_threads, Cancel, Disagreement, Metric, Uncertainty, VoteMeasure,
+    committee_scores, committee_top_k, kcenter_greedy, kmeans_plusplus, kmeans_plusplus_outer, knn,
+    knn_density, knn_query, mean_cosine_similarity, min_distances, top_k, uncertainty_scores,
+    uncertainty_top_k, vote_scores, vote_top_k, with_threads, Cancel, Disagreement, Metric,
+    Uncertainty, VoteMeasure,
 };
 use ndarray::{Array1, Array2, Array3, ArrayView2, Axis};
 use proptest::prelude::*;
@@ -271,6 +272,13 @@ proptest! {
         }
         if let Ok(picks) = kmeans_plusplus(x.view(), k, seed, &cancel) {
             check_selection(&picks, n, k)?;
+        }
+        // BADGE's factorised rows: A (n, classes) and H (n, features), same or other rows.
+        for (a, intercept) in [(&x, true), (&c, false)] {
+            if let Ok(picks) = kmeans_plusplus_outer(a.view(), x.view(), intercept, k, seed, &cancel) {
+                check_selection(&picks, n, k)?;
+            }
+            let _ = kmeans_plusplus_outer(a.view(), to_f32(&x).view(), intercept, k, seed, &cancel);
         }
         let (x32, c32) = (to_f32(&x), to_f32(&c));
         let _ = min_distances(x32.view(), c32.view(), &cancel);
