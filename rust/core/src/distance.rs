@@ -85,6 +85,75 @@ pub(crate) fn sq_dist<T: Real>(a: &[T], b: &[T]) -> f64 {
 // target has SSE2 (two f64 lanes); the eight running sums of a pairwise block are one AVX-512
 // register or two AVX2 ones. Every variant gives bit-identical distances (checked by a test).
 
+/// Picks per block of [`Filter`]'s transposed coordinates: one vector register of `f32`.
+pub(crate) const FILTER_LANES: usize = 16;
+
+/// The k-center greedy's picks as a cheap filter in front of exact distances: their
+/// coordinates transposed in blocks of [`FILTER_LANES`] picks (block `b` holds coordinate `j`
+/// of its picks at `b d L + j L + lane`), so that one row's dot products with a block of
+/// picks are `d` vector multiply-adds with no horizontal sums, and their squared norms. The
+/// estimate `|x|^2 + |c|^2 - 2 x.c` (dot products in `T`, norms in `f64`) is within
+/// `slack(x, c) = 2 gamma |x| |c| + tiny (|x|^2 + |c|^2) + abs` of the exact squared
+/// distance: `gamma` bounds the relative rounding of a `d`-term dot product in `T`
+/// (`(d + 2) 2^-p`, `p` the precision, with room to spare), `tiny` the `f64` roundings
+/// (the norms and the exact sum), `abs` underflow. A pick whose estimate minus its slack is
+/// at least a row's current distance cannot lower it and is not evaluated exactly.
+#[derive(Debug)]
+pub(crate) struct Filter<T> {
+    blocks: Vec<T>,
+    norms: Vec<f64>,
+    roots: Vec<f64>,
+    d: usize,
+    gamma: f64,
+    tiny: f64,
+    abs: f64,
+}
+
+impl<T: Real> Filter<T> {
+    pub(crate) fn new(d: usize) -> Self {
+        let terms = (d + 2) as f64;
+        // Unit roundoff of T (2^-24 for f32), doubled for the mul-then-add of every term.
+        let unit = T::epsilon().to_f64_lossless();
+        Self {
+            blocks: Vec::new(),
+            norms: Vec::new(),
+            roots: Vec::new(),
+            d,
+            gamma: 1.25 * terms * unit,
+            tiny: 4.0 * terms * f64::EPSILON,
+            abs: 4.0 * terms * T::min_positive_value().to_f64_lossless(),
+        }
+    }
+
+    /// Append a pick with coordinates `c` and squared norm `norm`.
+    pub(crate) fn push(&mut self, c: &[T], norm: f64) {
+        let p = self.norms.len();
+        let lane = p % FILTER_LANES;
+        if lane == 0 {
+            self.blocks
+                .resize(self.blocks.len() + self.d * FILTER_LANES, T::zero());
+        }
+        let base = (p / FILTER_LANES) * self.d * FILTER_LANES;
+        for (j, &v) in c.iter().enumerate() {
+            if let Some(slot) = self.blocks.get_mut(base + j * FILTER_LANES + lane) {
+                *slot = v;
+            }
+        }
+        self.norms.push(norm);
+        self.roots.push(norm.sqrt());
+    }
+}
+
+/// Squared norm of a row, in `f64`.
+pub(crate) fn sq_norm<T: Real>(x: &[T]) -> f64 {
+    x.iter()
+        .map(|&v| {
+            let v = v.to_f64_lossless();
+            v * v
+        })
+        .sum()
+}
+
 /// The distance loops, once per instruction set: a module whose functions all carry the
 /// same `target_feature` (none for the baseline), so that the pairwise recursion and the
 /// inlined leaves are compiled for it; calls between them need no `unsafe`. The second
@@ -93,7 +162,7 @@ pub(crate) fn sq_dist<T: Real>(a: &[T], b: &[T]) -> f64 {
 macro_rules! distance_kernels {
     ($module:ident, $tile:literal $(, $feature:literal)?) => {
         mod $module {
-            use super::{leaf, row, PAIRWISE_BLOCK};
+            use super::{leaf, row, Filter, FILTER_LANES, PAIRWISE_BLOCK};
             use crate::real::Real;
 
             /// [`sq_dist_m`], with the common case of one pairwise block inlined.
@@ -175,30 +244,97 @@ macro_rules! distance_kernels {
                 }
             }
 
-            /// Lower `u`, the squared distance of row `xi` to its nearest centre so far, with
-            /// the rows `centres` of `xs` in order, skipping centre `t` when
-            /// `prune[t] >= 4 u margin` (the triangle-inequality test of the k-center greedy).
-            /// Returns the new `u` and the number of distances evaluated.
+            /// The squared distance of two rows.
             $(#[target_feature(enable = $feature)])?
-            pub(super) fn lazy_update<T: Real>(
+            pub(super) fn sq_dist1<T: Real>(a: &[T], b: &[T]) -> f64 {
+                let [dist] = dist_m::<T, 1>(a, [b]);
+                dist
+            }
+
+            /// Lower `u`, the squared distance of row `xi` to its nearest centre so far, with
+            /// picks `from..` of `picks` (rows of `xs`) in order. Pick `t` is skipped when
+            /// `prune[t] >= 4 u margin` (the triangle-inequality test of the k-center greedy),
+            /// or when `filter` (the same picks) proves its distance is at least `u`; only the
+            /// others are computed exactly. `nx` is the squared norm of `xi`. Returns the new
+            /// `u` and the number of picks compared (estimated or exact).
+            $(#[target_feature(enable = $feature)])?
+            #[allow(clippy::too_many_arguments)]
+            pub(super) fn filtered_update<T: Real>(
                 xi: &[T],
+                nx: f64,
+                from: usize,
+                picks: &[usize],
+                prune: &[f64],
+                filter: &Filter<T>,
                 xs: &[T],
                 d: usize,
-                centres: &[usize],
-                prune: &[f64],
                 margin: f64,
                 mut u: f64,
             ) -> (f64, u64) {
+                const L: usize = FILTER_LANES;
+                let to = picks.len().min(prune.len()).min(filter.norms.len());
                 let mut evaluations = 0;
-                for (&c, &p) in centres.iter().zip(prune) {
-                    if p >= 4.0 * u * margin {
-                        // Also covers u == 0: nothing can lower it.
-                        continue;
+                let sx = nx.sqrt();
+                let mut b = from / L;
+                while b * L < to {
+                    let lo = (b * L).max(from);
+                    let hi = ((b + 1) * L).min(to);
+                    let base = b * d * L;
+                    b += 1;
+                    let cut = 4.0 * u * margin;
+                    if prune[lo..hi].iter().all(|&p| p >= cut) {
+                        continue; // every pick of the block is ruled out (also when u == 0)
                     }
-                    let [dist] = dist_m::<T, 1>(xi, [row(xs, d, c)]);
-                    evaluations += 1;
-                    if dist < u {
-                        u = dist;
+                    let Some(block) = filter.blocks.get(base..base + d * L) else {
+                        continue;
+                    };
+                    // Four running sums break the chain of dependent additions.
+                    let (mut a0, mut a1, mut a2, mut a3) =
+                        ([T::zero(); L], [T::zero(); L], [T::zero(); L], [T::zero(); L]);
+                    let quads = xi.chunks_exact(4).zip(block.chunks_exact(4 * L));
+                    for (v, w) in quads {
+                        let (Ok(v), Ok(w)) = (<&[T; 4]>::try_from(v), <&[T; 4 * L]>::try_from(w))
+                        else {
+                            continue; // chunks_exact: never
+                        };
+                        for l in 0..L {
+                            a0[l] = a0[l] + v[0] * w[l];
+                            a1[l] = a1[l] + v[1] * w[L + l];
+                            a2[l] = a2[l] + v[2] * w[2 * L + l];
+                            a3[l] = a3[l] + v[3] * w[3 * L + l];
+                        }
+                    }
+                    let done = xi.len() - xi.len() % 4;
+                    let rest = xi[done..].iter().zip(block[done * L..].chunks_exact(L));
+                    for (&v, lanes) in rest {
+                        if let Ok(lanes) = <&[T; L]>::try_from(lanes) {
+                            for l in 0..L {
+                                a0[l] = a0[l] + v * lanes[l];
+                            }
+                        }
+                    }
+                    let mut dots = [T::zero(); L];
+                    for l in 0..L {
+                        dots[l] = (a0[l] + a1[l]) + (a2[l] + a3[l]);
+                    }
+                    for p in lo..hi {
+                        if prune[p] >= 4.0 * u * margin {
+                            continue;
+                        }
+                        evaluations += 1;
+                        let nc = filter.norms[p];
+                        let dot = dots[p - (b - 1) * L].to_f64_lossless();
+                        let estimate = nx + nc - 2.0 * dot;
+                        let slack = 2.0 * filter.gamma * sx * filter.roots[p]
+                            + filter.tiny * (nx + nc)
+                            + filter.abs;
+                        if estimate - slack >= u {
+                            continue; // NaN (an overflowed product) falls through to exact
+                        }
+                        let [dist] = dist_m::<T, 1>(xi, [row(xs, d, picks[p])]);
+                        if dist < u {
+                            u = dist;
+                        }
                     }
                 }
                 (u, evaluations)
@@ -235,19 +371,30 @@ macro_rules! dispatch {
     };
 }
 
-/// See `lazy_update` in [`distance_kernels!`], on the variant `isa`.
+/// Squared distance of two rows on the variant `isa` (bit-identical on every variant).
+pub(crate) fn sq_dist_isa<T: Real>(isa: Isa, a: &[T], b: &[T]) -> f64 {
+    dispatch!(isa, sq_dist1(a, b))
+}
+
+/// See `filtered_update` in [`distance_kernels!`], on the variant `isa`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn lazy_update<T: Real>(
+pub(crate) fn filtered_update<T: Real>(
     isa: Isa,
     xi: &[T],
+    nx: f64,
+    from: usize,
+    picks: &[usize],
+    prune: &[f64],
+    filter: &Filter<T>,
     xs: &[T],
     d: usize,
-    centres: &[usize],
-    prune: &[f64],
     margin: f64,
     u: f64,
 ) -> (f64, u64) {
-    dispatch!(isa, lazy_update(xi, xs, d, centres, prune, margin, u))
+    dispatch!(
+        isa,
+        filtered_update(xi, nx, from, picks, prune, filter, xs, d, margin, u)
+    )
 }
 
 /// The lowest row of `x` holding NaN or an infinity, as an error naming `what`.
@@ -491,16 +638,24 @@ mod tests {
                         );
                     }
                 }
-                // One row against rows of the pool, via the lazy update (a prune bound of -1
-                // skips nothing).
+                // One row against rows of the pool, via the filtered update (a prune bound of
+                // -1 skips nothing): the filter may skip, never change, the minimum.
+                let mut filter = Filter::new(d);
+                for &p in &picks {
+                    filter.push(row(&x, d, p), sq_norm(row(&x, d, p)));
+                }
                 for i in 0..n {
-                    let (u, evals) = lazy_update(
+                    let xi = row(&x, d, i);
+                    let (u, evals) = filtered_update(
                         isa,
-                        row(&x, d, i),
-                        &x,
-                        d,
+                        xi,
+                        sq_norm(xi),
+                        0,
                         &picks,
                         &vec![-1.0; n],
+                        &filter,
+                        &x,
+                        d,
                         1.0,
                         f64::INFINITY,
                     );

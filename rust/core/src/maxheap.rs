@@ -45,11 +45,6 @@ impl MaxHeap {
         heap
     }
 
-    /// The entries, in heap order.
-    pub(crate) fn into_vec(self) -> Vec<Entry> {
-        self.data
-    }
-
     pub(crate) fn top(&self) -> Option<&Entry> {
         self.data.first()
     }
