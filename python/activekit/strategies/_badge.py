@@ -6,19 +6,12 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit, softmax
-from sklearn.linear_model import LogisticRegression, SGDClassifier
 
 from .. import _kernels
-from .._dependencies import is_skorch_net
 from ._base import OrderedStrategy
-from ._expected import _final_step, _is_one_vs_rest
+from ._expected import _by_last_layer, _is_one_vs_rest
 
 __all__ = ["BADGE", "gradient_embedding", "gradient_factors"]
-
-_SUPPORTED = (
-    "LogisticRegression, SGDClassifier(loss='log_loss'), a torch module (skorch net), or a "
-    "Pipeline whose last step is one of them"
-)
 
 
 def _linear_gradient_factors(model, X):
@@ -74,21 +67,12 @@ def gradient_factors(estimator, X):
     >>> a.shape, h.shape, intercept
     ((3, 3), (3, 2), True)
     """
-    model, Xt = _final_step(estimator, X)
-    if isinstance(model, LogisticRegression) or (
-        isinstance(model, SGDClassifier) and model.loss == "log_loss"
-    ):
-        return _linear_gradient_factors(model, Xt)
-    if is_skorch_net(model):
-        from .._torch_inference import gradient_factors as torch_factors
-
-        return torch_factors(model, Xt)
-    what = type(model).__name__
-    if model is not estimator:
-        what = f"a Pipeline ending in {what}"
-    raise TypeError(
-        f"query_strategy='badge' needs a model whose last-layer gradient it knows, got {what}; "
-        f"supported: {_SUPPORTED}"
+    return _by_last_layer(
+        estimator,
+        X,
+        _linear_gradient_factors,
+        "gradient_factors",
+        "query_strategy='badge' needs a model whose last-layer gradient it knows",
     )
 
 

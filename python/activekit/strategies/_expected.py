@@ -45,6 +45,28 @@ def _final_step(estimator, X):
     return estimator, X
 
 
+def _by_last_layer(estimator, X, linear, torch_name, need):
+    """``linear(model, Xt)`` when the last step of ``estimator`` is a linear model with a log
+    loss, ``activekit._torch_inference.<torch_name>(net, Xt)`` when it is a skorch net (``Xt``:
+    ``X`` through a Pipeline's earlier steps); for anything else a TypeError that starts with
+    ``need`` and says what was given and what is supported."""
+    model, Xt = _final_step(estimator, X)
+    if isinstance(model, LogisticRegression) or (
+        isinstance(model, SGDClassifier) and model.loss == "log_loss"
+    ):
+        return linear(model, Xt)
+    if is_skorch_net(model):
+        from .. import _torch_inference  # a net exists: torch is imported
+
+        return getattr(_torch_inference, torch_name)(model, Xt)
+    what = type(model).__name__
+    if isinstance(model, SGDClassifier):
+        what = f"SGDClassifier(loss={model.loss!r})"
+    if model is not estimator:
+        what = f"a Pipeline ending in {what}"
+    raise TypeError(f"{need}, got {what}; supported: {_SUPPORTED}")
+
+
 def _is_one_vs_rest(model):
     """Whether a multiclass linear model is K binary problems rather than one softmax.
 
@@ -152,23 +174,13 @@ def expected_gradient_lengths(estimator, X):
     >>> bool(lengths[0] > lengths[1])  # the boundary beats a confidently classified row
     True
     """
-    model, Xt = _final_step(estimator, X)
-    if isinstance(model, LogisticRegression) or (
-        isinstance(model, SGDClassifier) and model.loss == "log_loss"
-    ):
-        return _linear_expected_gradient_lengths(model, Xt)
-    if is_skorch_net(model):
-        from .._torch_inference import expected_gradient_lengths as torch_lengths
-
-        return torch_lengths(model, Xt)
-    what = type(model).__name__
-    if isinstance(model, SGDClassifier):
-        what = f"SGDClassifier(loss={model.loss!r})"
-    if model is not estimator:
-        what = f"a Pipeline ending in {what}"
-    raise TypeError(
-        f"query_strategy='expected_gradient_length' needs a model whose log-loss gradient it "
-        f"knows in closed form, got {what}; supported: {_SUPPORTED}"
+    return _by_last_layer(
+        estimator,
+        X,
+        _linear_expected_gradient_lengths,
+        "expected_gradient_lengths",
+        "query_strategy='expected_gradient_length' needs a model whose log-loss gradient it "
+        "knows in closed form",
     )
 
 

@@ -87,20 +87,32 @@ pub fn kmeans_plusplus<T: Real>(
     let Some(xs) = x.as_slice() else {
         unreachable!("standard layout is contiguous")
     };
+    d2_sample(n, k, seed, |pick, dist| lower(xs, d, pick, dist, cancel))
+}
+
+/// D^2 sampling of `k` of `n` rows from `seed`: the first uniform, then by [`draw`] after
+/// `lower(pick, dist)` has lowered `dist` with each new pick's squared distances.
+fn d2_sample(
+    n: usize,
+    k: usize,
+    seed: u64,
+    mut lower: impl FnMut(usize, &mut [f64]) -> Result<()>,
+) -> Result<Vec<usize>> {
     let mut rng = SplitMix64(seed);
     let mut taken = vec![false; n];
     let mut picks = Vec::with_capacity(k);
     // u < 1, so the product is below n.
-    let first = ((rng.next_f64() * n as f64) as usize).min(n - 1);
+    let mut pick = ((rng.next_f64() * n as f64) as usize).min(n - 1);
     let mut dist = vec![f64::INFINITY; n];
-    let mut pick = first;
     loop {
         taken[pick] = true;
         picks.push(pick);
         if picks.len() == k {
             return Ok(picks);
         }
-        lower(xs, d, pick, &mut dist, cancel)?;
+        lower(pick, &mut dist)?;
+        // A chosen row carries no mass (its own distance is 0, or rounds near it).
+        dist[pick] = 0.0;
         pick = draw(&dist, &taken, &mut rng);
     }
 }
@@ -228,18 +240,7 @@ pub fn kmeans_plusplus_outer<T: Real>(
     };
     let bias = if intercept { 1.0 } else { 0.0 };
     let (na, nh) = outer_norms(n, as_, ka, hs, dh, bias)?;
-    let mut rng = SplitMix64(seed);
-    let mut taken = vec![false; n];
-    let mut picks = Vec::with_capacity(k);
-    let first = ((rng.next_f64() * n as f64) as usize).min(n - 1);
-    let mut dist = vec![f64::INFINITY; n];
-    let mut pick = first;
-    loop {
-        taken[pick] = true;
-        picks.push(pick);
-        if picks.len() == k {
-            return Ok(picks);
-        }
+    d2_sample(n, k, seed, |pick, dist| {
         let (ac, hc) = (row(as_, ka, pick), row(hs, dh, pick));
         let gc = na[pick] * nh[pick];
         dist.par_chunks_mut(BLOCK)
@@ -267,10 +268,8 @@ pub fn kmeans_plusplus_outer<T: Real>(
                     }
                 }
                 Ok(())
-            })?;
-        dist[pick] = 0.0;
-        pick = draw(&dist, &taken, &mut rng);
-    }
+            })
+    })
 }
 
 #[cfg(test)]
