@@ -26,3 +26,30 @@ def digits():
 @pytest.fixture
 def rng():
     return np.random.RandomState(0)
+
+
+@pytest.fixture(scope="module")
+def one_blas_thread():
+    """BLAS and OpenMP on one thread for a module (request it with ``pytestmark``): small fits
+    on multithreaded pools are up to 10x slower on a busy 2-core machine, and threads that
+    each run a multithreaded BLAS only contend; no result changes."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def torch():
+    """torch, with skorch beside it, or the requesting tests are skipped."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("skorch")
+    return torch
+
+
+@pytest.fixture(scope="module")
+def mods(torch):
+    """The test modules of ``tests/torch_modules.py`` (imported once torch is known)."""
+    import torch_modules
+
+    return torch_modules

@@ -16,7 +16,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
-from threadpoolctl import threadpool_limits
 
 from activekit.strategies import get_strategy, get_strategy_names
 from strategy_setup import make_learner
@@ -34,12 +33,7 @@ def learner(name, estimator=None):
     return make_learner(name, estimator)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    # Small fits on multithreaded BLAS and OpenMP pools are up to 10x slower on a busy
-    # 2-core machine (their threads spin and contend); the results do not change.
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,19 +17,13 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
 
 from activekit import ActiveLearningClassifier, _kernels
 from activekit._rwlock import ReadersWriterLock
 from activekit.strategies import QueryStrategy, get_strategy_names
 from strategy_setup import make_learner
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    # Four threads each running a multithreaded BLAS on two cores only contend.
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
 
 import reference as ref
 from activekit import ActiveLearningClassifier, _kernels
@@ -54,12 +53,7 @@ def hit(site):
         raise Fault.error("injected fault") if Fault.error is not KeyboardInterrupt else KeyboardInterrupt
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    # Small fits on multithreaded BLAS and OpenMP pools are up to 10x slower on a busy
-    # 2-core machine (their threads spin and contend); the results do not change.
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(autouse=True)

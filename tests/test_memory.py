@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 from activekit.strategies import get_strategy_names
 from strategy_setup import make_learner
@@ -42,11 +41,7 @@ def _can_reset_peak_rss():
 RSS = sys.platform.startswith("linux") and _can_reset_peak_rss()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    # k-means and BLAS on one thread: steadier times on a shared machine; no other change.
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,17 +15,12 @@ import numpy as np
 import pytest
 from joblib import parallel_config
 from sklearn.model_selection import cross_val_score
-from threadpoolctl import threadpool_limits
 
 from activekit import ActiveLearningClassifier, _kernels
 from activekit.strategies import get_strategy_names
 from strategy_setup import make_learner
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")

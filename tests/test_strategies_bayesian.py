@@ -253,20 +253,6 @@ def test_clone_and_names():
 
 
 @pytest.fixture(scope="module")
-def torch():
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("skorch")
-    return torch
-
-
-@pytest.fixture(scope="module")
-def mods(torch):
-    import torch_modules
-
-    return torch_modules
-
-
-@pytest.fixture(scope="module")
 def learner(mods, digits):
     """An MLP (16 hidden units, dropout 0.25) trained on 300 digits."""
     X, y = digits

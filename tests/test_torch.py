@@ -37,20 +37,6 @@ from activekit.strategies._expected import expected_gradient_lengths
 
 
 @pytest.fixture(scope="module")
-def torch():
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("skorch")
-    return torch
-
-
-@pytest.fixture(scope="module")
-def mods(torch):
-    import torch_modules
-
-    return torch_modules
-
-
-@pytest.fixture(scope="module")
 def learner(mods, digits):
     """An MLP (16 hidden units, dropout) trained on 300 digits."""
     X, y = digits
