@@ -3,8 +3,9 @@
 For each pool (n rows, d columns, float32; a Gaussian mixture of 64 clusters of differing
 spreads) and each batch size k, with 10 labelled rows as the starting centres, this times
 
-* Rust: ``activekit._kernels.kcenter_greedy(X_pool, X_labelled, k)`` (every core; lazy heap and
-  triangle-inequality pruning; it also validates every row);
+* Rust: ``activekit._kernels.kcenter_greedy(X_pool, X_labelled, k)`` (every core; lazy updates
+  from a bucket queue, triangle-inequality pruning and a dot-product filter; it also validates
+  every row);
 * NumPy: the plain eager greedy, the memory-bound reference: one float64 min-distance vector,
   after each pick one vectorised update ``((X - c) ** 2).sum(axis=1)`` (in place, into a
   preallocated buffer) and an ``argmax``; the float64 copy of the pool is part of its time;

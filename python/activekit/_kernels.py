@@ -465,7 +465,9 @@ def kcenter_greedy(
     of ``X_centers`` (the labelled set) and the earlier picks; ties go to the lowest index.
     The picks are identical to those of the plain NumPy greedy that keeps one vector of
     squared distances ``((X - c) ** 2).sum(axis=1)`` in float64 and updates all of it after
-    every pick; a lazy max-heap and the triangle inequality evaluate far fewer distances.
+    every pick; lazy updates (a bucket queue of rows by their bound, brought up to date a bucket
+    at a time on every core), the triangle inequality and a dot-product filter evaluate far
+    fewer distances.
 
     Parameters
     ----------

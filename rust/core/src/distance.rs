@@ -101,8 +101,10 @@ pub(crate) const FILTER_LANES: usize = 16;
 #[derive(Debug)]
 pub(crate) struct Filter<T> {
     blocks: Vec<T>,
+    /// Squared norms and norms of the picks, padded with zeros to whole blocks.
     norms: Vec<f64>,
     roots: Vec<f64>,
+    len: usize,
     d: usize,
     gamma: f64,
     tiny: f64,
@@ -118,6 +120,7 @@ impl<T: Real> Filter<T> {
             blocks: Vec::new(),
             norms: Vec::new(),
             roots: Vec::new(),
+            len: 0,
             d,
             gamma: 1.25 * terms * unit,
             tiny: 4.0 * terms * f64::EPSILON,
@@ -127,11 +130,13 @@ impl<T: Real> Filter<T> {
 
     /// Append a pick with coordinates `c` and squared norm `norm`.
     pub(crate) fn push(&mut self, c: &[T], norm: f64) {
-        let p = self.norms.len();
+        let p = self.len;
         let lane = p % FILTER_LANES;
         if lane == 0 {
             self.blocks
                 .resize(self.blocks.len() + self.d * FILTER_LANES, T::zero());
+            self.norms.resize(p + FILTER_LANES, 0.0);
+            self.roots.resize(p + FILTER_LANES, 0.0);
         }
         let base = (p / FILTER_LANES) * self.d * FILTER_LANES;
         for (j, &v) in c.iter().enumerate() {
@@ -139,19 +144,32 @@ impl<T: Real> Filter<T> {
                 *slot = v;
             }
         }
-        self.norms.push(norm);
-        self.roots.push(norm.sqrt());
+        if let (Some(n), Some(r)) = (self.norms.get_mut(p), self.roots.get_mut(p)) {
+            *n = norm;
+            *r = norm.sqrt();
+        }
+        self.len += 1;
     }
 }
 
-/// Squared norm of a row, in `f64`.
+/// Squared norm of a row, in `f64`, in eight running sums (any summation order is within
+/// [`Filter`]'s `tiny`; a single chain of dependent additions cost a quarter of the first pass).
 pub(crate) fn sq_norm<T: Real>(x: &[T]) -> f64 {
-    x.iter()
-        .map(|&v| {
+    const W: usize = 8;
+    let mut acc = [0.0_f64; W];
+    let chunks = x.chunks_exact(W);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
             let v = v.to_f64_lossless();
-            v * v
-        })
-        .sum()
+            *a += v * v;
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(rest) {
+        let v = v.to_f64_lossless();
+        *a += v * v;
+    }
+    ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 }
 
 /// The distance loops, once per instruction set: a module whose functions all carry the
@@ -270,9 +288,10 @@ macro_rules! distance_kernels {
                 d: usize,
                 margin: f64,
                 mut u: f64,
+                min_first: bool,
             ) -> (f64, u64) {
                 const L: usize = FILTER_LANES;
-                let to = picks.len().min(prune.len()).min(filter.norms.len());
+                let to = picks.len().min(prune.len()).min(filter.len);
                 let mut evaluations = 0;
                 let sx = nx.sqrt();
                 let mut b = from / L;
@@ -317,19 +336,56 @@ macro_rules! distance_kernels {
                     for l in 0..L {
                         dots[l] = (a0[l] + a1[l]) + (a2[l] + a3[l]);
                     }
+                    // Lower bounds for the whole block at once, in vector arithmetic (lanes
+                    // past the last pick hold zeros and are never read), then exact distances
+                    // for the picks they do not rule out.
+                    let first_lane = (b - 1) * L;
+                    let (Some(nc), Some(rc)) = (
+                        filter.norms.get(first_lane..first_lane + L),
+                        filter.roots.get(first_lane..first_lane + L),
+                    ) else {
+                        continue;
+                    };
+                    let mut lower = [0.0_f64; L];
+                    let (g, tiny, abs) = (2.0 * filter.gamma * sx, filter.tiny, filter.abs);
+                    for (l, low) in lower.iter_mut().enumerate() {
+                        let estimate = nx + nc[l] - 2.0 * dots[l].to_f64_lossless();
+                        *low = estimate - (g * rc[l] + tiny * (nx + nc[l]) + abs);
+                    }
+                    let mut candidates = [0_usize; L];
+                    let mut n_candidates = 0;
                     for p in lo..hi {
-                        if prune[p] >= 4.0 * u * margin {
+                        if prune[p] >= cut {
                             continue;
                         }
                         evaluations += 1;
-                        let nc = filter.norms[p];
-                        let dot = dots[p - (b - 1) * L].to_f64_lossless();
-                        let estimate = nx + nc - 2.0 * dot;
-                        let slack = 2.0 * filter.gamma * sx * filter.roots[p]
-                            + filter.tiny * (nx + nc)
-                            + filter.abs;
-                        if estimate - slack >= u {
-                            continue; // NaN (an overflowed product) falls through to exact
+                        // (a NaN bound, from an overflowed product, gets the exact distance)
+                        let low = lower[p - first_lane];
+                        if low < u || low.is_nan() {
+                            candidates[n_candidates] = p;
+                            n_candidates += 1;
+                        }
+                    }
+                    let candidates = &mut candidates[..n_candidates];
+                    if min_first {
+                        // The smallest lower bound first: the pick that lowers `u` most often
+                        // rules out the others.
+                        let mut m = 0;
+                        for (c, &p) in candidates.iter().enumerate() {
+                            if lower[p - first_lane] < lower[candidates[m] - first_lane] {
+                                m = c;
+                            }
+                        }
+                        if m > 0 {
+                            candidates.swap(0, m);
+                        }
+                    }
+                    for &p in candidates.iter() {
+                        // The triangle-inequality test holds for a `u` from earlier picks
+                        // only: out of order, the block's first `cut`.
+                        let limit = if min_first { cut } else { 4.0 * u * margin };
+                        if lower[p - first_lane] >= u || prune[p] >= limit {
+                            continue;
                         }
                         let [dist] = dist_m::<T, 1>(xi, [row(xs, d, picks[p])]);
                         if dist < u {
@@ -390,10 +446,11 @@ pub(crate) fn filtered_update<T: Real>(
     d: usize,
     margin: f64,
     u: f64,
+    min_first: bool,
 ) -> (f64, u64) {
     dispatch!(
         isa,
-        filtered_update(xi, nx, from, picks, prune, filter, xs, d, margin, u)
+        filtered_update(xi, nx, from, picks, prune, filter, xs, d, margin, u, min_first)
     )
 }
 
@@ -644,7 +701,7 @@ mod tests {
                 for &p in &picks {
                     filter.push(row(&x, d, p), sq_norm(row(&x, d, p)));
                 }
-                for i in 0..n {
+                for (i, min_first) in (0..n).zip([false, true].into_iter().cycle()) {
                     let xi = row(&x, d, i);
                     let (u, evals) = filtered_update(
                         isa,
@@ -658,6 +715,7 @@ mod tests {
                         d,
                         1.0,
                         f64::INFINITY,
+                        min_first,
                     );
                     let min = picks
                         .iter()

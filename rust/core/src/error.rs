@@ -111,6 +111,10 @@ pub enum KernelError {
     #[error("{what} row {row} is all zeros, so its cosine distance is undefined")]
     ZeroRow { what: &'static str, row: usize },
 
+    /// More pool rows than a kernel indexes (it keeps row indices in 32 bits).
+    #[error("X_pool has {n} rows; at most {max} are supported")]
+    TooManyRows { n: usize, max: usize },
+
     /// The caller cancelled the kernel (Ctrl-C in Python).
     #[error("cancelled")]
     Cancelled,

@@ -4,6 +4,7 @@
 //! Every kernel is generic over [`Real`] (`f32`, `f64`), returns a [`Result`], breaks ties by
 //! the lowest index and allocates memory linear in the pool, never `n x n`.
 
+mod buckets;
 mod cancel;
 mod committee;
 mod distance;
@@ -12,7 +13,6 @@ mod isa;
 mod kcenter;
 mod kmeanspp;
 mod knn;
-mod maxheap;
 mod parallel;
 mod real;
 mod topk;
