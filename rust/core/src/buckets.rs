@@ -26,8 +26,11 @@ pub(crate) struct Item {
     pub seen: u32,
 }
 
-/// Most buckets a queue has.
+/// Most buckets a queue is built with (or a bucket is split into).
 const MAX_BUCKETS: usize = 1 << 14;
+
+/// A top bucket of more than this many times the rows a bucket aims at is split.
+const SPLIT_AT: usize = 4;
 
 /// Rows in buckets of their bound.
 #[derive(Debug)]
@@ -42,6 +45,9 @@ pub(crate) struct Buckets {
     lists: Vec<Vec<Item>>,
     /// No bucket above `top` holds a row.
     top: usize,
+    per_bucket: usize,
+    /// A top bucket whose bounds were too few distinct values to split.
+    unsplittable: Option<usize>,
 }
 
 impl Buckets {
@@ -71,7 +77,17 @@ impl Buckets {
             .filter_map(|q| sample.get(q * sample.len() / n_buckets).copied())
             .collect();
         edges.dedup();
-        let mut queue = Self::with_edges(edges);
+        let mut queue = Self {
+            edges,
+            guess: Vec::new(),
+            lo: 0.0,
+            scale: 0.0,
+            lists: Vec::new(),
+            top: 0,
+            per_bucket: per_bucket.max(1),
+            unsplittable: None,
+        };
+        queue.index_edges();
 
         // Bucket of every row in parallel, then a counting sort into the buckets.
         const BLOCK: usize = 4096;
@@ -107,8 +123,9 @@ impl Buckets {
         queue
     }
 
-    /// An empty queue with these edges (ascending, distinct).
-    fn with_edges(edges: Vec<f64>) -> Self {
+    /// Fill the lookup table of [`Self::bucket_of`] for the current edges.
+    fn index_edges(&mut self) {
+        let edges = &self.edges;
         let (lo, hi) = match (edges.first(), edges.last()) {
             (Some(&lo), Some(&hi)) => (lo, hi),
             _ => (0.0, 0.0),
@@ -120,7 +137,7 @@ impl Buckets {
             0.0
         };
         // guess[c]: the bucket of the cell's lower end `lo + c / scale` (a merge).
-        let mut guess = Vec::with_capacity(cells + 1);
+        self.guess.clear();
         let mut j = 0;
         for c in 0..=cells {
             let x = if scale > 0.0 {
@@ -131,16 +148,10 @@ impl Buckets {
             while edges.get(j).is_some_and(|&e| e <= x) {
                 j += 1;
             }
-            guess.push(u32::try_from(j).unwrap_or(u32::MAX));
+            self.guess.push(u32::try_from(j).unwrap_or(u32::MAX));
         }
-        Self {
-            edges,
-            guess,
-            lo,
-            scale,
-            lists: Vec::new(),
-            top: 0,
-        }
+        self.lo = lo;
+        self.scale = scale;
     }
 
     /// The bucket of bound `b`: exactly `#{e in edges: e <= b}`; the table makes it a few
@@ -168,15 +179,69 @@ impl Buckets {
         e.partition_point(|&x| x <= b)
     }
 
-    /// Take the highest non-empty bucket's rows (its index and rows), leaving it empty.
+    /// Take the highest non-empty bucket's rows (its index and rows), leaving it empty. A
+    /// bucket that has filled up with rows moved down from above (bounds fall, and often
+    /// pile up where the first bounds were sparse) is split first, so that a step brings up
+    /// to date about `per_bucket` rows, not every row that has ever fallen into its range.
     pub(crate) fn take_top(&mut self) -> Option<(usize, Vec<Item>)> {
         loop {
+            let len = self.lists.get(self.top)?.len();
+            if len == 0 {
+                self.top = self.top.checked_sub(1)?;
+                continue;
+            }
+            if len > SPLIT_AT * self.per_bucket
+                && self.unsplittable != Some(self.top)
+                && !self.split_top()
+            {
+                self.unsplittable = Some(self.top);
+            }
             let list = self.lists.get_mut(self.top)?;
             if !list.is_empty() {
                 return Some((self.top, std::mem::take(list)));
             }
-            self.top = self.top.checked_sub(1)?;
         }
+    }
+
+    /// Split the top bucket at quantiles of its bounds into buckets of about `per_bucket`
+    /// rows, dropping the (empty) buckets above it; `false`, changing nothing, when its bounds
+    /// are too few distinct values to split.
+    fn split_top(&mut self) -> bool {
+        let j = self.top;
+        let Some(rows) = self.lists.get_mut(j).map(std::mem::take) else {
+            return false;
+        };
+        let n_new = (rows.len() / self.per_bucket).clamp(1, MAX_BUCKETS);
+        let stride = rows.len().div_ceil(8 * n_new).max(1);
+        let mut sample: Vec<f64> = rows.iter().step_by(stride).map(|r| r.bound).collect();
+        sample.sort_unstable_by(f64::total_cmp);
+        // New edges strictly inside the bucket's range (its rows are at least its lower edge).
+        let floor = j.checked_sub(1).and_then(|e| self.edges.get(e)).copied();
+        let mut new: Vec<f64> = (1..n_new)
+            .filter_map(|q| sample.get(q * sample.len() / n_new).copied())
+            .filter(|&e| floor.is_none_or(|f| e > f))
+            .collect();
+        new.dedup();
+        if new.is_empty() {
+            if let Some(list) = self.lists.get_mut(j) {
+                *list = rows;
+            }
+            return false;
+        }
+        self.edges.truncate(j);
+        self.edges.extend(new);
+        self.lists.truncate(j);
+        self.lists.resize(self.edges.len() + 1, Vec::new());
+        self.index_edges();
+        for r in rows {
+            let b = self.bucket_of(r.bound);
+            if let Some(list) = self.lists.get_mut(b) {
+                list.push(r);
+            }
+        }
+        self.top = self.lists.len() - 1;
+        self.unsplittable = None;
+        true
     }
 
     /// Give bucket `j` its rows back (after [`Self::take_top`]); `rows` replaces them.
@@ -246,7 +311,9 @@ mod tests {
         ) {
             edges.sort_unstable_by(f64::total_cmp);
             edges.dedup();
-            let q = Buckets::with_edges(edges.clone());
+            let mut q = Buckets::build(&[], &[], 0, 0.0, 1);
+            q.edges = edges.clone();
+            q.index_edges();
             for &b in &probes {
                 let want = edges.iter().filter(|&&e| e <= b).count();
                 prop_assert_eq!(q.bucket_of(b), want, "b = {}", b);
