@@ -55,7 +55,9 @@ def test_kcenter_cold_start_matches_numpy_greedy(X, data):
     assert np.all(np.diff(dist) <= 0), "max-min distance increased"
 
 
-@given(X=point_sets(), C=point_sets(max_rows=8), data=st.data(), n_jobs=st.sampled_from([1, 2, None]))
+# Up to 40 labelled rows: past 16, the first pass meets a second block of the filter's
+# transposed centres.
+@given(X=point_sets(), C=point_sets(max_rows=40), data=st.data(), n_jobs=st.sampled_from([1, 2, None]))
 def test_kcenter_from_labelled_matches_numpy_greedy(X, C, data, n_jobs):
     d = min(X.shape[1], C.shape[1])
     X, C = X[:, :d], C[:, :d]
@@ -68,6 +70,31 @@ def test_kcenter_from_labelled_matches_numpy_greedy(X, C, data, n_jobs):
     np.testing.assert_array_equal(dist, want_dist)
     assert n_eval <= len(X) * (len(C) + k)
     assert np.all(np.diff(dist) <= 0)
+
+
+@pytest.mark.parametrize(
+    ("n", "d", "k", "n_labelled", "spread"),
+    [(6000, 8, 300, 20, "mixture"), (4000, 3, 400, 0, "grid"), (3000, 16, 150, 5, "lines")],
+)
+def test_kcenter_many_buckets_matches_numpy_greedy(n, d, k, n_labelled, spread):
+    """Pools big enough for the kernel's queue to hold many buckets, and to split those that
+    fill up as bounds fall: mixtures of differing spreads, a small grid full of exact ties,
+    points on a few lines (many equal distances)."""
+    rng = np.random.default_rng(n + d)
+    if spread == "mixture":
+        centres = rng.standard_normal((12, d)) * 4
+        X = centres[rng.integers(0, 12, n)] + rng.standard_normal((n, d)) * rng.uniform(0.2, 2, (n, 1))
+    elif spread == "grid":
+        X = rng.integers(0, 12, (n, d)).astype(float)
+    else:
+        X = rng.standard_normal((5, d))[rng.integers(0, 5, n)] * rng.integers(1, 30, (n, 1))
+    X = X.astype(np.float32)
+    C = X[:n_labelled] + 0.5
+    first = None if n_labelled else 7
+    want_idx, want_dist = ref.kcenter_greedy(X, C, k, first)
+    idx, dist = _kernels.kcenter_greedy(X, C, k, first=first)
+    np.testing.assert_array_equal(idx, want_idx)
+    np.testing.assert_array_equal(dist, want_dist)
 
 
 def test_kcenter_duplicates_and_k_above_distinct_rows():
