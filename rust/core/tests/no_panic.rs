@@ -248,7 +248,14 @@ proptest! {
 
     #[test]
     fn distance_kernels(
-        (x, c, k, first) in (0..9usize, 0..5usize, 0..4usize, 0..8usize).prop_flat_map(|(n, m, d, skew)| {
+        // Now and then a pool of a few hundred rows (many buckets in k-center's queue) and
+        // more than 16 centres (a second block of its filter).
+        (x, c, k, first) in (
+            prop_oneof![6 => 0..9usize, 1 => 150..400usize],
+            prop_oneof![6 => 0..5usize, 1 => 17..40usize],
+            0..4usize,
+            0..8usize,
+        ).prop_flat_map(|(n, m, d, skew)| {
             // One time in eight the centres have a column more than the rows.
             let dc = if skew == 0 { d + 1 } else { d };
             let first = if m == 0 {
