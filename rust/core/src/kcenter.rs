@@ -258,7 +258,7 @@ fn greedy<T: Real>(
                     d,
                     PRUNE_MARGIN,
                     f64::INFINITY,
-                    true,
+                    true, // the centre with the smallest lower bound first
                 );
                 (nx, u, e)
             })?;
@@ -333,7 +333,7 @@ fn greedy<T: Real>(
                         d,
                         PRUNE_MARGIN,
                         r.bound,
-                        false,
+                        false, // in pick order: the triangle-inequality test relies on it
                     );
                     let item = Item {
                         bound: u,
