@@ -71,7 +71,8 @@ fn prefetch<T>(r: &[T]) {
 
 /// Rows a bucket of the queue holds when it is built: enough that a bucket is worth
 /// spreading over the threads, few enough that little of the last one before a pick is
-/// brought up to date for nothing (64 to 512 measured within noise of each other).
+/// brought up to date for nothing (128 to 512 measured within noise of each other; 32 and
+/// 64 slower).
 const PER_BUCKET: usize = 128;
 
 /// Rows of a bucket that each thread takes at a time (a bucket of fewer stays on one).
