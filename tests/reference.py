@@ -146,3 +146,66 @@ def vote_scores(votes, n_classes, measure):
     if measure == "variation_ratio":
         return 1.0 - counts.max(axis=1) / m
     raise ValueError(measure)
+
+
+def typiclust(E_pool, E_lab, labels, n_instances, n_neighbors):
+    """TypiClust's picks and typicalities, given the cluster of every row of ``[E_lab; E_pool]``.
+
+    Each pick: among clusters with pool rows not yet taken, the one with the fewest labelled
+    or taken rows, then the largest (labelled rows counted), then the lowest label; in it, the
+    untaken pool row of highest typicality (lowest row on ties), where typicality is 1 over
+    the mean distance to the ``min(n_neighbors, size - 1)`` nearest other rows of the cluster,
+    every row counted (``inf`` at mean 0; 1 in a cluster of one row).
+    """
+    E = np.concatenate([np.asarray(E_lab, float), np.asarray(E_pool, float)])
+    labels = np.asarray(labels)
+    n_lab = len(E_lab)
+    clusters = sorted(set(labels.tolist()))
+    size = {c: int(np.sum(labels == c)) for c in clusters}
+    count = {c: int(np.sum(labels[:n_lab] == c)) for c in clusters}
+    taken = set()
+    picks, scores = [], []
+    for _ in range(n_instances):
+        open_ = [c for c in clusters
+                 if any(r >= n_lab and r not in taken for r in np.flatnonzero(labels == c))]
+        c = min(open_, key=lambda c: (count[c], -size[c], c))
+        members = np.flatnonzero(labels == c)
+        k = min(n_neighbors, len(members) - 1)
+        if k == 0:
+            typicality = np.ones(1)
+        else:
+            A = E[members]
+            D = np.sqrt(((A[:, None, :] - A[None, :, :]) ** 2).sum(axis=-1))
+            np.fill_diagonal(D, np.inf)
+            mean = np.sort(D, axis=1)[:, :k].mean(axis=1)
+            with np.errstate(divide="ignore"):
+                typicality = np.where(mean > 0, 1.0 / mean, np.inf)
+        best = None
+        for j, r in enumerate(members):  # ascending rows: a strict > keeps the lowest on ties
+            if r >= n_lab and r not in taken and (best is None or typicality[j] > typicality[best]):
+                best = j
+        taken.add(int(members[best]))
+        count[c] += 1
+        picks.append(int(members[best]) - n_lab)
+        scores.append(float(typicality[best]))
+    return np.array(picks), np.array(scores)
+
+
+def round_robin(candidates, labels, n_instances):
+    """Cluster-margin's picks from ``candidates`` (most uncertain first) and their cluster
+    labels: clusters by increasing size, equal sizes by their most uncertain member; one row
+    from each cluster a round, most uncertain first."""
+    groups = {}
+    for rank, label in enumerate(np.asarray(labels).tolist()):
+        groups.setdefault(label, []).append(rank)  # ranks ascend: most uncertain first
+    ordered = sorted(groups.values(), key=lambda g: (len(g), g[0]))
+    picks = []
+    for r in range(max(len(g) for g in ordered)):
+        picks.extend(g[r] for g in ordered if r < len(g))
+    return np.asarray(candidates)[np.array(picks[:n_instances])]
+
+
+def bald(probs):
+    """Mutual information H(mean_t p_t) - mean_t H(p_t) of (T, n, c) posterior samples."""
+    p = np.asarray(probs, dtype=np.float64)
+    return _entropy(p.mean(axis=0)) - _entropy(p).mean(axis=0)

@@ -26,6 +26,7 @@ from activekit.strategies import (
 )
 from activekit.strategies._bayesian import _JointEntropy, _sampled_log_probs, batch_bald
 from reference import assert_valid_top_k
+from reference import committee_scores as ref_committee
 from reference import vote_scores as ref_votes
 
 BAYESIAN = ["bald", "batch_bald", "mean_std", "variation_ratio"]
@@ -103,6 +104,27 @@ def test_batch_bald_matches_exact_enumeration(seed):
     assert np.all(gains <= ref_bald(probs)[idx] + 1e-12)
     top, score = _kernels.committee_top_k(probs, "max_disagreement", 1)
     assert idx[0] == top[0] and gains[0] == score[0]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_bald_and_max_disagreement_against_their_formulas(dtype):
+    # Random samples, some with exact zeros (0 ln 0 = 0; a class one sample rules out).
+    rng = np.random.RandomState(7)
+    probs = random_probs(rng, 6, 300, 4, sharpness=4.0)
+    probs[(rng.rand(*probs.shape) < 0.1) & (probs < probs.max(axis=2, keepdims=True))] = 0.0
+    probs[:, :5] = np.eye(4)[rng.randint(4, size=(6, 5))]  # one-hot samples: BALD is H(mean)
+    probs[:, 5] = probs[0, 5]  # samples that agree: 0
+    probs = (probs / probs.sum(axis=2, keepdims=True)).astype(dtype)
+    atol = 1e-12 if dtype == np.float64 else 2e-6
+    bald = ref_bald(probs)
+    mean_kl = ref_committee(probs, "max_disagreement")
+    assert_allclose(bald, mean_kl, atol=1e-12)
+    assert_allclose(bald[:5], entropy(probs[:, :5].astype(np.float64).mean(axis=0)), atol=1e-12)
+    assert abs(bald[5]) < 1e-12
+    assert_allclose(_kernels.committee_scores(probs, "max_disagreement"), bald, atol=atol)
+    idx, scores = _kernels.committee_top_k(probs, "max_disagreement", 20)
+    assert_valid_top_k(idx, bald, 20, atol=atol)
+    assert_allclose(scores, bald[idx], atol=atol)
 
 
 def test_a_repeated_question_gains_nothing_new():
@@ -200,9 +222,16 @@ def test_bald_and_mean_std_over_a_bootstrap_ensemble(digits):
     idx, scores = learner.query(pool, n_instances=7, return_scores=True)
     assert_valid_top_k(idx, ref_bald(probs), 7, atol=1e-12)
     assert_allclose(scores, ref_bald(probs)[idx], atol=1e-12)
-    # Over a committee, BALD is max disagreement: same seeds, same members, same numbers.
+    # Over a committee, max disagreement's mean KL divergence from the consensus is BALD: its
+    # members (same seeds) give the same samples, its score the KL formula's numbers, and the
+    # two formulas agree.
     md = MaxDisagreement(n_members=4).update(learner)
-    assert_array_equal(md.score(learner, pool), bald.score(learner, pool))
+    md_probs = md.sample_probabilities(learner, pool)
+    assert_array_equal(md_probs, probs)
+    mean_kl = ref_committee(md_probs, "max_disagreement")
+    assert_allclose(md.score(learner, pool), mean_kl, atol=1e-12)
+    assert_allclose(mean_kl, ref_bald(probs), atol=1e-12)
+    assert ref_bald(probs).max() > 0.05  # the committee disagrees somewhere
     std = MeanSTD(n_members=4).update(learner)
     assert_allclose(std.score(learner, pool), ref_mean_std(probs), atol=1e-12)
     idx, scores = std.rank(learner, pool, 5)

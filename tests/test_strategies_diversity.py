@@ -1,16 +1,21 @@
 """Density and diversity strategies against NumPy references, in embedding spaces, on
 degenerate pools, and in the simulated loop."""
 
+import warnings
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.cluster import KMeans
+from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import reference as ref
 from activekit import ActiveLearningClassifier
 from activekit.strategies import (
     ClusterMargin,
@@ -171,24 +176,157 @@ def test_kmeans_takes_one_per_cluster(fitted):
         assert margin[i] == pytest.approx(margin[labels == labels[i]].max())
 
 
-def test_typiclust_covers_distinct_clusters(fitted):
-    learner, pool = fitted
-    idx, typicality = TypiClust(n_neighbors=5).rank(learner, pool, 8, random_state=0)
-    assert len(set(idx)) == 8
-    assert np.all(typicality > 0)
-    again = TypiClust(n_neighbors=5).rank(learner, pool, 8, random_state=0)[0]
-    assert_array_equal(idx, again)
+def kmeans_labels(E, n_clusters, random_state):
+    """The clustering TypiClust draws: k-means, one init, seeded from ``random_state``."""
+    seed = np.random.RandomState(random_state).randint(np.iinfo(np.int32).max)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # duplicated points
+        return KMeans(n_clusters, n_init=1, random_state=seed).fit_predict(E)
 
 
-def test_cluster_margin_draws_from_the_lowest_margins(fitted):
+def stub_learner(X_labeled, probs=None):
+    """What the clustering strategies read of a learner: its labelled rows, and the class
+    probabilities of pool row ``i`` (column 0 of the pool holds ``i``)."""
+    estimator = None
+    if probs is not None:
+        estimator = SimpleNamespace(
+            predict_proba=lambda X: np.asarray(probs)[np.asarray(X)[:, 0].astype(int)]
+        )
+    return SimpleNamespace(X_labeled_=X_labeled, n_jobs=None, estimator_=estimator,
+                           classes_=np.array([0, 1]))
+
+
+@pytest.mark.parametrize(
+    ("case", "n_instances", "params"),
+    [("digits", 8, {}), ("digits", 10, dict(max_clusters=4)), ("digits", 6, dict(n_neighbors=1)),
+     ("cold", 7, {}), ("copies", 9, dict(max_clusters=6, n_neighbors=3))],
+)
+def test_typiclust_matches_the_reference(fitted, case, n_instances, params):
     learner, pool = fitted
-    idx, score = ClusterMargin(candidates_per_pick=4).rank(learner, pool, 5)
-    probs = learner.predict_proba(pool)
-    top2 = -np.sort(-probs, axis=1)[:, :2]
-    margin_score = 1 - (top2[:, 0] - top2[:, 1])
-    candidates = np.argsort(-margin_score, kind="stable")[:20]
-    assert set(idx) <= set(candidates)
-    assert_allclose(score, margin_score[idx], atol=1e-12)
+    E_lab = learner.X_labeled_
+    if case == "cold":  # no labelled rows: the pool alone is clustered
+        learner, E_lab = None, np.empty((0, pool.shape[1]))
+        pool = pool[:150]
+    elif case == "copies":  # exact duplicates: infinite typicalities and clusters of copies
+        pool = np.concatenate([np.repeat(pool[:6], 4, axis=0), pool[100:160]])
+    strategy = TypiClust(**{"n_neighbors": 5, **params})
+    idx, typicality = strategy.rank(learner, pool, n_instances, random_state=3)
+    E_all = np.concatenate([E_lab, pool])
+    n_clusters = min(len(E_lab) + n_instances, strategy.max_clusters)
+    labels = kmeans_labels(E_all, n_clusters, 3)
+    want_idx, want_typicality = ref.typiclust(pool, E_lab, labels, n_instances,
+                                              strategy.n_neighbors)
+    assert_array_equal(idx, want_idx)
+    assert_allclose(typicality, want_typicality, rtol=1e-10)
+    if case == "copies":
+        assert np.isinf(typicality).any()
+    if "max_clusters" in params:  # more picks than clusters: some cluster gave two rows
+        assert len(set(labels[len(E_lab) + idx])) < n_instances
+    assert_array_equal(strategy.rank(learner, pool, n_instances, random_state=3)[0], idx)
+
+
+def test_typiclust_known_answer():
+    # Five blobs 100 apart; each is a centre row and rows at distance 1 to 1.1 from it along
+    # orthogonal directions (so at least sqrt(2) from each other): the centre is the most
+    # typical row, then the ring row nearest the centre. Pool sizes 50, 20, 35, 10 and 28;
+    # blobs A and E hold a labelled row each.
+    rng = np.random.RandomState(0)
+    dim = 65
+    sizes = {"A": 50, "B": 20, "C": 35, "D": 10, "E": 28}
+    rows, blob, lab, radii = [], [], [], {}
+    for b, (name, size) in enumerate(sizes.items()):
+        centre = np.zeros(dim)
+        centre[-1] = 100.0 * b
+        radii[name] = 1.0 + 0.1 * rng.permutation(size - 1) / size
+        ring = np.tile(centre, (size - 1, 1))
+        ring[np.arange(size - 1), np.arange(size - 1)] += radii[name]
+        rows += [centre, *ring]
+        blob += [(name, "centre")] + [(name, i) for i in range(size - 1)]
+        if name in "AE":
+            labelled = centre.copy()
+            labelled[size] = 1.05
+            lab.append(labelled)
+    order = rng.permutation(len(rows))  # shuffle the pool
+    pool = np.asarray(rows)[order]
+    blob = [blob[i] for i in order]
+    where = {key: i for i, key in enumerate(blob)}
+    E_lab = np.asarray(lab)
+
+    strategy = TypiClust(n_neighbors=5, max_clusters=5)
+    idx, typicality = strategy.rank(stub_learner(E_lab), pool, 7, random_state=0)
+    # Clusters with no labelled or picked row first, largest first (C, B, D); then each has
+    # one, and sizes (labelled rows counted: A 51, C 35, E 29, B 20) decide, a cluster
+    # dropping back once it gives its second row.
+    nearest = {name: int(np.argmin(r)) for name, r in radii.items()}
+    want = [("C", "centre"), ("B", "centre"), ("D", "centre"), ("A", "centre"),
+            ("C", nearest["C"]), ("E", "centre"), ("B", nearest["B"])]
+    assert [blob[i] for i in idx] == want
+    assert_array_equal(idx, [where[key] for key in want])
+    # The centre of C: mean distance to its 5 nearest, the 5 smallest radii.
+    assert typicality[0] == pytest.approx(1 / np.sort(radii["C"])[:5].mean(), rel=1e-12)
+    labels = kmeans_labels(np.concatenate([E_lab, pool]), 5, 0)
+    assert_array_equal(idx, ref.typiclust(pool, E_lab, labels, 7, 5)[0])
+
+
+@pytest.mark.parametrize(("pool_kind", "n_instances", "per_pick"),
+                         [("digits", 5, 4), ("digits", 12, 3), ("copies", 6, 4)])
+def test_cluster_margin_matches_the_reference(fitted, pool_kind, n_instances, per_pick):
+    learner, pool = fitted
+    if pool_kind == "copies":  # 4 distinct rows, 6 picks: the round-robin comes back
+        pool = np.repeat(pool[100:104], 10, axis=0)
+    idx, score = ClusterMargin(candidates_per_pick=per_pick).rank(learner, pool, n_instances)
+    margin = ref.uncertainty_scores(learner.predict_proba(pool), "margin")
+    candidates = ref.top_k(margin, per_pick * n_instances)
+    E = pool[candidates]
+    n_clusters = min(n_instances, len(np.unique(E, axis=0)))
+    labels = AgglomerativeClustering(n_clusters=n_clusters, linkage="average").fit_predict(E)
+    want = ref.round_robin(candidates, labels, n_instances)
+    assert_array_equal(idx, want)
+    assert_allclose(score, margin[idx], atol=1e-12)
+    if pool_kind == "copies":  # each distinct candidate before a copy
+        assert n_clusters == 3 and len(np.unique(pool[idx[:3]], axis=0)) == 3
+        assert len(np.unique(pool[idx], axis=0)) == 3
+
+
+def test_cluster_margin_known_answer():
+    # Candidates (the 12 smallest margins) in four groups far apart, of sizes 5, 3, 3 and 1;
+    # the other rows are sure of their class. Visits go by size, the two groups of 3 by their
+    # smallest margin; each group gives its smallest margin.
+    groups = {  # name: (centre, margins)
+        "five": ((0, 0), [0.01, 0.08, 0.09, 0.15, 0.2]),
+        "three_a": ((100, 0), [0.05, 0.07, 0.3]),
+        "three_b": ((0, 100), [0.06, 0.04, 0.25]),
+        "one": ((100, 100), [0.35]),
+    }
+    rng = np.random.RandomState(1)
+    points, margins, names = [], [], []
+    for name, (centre, ms) in groups.items():
+        for m in ms:
+            points.append(np.asarray(centre) + rng.uniform(-1, 1, size=2))
+            margins.append(m)
+            names.append(name)
+    for _ in range(30):  # confident rows, anywhere
+        points.append(rng.uniform(-10, 110, size=2))
+        margins.append(rng.uniform(0.5, 0.9))
+        names.append("sure")
+    order = rng.permutation(len(points))
+    points, margins = np.asarray(points)[order], np.asarray(margins)[order]
+    names = [names[i] for i in order]
+    probs = np.column_stack([(1 + margins) / 2, (1 - margins) / 2])
+    pool = np.column_stack([np.arange(len(points)), points])
+    strategy = ClusterMargin(candidates_per_pick=3, embedding=lambda X: X[:, 1:])
+    idx, _ = strategy.rank(stub_learner(pool[:0], probs), pool, 4)
+    assert [names[i] for i in idx] == ["one", "three_b", "three_a", "five"]
+    assert_allclose(margins[idx], [0.35, 0.04, 0.05, 0.01])
+
+    # Copies: 7 candidates at 3 distinct points (4, 2 and 1 copies), 5 picks. Three clusters;
+    # the round-robin goes single, pair, quadruple, then pair and quadruple again.
+    points = np.array([[0, 0]] * 4 + [[5, 5]] * 2 + [[9, 0]], dtype=float)
+    margins = np.array([0.3, 0.1, 0.2, 0.4, 0.25, 0.15, 0.5])
+    probs = np.column_stack([(1 + margins) / 2, (1 - margins) / 2])
+    pool = np.column_stack([np.arange(7), points])
+    idx, _ = strategy.rank(stub_learner(pool[:0], probs), pool, 5)
+    assert idx.tolist() == [6, 5, 1, 4, 2]
 
 
 @pytest.mark.parametrize("name", DISTANCE_STRATEGIES)

@@ -102,11 +102,17 @@ class KMeansSampling(OrderedStrategy):
 class TypiClust(OrderedStrategy):
     """TypiClust (Hacohen et al. 2022): typical rows of the largest uncovered clusters.
 
-    The labelled rows and the pool are clustered into ``n_labeled + n_instances`` clusters
-    (at most ``max_clusters``). Each pick comes from the cluster with the fewest labelled or
-    picked rows, the largest such, and is its most typical pool row: the inverse of the mean
-    distance to its ``n_neighbors`` nearest rows in the cluster. Meant for the low-budget
-    regime, where representative rows beat uncertain ones; it needs no model.
+    The labelled rows and the pool are clustered by k-means into ``n_labeled + n_instances``
+    clusters (at most ``max_clusters`` and the number of rows). Each pick comes from the
+    cluster with the fewest labelled or already picked rows, among those with pool rows left;
+    of these the largest (its size counts labelled and pool rows), then the lowest cluster
+    number. The pick is the cluster's most typical pool row not yet picked, lowest row on
+    ties; a row's typicality is the inverse of its mean Euclidean distance to its
+    ``min(n_neighbors, size - 1)`` nearest other rows of the cluster, labelled and picked rows
+    included (``inf`` when they all lie on it; 1 in a cluster of one row). Meant for the
+    low-budget regime, where representative rows beat uncertain ones; it needs no model.
+    (The authors' code also drops clusters of at most 5 rows and leaves the labelled rows out
+    of the typicality.)
 
     Parameters
     ----------
@@ -180,9 +186,17 @@ class ClusterMargin(OrderedStrategy):
     """Cluster-margin (Citovsky et al. 2021): diversity among the most uncertain.
 
     The ``candidates_per_pick * n_instances`` rows of smallest margin are clustered
-    (average-linkage agglomerative clustering, ``n_instances`` clusters); picks go round-robin
-    over the clusters from the smallest, each cluster giving its smallest-margin row first.
+    (average-linkage agglomerative clustering into ``n_instances`` clusters, or as many as
+    there are distinct candidates when duplicates leave fewer); picks go round-robin over the
+    clusters in increasing order of size (equal sizes: the one whose best row has the smaller
+    margin first), each cluster giving its rows in increasing order of margin. With ``n_instances``
+    clusters each gives one row; a cluster is visited again only when there are fewer.
     Memory is quadratic in the candidates only, never in the pool.
+
+    Two departures from the paper, which clusters the whole pool once (average linkage down
+    to a distance threshold) and takes a random row of each cluster: only the candidates are
+    clustered, into a number of clusters set by the batch (no threshold to tune, and no
+    ``n_pool^2`` distances), and each cluster gives its smallest-margin row (deterministic).
 
     Parameters
     ----------
@@ -218,18 +232,22 @@ class ClusterMargin(OrderedStrategy):
         candidates, margin = _kernels.uncertainty_top_k(probs, "margin", m, n_jobs=learner.n_jobs)
         E_pool, _ = embed_pool_and_labeled(learner, X_pool, self.embedding, self.name)
         E = E_pool[candidates]
-        n_clusters = min(n_instances, m)
-        if n_clusters > 1 and len(np.unique(E, axis=0)) >= n_clusters:
+        # Fewer distinct candidates than picks (duplicated rows): one cluster per distinct
+        # point, so the round-robin takes every distinct point before any copy.
+        n_clusters = min(n_instances, len(np.unique(E, axis=0)))
+        if n_clusters > 1:
             labels = AgglomerativeClustering(n_clusters=n_clusters, linkage="average").fit_predict(
                 E
             )
         else:
-            labels = np.zeros(m, dtype=int)
-        sizes = np.bincount(labels)
-        # Candidates are in margin order already: each cluster's queue is in that order.
-        queues = [
-            list(np.flatnonzero(labels == c)) for c in np.lexsort((np.arange(len(sizes)), sizes))
-        ]
+            labels = np.zeros(m, dtype=np.intp)
+        sizes = np.bincount(labels, minlength=n_clusters)
+        # Candidates are in margin order already: each cluster's queue is in that order, and
+        # its first member's position is its smallest margin, which orders equal sizes (the
+        # clustering's label numbers mean nothing).
+        first = np.full(n_clusters, m)
+        np.minimum.at(first, labels, np.arange(m))
+        queues = [list(np.flatnonzero(labels == c)) for c in np.lexsort((first, sizes))]
         order = []
         while len(order) < n_instances:
             for queue in queues:
