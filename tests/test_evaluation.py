@@ -17,6 +17,7 @@ from activekit.evaluation import (
     evaluate_strategies,
     normalized_auc,
 )
+from activekit.stopping import LabelBudget
 
 
 def hand_made():
@@ -59,7 +60,42 @@ def test_without_a_baseline_savings_are_nan():
     results = hand_made()
     rows = results.summary(baseline="entropy")
     assert all(math.isnan(r["label_savings_mean"]) and r["reached"] == 0 for r in rows)
-    assert "not reached (0/2)" in results.summary_table(baseline="entropy")
+    table = results.summary_table(baseline="entropy").splitlines()
+    # Not "not reached", which would read as worse than the baseline: there is none.
+    assert "not reached" not in "\n".join(table) and "noise floor" not in "\n".join(table)
+    assert table[0].split()[-3:] == ["entropy", "label", "savings"]
+    assert [line.split()[-3:] for line in table[1:]] == [["no", "entropy", "baseline"]] * 2
+
+
+def test_summary_table_marks_the_baseline_as_the_noise_floor():
+    lines = hand_made().summary_table().splitlines()
+    assert lines[0].split() == [
+        "strategy", "final", "score", "AUC", "labels", "to", "0.800", "label", "savings"
+    ]
+    random, margin = lines[1:]
+    # Mean ± std over two seeds; counts of seeds that reached random's final mean 0.8.
+    assert random.split() == [
+        "random", "0.800", "±", "0.100", "0.650", "±", "0.050", "30.0", "(1/2)", "0.0%", "±",
+        "0.0%", "(baseline:", "noise", "floor)",
+    ]
+    assert margin.split() == [
+        "margin", "0.825", "±", "0.075", "0.719", "±", "0.031", "20.0", "(1/2)", "33.3%", "±",
+        "0.0%",
+    ]
+    # Another baseline: its row is the one marked.
+    marked = [line.split()[0] for line in hand_made().summary_table(baseline="margin").splitlines()
+              if line.endswith("(baseline: noise floor)")]
+    assert marked == ["margin"]
+
+
+def test_summary_table_with_one_seed_has_no_spread():
+    one = ActiveLearningResults([r for r in hand_made().records if r["seed"] == 1])
+    lines = one.summary_table().splitlines()
+    # random seed 1 ends at 0.9 (the target); margin seed 1 never reaches it.
+    assert lines[0].split()[4:7] == ["labels", "to", "0.900"]
+    assert lines[1].split() == ["random", "0.900", "0.700", "30", "0.0%", "(baseline:", "noise", "floor)"]
+    assert lines[2].split() == ["margin", "0.750", "0.688", "not", "reached", "-"]
+    assert "±" not in "\n".join(lines)
 
 
 def test_normalized_auc():
@@ -171,6 +207,12 @@ def test_fixed_test_set_scorer_and_parallel_runs():
         (dict(X_test=np.zeros((3, 64))), ValueError, "give both X_test and y_test"),
         (dict(X_test=np.zeros((3, 5)), y_test=np.zeros(3)), ValueError, "X_test has 5 features"),
         (dict(scoring="no_such_score"), ValueError, "no_such_score"),
+        # The held-out split and the initial draw are stratified: a row of every class each.
+        (dict(n_initial=9), ValueError, r"n_initial=9 is too small for a stratified initial draw: y has 10 classes, so n_initial must be at least 10 \(one row per class\)"),
+        (dict(n_initial=1), ValueError, "n_initial=1 is too small"),
+        (dict(n_initial=30, budget=20), ValueError, "n_initial=30 must not exceed budget=20"),
+        (dict(test_size=9), ValueError, "test_size=9 holds out 9 rows, fewer than the 10 classes of y"),
+        (dict(test_size=0.004), ValueError, "test_size=0.004 holds out 8 rows, fewer than the 10 classes"),
     ],
 )
 def test_evaluate_rejects(kwargs, exc, message):
@@ -179,7 +221,57 @@ def test_evaluate_rejects(kwargs, exc, message):
         evaluate_strategies(X, y, **kwargs)
 
 
-def test_display_draws_the_mean_curves():
+def test_a_class_of_one_row_cannot_be_split_stratified():
+    X, y = load_digits(return_X_y=True)
+    y = y.copy()
+    y[0] = 10  # one row of an eleventh class
+    with pytest.raises(ValueError, match="class 10 of y has a single row; the stratified held-out"):
+        evaluate_strategies(X, y, n_initial=11)
+    # With a fixed held-out set, the pool may hold a class once.
+    results = evaluate_strategies(X[100:], y[100:], X_test=X[:100], y_test=y[:100],
+                                  strategies=["random"], seeds=1, budget=30, n_initial=11)
+    assert results.strategies == ["random"]
+
+
+class FakeTerminal:
+    """A stderr that says it is a terminal, so that tqdm draws into it."""
+
+    def __init__(self):
+        self.text = []
+
+    def isatty(self):
+        return True
+
+    def write(self, text):
+        self.text.append(text)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize(("verbose", "stop_at"), [(0, None), (1, None), (1, 25)])
+def test_progress_bar_counts_rounds_of_every_run(monkeypatch, verbose, stop_at):
+    X, y = load_digits(return_X_y=True)
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    # 2 x 2 runs of 1 + ceil((37 - 20) / 5) = 5 rounds each; stopped at 25 labels, 2 rounds.
+    results = evaluate_strategies(
+        X[:600] / 16, y[:600], strategies=["random", "entropy"], seeds=2, budget=37,
+        batch_size=5, n_initial=20, verbose=verbose,
+        stopping=None if stop_at is None else LabelBudget(stop_at),
+    )
+    assert len(results.records) == 4 * (5 if stop_at is None else 2)
+    text = "".join(terminal.text)
+    if verbose:
+        assert "run 1/4: random, seed 0" in text and "run 4/4: entropy, seed 1" in text
+        assert "round" in text
+        # The bar ends full, early stops included (their rounds left are counted as done:
+        # without that, it would end at 8/20).
+        final = text.split("\r")[-1]
+        assert "run 4/4" in final and "100%" in final and "20/20" in final
+    else:
+        assert text == ""
+
     import matplotlib
 
     matplotlib.use("Agg")

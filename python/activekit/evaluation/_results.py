@@ -200,39 +200,61 @@ class ActiveLearningResults:
     def summary_table(self, baseline="random"):
         """The summary as a fixed-width text table.
 
+        The baseline's own row is marked: its label savings (against its own mean) are the
+        noise floor, what differences between seeds alone give. Without the baseline, the
+        savings column says so. Scores are mean ± std over seeds, or the score of the one
+        seed.
+
         Examples
         --------
         >>> from activekit.evaluation import ActiveLearningResults
-        >>> rows = [dict(strategy="random", seed=0, round=r, n_labeled=10 + 10 * r,
-        ...              score=s, query_time=0.0, fit_time=0.0)
-        ...         for r, s in enumerate([0.5, 0.7])]
+        >>> rows = [dict(strategy=s, seed=0, round=r, n_labeled=10 + 10 * r,
+        ...              score=sc, query_time=0.0, fit_time=0.0)
+        ...         for s, scores in {"random": [0.5, 0.6, 0.7], "margin": [0.5, 0.7, 0.8]}.items()
+        ...         for r, sc in enumerate(scores)]
         >>> print(ActiveLearningResults(rows).summary_table())
-        strategy    final score            AUC  labels to 0.700  label savings
-        random    0.700 ± 0.000  0.600 ± 0.000       20.0 (1/1)    0.0% ± 0.0%
+        strategy  final score    AUC  labels to 0.700  label savings
+        random          0.700  0.600               30           0.0%  (baseline: noise floor)
+        margin          0.800  0.675               20          33.3%
+        >>> print(ActiveLearningResults(rows).summary_table(baseline="entropy"))
+        strategy  final score    AUC  labels to entropy        label savings
+        random          0.700  0.600                  -  no entropy baseline
+        margin          0.800  0.675                  -  no entropy baseline
         """
         rows = self.summary(baseline)
         target = rows[0]["target_score"] if rows else math.nan
         goal = f"labels to {target:.3f}" if math.isfinite(target) else f"labels to {baseline}"
-        table = [["strategy", "final score", "AUC", goal, "label savings"]]
+        table = [["strategy", "final score", "AUC", goal, "label savings", ""]]
+
+        def spread(mean, std, n_seeds, fmt):
+            return fmt(mean) if n_seeds == 1 else f"{fmt(mean)} ± {fmt(std)}"
+
+        score = "{:.3f}".format
+        percent = lambda v: f"{100 * v:.1f}%"  # noqa: E731
         for r in rows:
-            if r["reached"]:
-                need = f"{r['labels_to_target_mean']:.1f} ({r['reached']}/{r['n_seeds']})"
-                save = f"{100 * r['label_savings_mean']:.1f}% ± {100 * r['label_savings_std']:.1f}%"
+            n = r["n_seeds"]
+            if not math.isfinite(target):
+                need, save = "-", f"no {baseline} baseline"
+            elif r["reached"]:
+                labels = r["labels_to_target_mean"]
+                need = f"{labels:.0f}" if n == 1 else f"{labels:.1f} ({r['reached']}/{n})"
+                save = spread(r["label_savings_mean"], r["label_savings_std"], n, percent)
             else:
-                need, save = f"not reached (0/{r['n_seeds']})", "-"
+                need, save = ("not reached" if n == 1 else f"not reached (0/{n})"), "-"
             table.append(
                 [
                     r["strategy"],
-                    f"{r['final_score_mean']:.3f} ± {r['final_score_std']:.3f}",
-                    f"{r['auc_mean']:.3f} ± {r['auc_std']:.3f}",
+                    spread(r["final_score_mean"], r["final_score_std"], n, score),
+                    spread(r["auc_mean"], r["auc_std"], n, score),
                     need,
                     save,
+                    "(baseline: noise floor)" if r["strategy"] == baseline else "",
                 ]
             )
         widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
         return "\n".join(
             "  ".join(
-                cell.ljust(w) if i == 0 else cell.rjust(w)
+                cell.ljust(w) if i in (0, len(row) - 1) else cell.rjust(w)
                 for i, (cell, w) in enumerate(zip(row, widths, strict=True))
             ).rstrip()
             for row in table

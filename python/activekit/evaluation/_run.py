@@ -83,7 +83,35 @@ def _n_test(test_size, n_samples):
     )
 
 
-def _one_run(template, scorer, X, y, X_test, y_test, test_size, strategy, seed):
+def _check_sizes(y, y_test, test_size, n_test, budget, n_initial):
+    """The held-out split and the initial draw are stratified: each needs a row of every
+    class; the initial set fits within the budget."""
+    classes, counts = np.unique(y, return_counts=True)
+    n_classes = len(classes)
+    if y_test is None:
+        if n_test < n_classes:
+            raise ValueError(
+                f"test_size={test_size!r} holds out {n_test} rows, fewer than the {n_classes} "
+                "classes of y; the held-out set is stratified and needs a row of each class"
+            )
+        if counts.min() < 2:
+            raise ValueError(
+                f"class {classes[np.argmin(counts)].item()!r} of y has a single row; the "
+                "stratified held-out split needs at least 2 rows of every class (or give "
+                "X_test and y_test)"
+            )
+    if isinstance(n_initial, Integral) and not isinstance(n_initial, bool):
+        if n_initial < n_classes:
+            raise ValueError(
+                f"n_initial={n_initial} is too small for a stratified initial draw: y has "
+                f"{n_classes} classes, so n_initial must be at least {n_classes} (one row per "
+                "class)"
+            )
+        if n_initial > budget:
+            raise ValueError(f"n_initial={n_initial} must not exceed budget={budget}")
+
+
+def _one_run(template, scorer, X, y, X_test, y_test, test_size, strategy, seed, tick=None):
     if X_test is None:
         X_train, X_eval, y_train, y_eval = train_test_split(
             X, y, test_size=test_size, stratify=y, random_state=seed
@@ -104,6 +132,8 @@ def _one_run(template, scorer, X, y, X_test, y_test, test_size, strategy, seed):
                 "fit_time": record["fit_time"],
             }
         )
+        if tick is not None:
+            tick()
 
     learner = clone(template).set_params(query_strategy=strategy, random_state=seed)
     learner._validate_params()
@@ -162,7 +192,8 @@ def evaluate_strategies(
     n_jobs : int, default=None
         Runs in parallel (joblib); ``None`` runs them one after another.
     verbose : int, default=0
-        A progress bar over runs (on a terminal).
+        A progress bar on stderr when it is a terminal: over the training rounds of all
+        runs when they run one after another, over runs when they run in parallel.
     dataset : str, default=None
         A name recorded in the metadata.
 
@@ -195,13 +226,16 @@ def evaluate_strategies(
     scorer = check_scoring(ActiveLearningClassifier(estimator), scoring=scoring)
 
     n_pool = X.shape[0]
+    n_test = None
     if X_test is None:
-        n_pool -= _n_test(test_size, n_pool)
+        n_test = _n_test(test_size, n_pool)
+        n_pool -= n_test
     if isinstance(budget, bool) or not isinstance(budget, Integral) or not 1 <= budget <= n_pool:
         raise ValueError(
             f"budget must be an integer between 1 and the {n_pool} rows left for the pool, "
             f"got {budget!r}"
         )
+    _check_sizes(y, y_test, test_size, n_test, budget, n_initial)
     template = ActiveLearningClassifier(
         estimator,
         batch_size=batch_size,
@@ -212,18 +246,26 @@ def evaluate_strategies(
     )
     template._validate_params()
 
-    jobs = [
-        delayed(_one_run)(template, scorer, X, y, X_test, y_test, test_size, s, seed)
-        for s in strategies
-        for seed in seeds
-    ]
-    outputs = []
-    with tqdm(
-        total=len(jobs), disable=None if verbose else True, desc="runs", unit="run"
-    ) as progress:
-        for out in Parallel(n_jobs=n_jobs, return_as="generator")(jobs):
-            outputs.append(out)
-            progress.update()
+    runs = [(s, seed) for s in strategies for seed in seeds]
+    args = (template, scorer, X, y, X_test, y_test, test_size)
+    show = None if verbose else True  # tqdm's disable: None shows it on a terminal only
+    if n_jobs in (None, 1):
+        # One after another, in this process: a bar over every training round of every run.
+        per_run = 1 + -(-(budget - n_initial) // batch_size)
+        outputs = []
+        with tqdm(total=len(runs) * per_run, disable=show, unit="round") as progress:
+            for i, (s, seed) in enumerate(runs):
+                progress.set_description(f"run {i + 1}/{len(runs)}: {_name(s)}, seed {seed}")
+                done = progress.n
+                outputs.append(_one_run(*args, s, seed, tick=progress.update))
+                progress.update(done + per_run - progress.n)  # a run that stopped early
+    else:
+        jobs = [delayed(_one_run)(*args, s, seed) for s, seed in runs]
+        outputs = []
+        with tqdm(total=len(jobs), disable=show, desc="runs", unit="run") as progress:
+            for out in Parallel(n_jobs=n_jobs, return_as="generator")(jobs):
+                outputs.append(out)
+                progress.update()
     records = [r for recs, _ in outputs for r in recs]
     metadata = {
         "dataset": dataset,
