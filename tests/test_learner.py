@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 from sklearn.base import clone
+from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -226,3 +227,43 @@ def test_failed_update_leaves_the_strategy_as_it_was(split):
     assert learner.query_strategy_ is before
     assert before.seen_ == [len(y)]
     assert len(learner.y_labeled_) == len(y)
+
+
+def test_simulation_says_to_raise_n_initial_when_the_first_fit_fails(digits):
+    """A PCA step with more components than the initial rows: the error names n_initial and
+    n_components, chains scikit-learn's, and more initial rows fix it."""
+    X, y = digits
+    pipe = make_pipeline(PCA(n_components=30), LogisticRegression(max_iter=1000))
+    learner = ActiveLearningClassifier(pipe, n_initial=20, budget=50, random_state=0)
+    with pytest.raises(ValueError, match="raise n_initial to at least n_components=30, or lower "
+                       "n_components to at most 20") as info:
+        learner.fit(X, y)
+    assert "n_components=30 must be between 0 and min(n_samples, n_features)=20" in str(info.value)
+    assert isinstance(info.value.__cause__, ValueError)
+    assert str(info.value.__cause__) in str(info.value)
+    assert not hasattr(learner, "estimator_")  # nothing half-fitted is left behind
+    learner.set_params(n_initial=30).fit(X, y)
+    assert len(learner.labeled_indices_) == 50
+    assert learner.estimator_[0].n_components_ == 30
+
+
+@pytest.mark.parametrize(
+    ("estimator", "y_of", "message"),
+    [
+        # More rows would not help: too many components for 64 features, an invalid
+        # parameter, a single class in all of y. The estimator's own error comes through.
+        ("pca70", None, "n_components=70 must be between 0 and min"),
+        (LogisticRegression(C=-1.0), None, "'C' parameter of LogisticRegression must be"),
+        (None, lambda y: np.zeros_like(y), "needs samples of at least 2 classes"),
+    ],
+    ids=["too many components for the features", "invalid parameter", "one class in y"],
+)
+def test_first_fit_errors_that_n_initial_cannot_fix_pass_through(digits, estimator, y_of, message):
+    X, y = digits
+    if estimator == "pca70":
+        estimator = make_pipeline(PCA(n_components=70), LogisticRegression(max_iter=1000))
+    y = y if y_of is None else y_of(y)
+    learner = ActiveLearningClassifier(estimator, n_initial=80, budget=100, random_state=0)
+    with pytest.raises(ValueError, match=message) as info:
+        learner.fit(X, y)
+    assert "n_initial" not in str(info.value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import re
 import time
 from numbers import Integral, Number
 
@@ -93,6 +94,38 @@ def _initial_indices(y, n_initial, rng):
     return np.asarray(chosen, dtype=np.intp)
 
 
+def _initial_fit_error(exc, n_initial, X, y, labeled):
+    """A ValueError saying that the estimator failed on the initial labelled set and how to
+    fix it (raise ``n_initial``), or ``None`` where more initial rows would not help: ``y``
+    has one class, the initial set is all of ``X``, or a parameter of the estimator is
+    invalid."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    n_samples, n_features = X.shape
+    n_classes = len(np.unique(y))
+    if isinstance(exc, InvalidParameterError) or n_classes < 2 or n_initial >= n_samples:
+        return None
+    drawn = len(np.unique(y[labeled]))
+    components = re.search(r"n_components=(\d+)", str(exc))
+    if drawn < n_classes:
+        hint = f"raise n_initial to at least {n_classes}, one row per class"
+    elif components and int(components.group(1)) > n_features:
+        return None  # more rows would not help: too many components for the features
+    elif components:
+        n_components = int(components.group(1))
+        hint = (
+            f"raise n_initial to at least n_components={n_components}, or lower "
+            f"n_components to at most {n_initial}"
+        )
+    else:
+        hint = "raise n_initial if the estimator needs more rows"
+    return ValueError(
+        f"the estimator failed on the initial labelled set: n_initial={n_initial} rows of "
+        f"{n_samples}, holding {drawn} of the {n_classes} classes; {hint}. "
+        f"The estimator said: {exc}"
+    )
+
+
 def _label_kind(y):
     """What an array of labels holds: ``"numbers"``, ``"strings"``, or (objects) ``"mixed"``."""
     if y.dtype.kind in "biuf":
@@ -147,7 +180,10 @@ class ActiveLearningClassifier(LockedMixin, ClassifierMixin, MetaEstimatorMixin,
         Rows chosen per query.
     n_initial : int, default=10
         Simulation only: size of the initial labelled set, drawn at random and stratified by
-        class where possible.
+        class where possible (``n_initial`` at least the number of classes). The estimator
+        must be able to fit on it: a PCA step, for instance, needs ``n_components <=
+        n_initial``; if the first fit fails, the ``ValueError`` names ``n_initial`` and what to
+        raise it to (scikit-learn's error is chained as its cause).
     budget : int, default=None
         Simulation only: total labels to acquire in ``fit(X, y)``, initial set included.
         ``None`` makes ``fit`` an ordinary fit on all of ``(X, y)``.
@@ -459,7 +495,14 @@ class ActiveLearningClassifier(LockedMixin, ClassifierMixin, MetaEstimatorMixin,
 
         def train(round_, chosen, query_time):
             start = time.perf_counter()
-            self._fit_labeled(X[labeled], y[labeled], self._make_estimator())
+            try:
+                self._fit_labeled(X[labeled], y[labeled], self._make_estimator())
+            except ValueError as exc:
+                # The first fit, on the initial rows only: say what n_initial should be.
+                error = round_ == 0 and _initial_fit_error(exc, self.n_initial, X, y, labeled)
+                if not error:
+                    raise
+                raise error from exc
             history.append(
                 {
                     "round": round_,
