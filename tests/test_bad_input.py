@@ -12,7 +12,10 @@ import pickle
 
 import numpy as np
 import pytest
+from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
@@ -198,6 +201,10 @@ FIT_CASES = [
     ("random_state str", dict(random_state="x"), ValueError, "'random_state' parameter"),
     ("verbose str", dict(verbose="x"), ValueError, "'verbose' parameter"),
     ("stopping element", dict(stopping=[3]), TypeError, "stopping must be a stopping criterion or a list of them, got an element of type int"),
+    # The first fit of a simulation is on the n_initial rows alone: too few for the estimator
+    # is said in terms of n_initial, with scikit-learn's own message after it.
+    ("PCA wider than the initial rows", dict(estimator=make_pipeline(PCA(n_components=30), LogisticRegression(max_iter=1000)), budget=40, n_initial=10), ValueError, r"the estimator failed on the initial labelled set: n_initial=10 rows of 80, holding 10 of the 10 classes; raise n_initial to at least n_components=30, or lower n_components to at most 10. The estimator said: n_components=30 must be between 0 and min\(n_samples, n_features\)=10"),
+    ("one initial row", dict(budget=40, n_initial=1), ValueError, "n_initial=1 rows of 80, holding 1 of the 10 classes; raise n_initial to at least 10, one row per class. The estimator said: This solver needs samples of at least 2 classes"),
 ]
 
 
@@ -296,6 +303,9 @@ EVALUATE_CASES = [
     ("seeds float", dict(seeds=2.0), TypeError, "seeds must be a positive integer or a list of integers, got 2.0"),
     ("seeds negative", dict(seeds=[-1]), ValueError, r"seeds must be between 0 and 2\*\*32 - 1"),
     ("NaN in X", dict(X=np.full((40, 2), np.nan)), ValueError, "Input X contains NaN"),
+    ("n_initial below the classes", dict(n_initial=5), ValueError, r"n_initial=5 is too small for a stratified initial draw: y has 10 classes, so n_initial must be at least 10 \(one row per class\)"),
+    ("n_initial above the budget", dict(n_initial=21), ValueError, "n_initial=21 must not exceed budget=20"),
+    ("held-out rows below the classes", dict(test_size=4), ValueError, "test_size=4 holds out 4 rows, fewer than the 10 classes of y"),
 ]
 
 
@@ -315,6 +325,9 @@ CLI_CASES = [
     ("output is a file", ["--dataset", "iris", "--output", "{one}"], "cannot create the output folder"),
     ("dataset is a folder", ["--dataset", "{dir}", "--target", "y"], "Is a directory"),
     ("empty CSV", ["--dataset", "{empty}", "--target", "y"], "needs a header row and at least one data row"),
+    ("initial below the classes", ["--dataset", "iris", "--initial", "2"], "--initial 2 is too small: iris has 3 classes and the initial set needs a row of each, so --initial must be at least 3"),
+    ("misspelt strategy", ["--strategies", "least_confidnt"], "unknown strategy 'least_confidnt'; did you mean 'least_confident'?"),
+    ("negative budget", ["--budget", "-5"], "argument --budget: expected a positive integer, got -5"),
 ]
 
 

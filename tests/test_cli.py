@@ -1,13 +1,16 @@
 """The command line: `activekit benchmark` end to end, and its error paths."""
 
+import io
 import json
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 
 import numpy as np
 import pytest
 
+import activekit
 from activekit._cli import main
 from activekit.evaluation import ActiveLearningResults
 from activekit.strategies import get_strategy_names
@@ -19,20 +22,37 @@ def run(capsys, *argv):
     return code, out.out, out.err
 
 
+def table(out):
+    """The summary table's lines: from its header to the first blank line."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("strategy "))
+    end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+    return lines[start:end]
+
+
+def table_rows(out, names):
+    """The summary table's rows for ``names``, by the first word of each line."""
+    return {line.split()[0]: line for line in table(out)[1:] if line.split()[0] in names}
+
+
 def test_benchmark_end_to_end(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("PYTHONWARNINGS", raising=False)
-    code, out, _ = run(
+    code, out, err = run(
         capsys, "benchmark", "--dataset", "iris", "--budget", "30", "--initial", "9",
         "--batch-size", "7", "--seeds", "2", "--strategies", "random,margin",
         "--output", str(tmp_path / "out"),
     )
     assert code == 0
-    assert "iris (150 rows, 4 features, 3 classes)" in out
+    assert err == ""  # no progress bar when stderr is not a terminal
+    assert "iris (150 rows, 4 features, 3 classes), logreg, 2 strategies x 2 seeds" in out
+    assert "added as the baseline" not in out  # random was asked for
     for header in ("final score", "AUC", "label savings"):
         assert header in out
-    assert [line.split()[0] for line in out.splitlines() if line.startswith(("random", "margin"))] == [
-        "random", "margin"
-    ]
+    assert [line.split()[0] for line in table(out)[1:]] == ["random", "margin"]
+    rows = table_rows(out, ["random", "margin"])
+    assert rows["random"].endswith("(baseline: noise floor)")
+    assert "noise floor" not in rows["margin"]
+    assert rows["margin"].count("±") >= 2  # two seeds: mean ± std
     results = ActiveLearningResults.from_json(tmp_path / "out" / "results.json")
     assert results.strategies == ["random", "margin"]
     assert results.seeds == [0, 1]
@@ -41,6 +61,35 @@ def test_benchmark_end_to_end(tmp_path, capsys, monkeypatch):
     png = (tmp_path / "out" / "learning_curve.png").read_bytes()
     assert png.startswith(b"\x89PNG")
     assert "PYTHONWARNINGS" not in os.environ  # set for worker processes, then restored
+
+
+def test_random_is_added_as_the_baseline_and_one_seed_has_no_spread(tmp_path, capsys):
+    code, out, _ = run(capsys, "benchmark", "--dataset", "iris", "--budget", "30", "--seeds", "1",
+                       "--strategies", "margin,entropy", "--output", str(tmp_path))
+    assert code == 0
+    assert "3 strategies x 1 seed," in out
+    assert "random added as the baseline" in out
+    rows = table_rows(out, ["random", "margin", "entropy"])
+    assert list(rows) == ["random", "margin", "entropy"]
+    assert rows["random"].endswith("(baseline: noise floor)")
+    assert not any("±" in row or "not reached (0/" in row or "(1/1)" in row for row in rows.values())
+    # One seed: the savings are whole labels, against random's 30.
+    header = next(line for line in out.splitlines() if line.startswith("strategy"))
+    assert "labels to 0." in header
+    assert ActiveLearningResults.from_json(tmp_path / "results.json").strategies == [
+        "random", "margin", "entropy"
+    ]
+
+
+def test_no_baseline_says_so_in_the_savings_column(tmp_path, capsys):
+    code, out, _ = run(capsys, "benchmark", "--dataset", "iris", "--budget", "30", "--seeds", "2",
+                       "--strategies", "margin", "--no-baseline", "--output", str(tmp_path))
+    assert code == 0
+    assert "added as the baseline" not in out
+    rows = table_rows(out, ["random", "margin"])
+    assert list(rows) == ["margin"]
+    assert rows["margin"].endswith("no random baseline")
+    assert "not reached" not in out
 
 
 def test_default_budget_shrinks_to_a_small_pool(tmp_path, capsys):
@@ -63,38 +112,141 @@ def test_csv_dataset(tmp_path, capsys):
     assert "data.csv (120 rows, 3 features, 2 classes)" in out
 
 
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["--dataset", "mnist"], "unknown dataset 'mnist'; use one of digits, breast_cancer"),
-        (["--dataset", "missing.csv", "--target", "y"], "no such file: missing.csv"),
-        (["--dataset", "{csv}"], "--target must name the label column"),
-        (["--dataset", "{csv}", "--target", "nope"], "target column 'nope' is not in"),
-        (["--dataset", "{bad_csv}", "--target", "label"], "feature 'b' has the non-numeric value 'x'"),
-        (["--dataset", "iris", "--target", "y"], "--target is only for CSV files"),
-        (["--dataset", "iris", "--budget", "200"], "--budget 200 is larger than the pool"),
-        (["--initial", "50", "--budget", "40"], "--initial 50 is larger than --budget 40"),
-        (["--strategies", "margin,qbc"], "unknown strategy 'qbc'; valid names are adaptive, badge, bald, batch_bald, cluster_margin"),
-        (["--estimator", "xgboost"], "invalid choice: 'xgboost'"),
-        (["--budget", "0"], "expected a positive integer, got 0"),
-        (["--seeds", "two"], "expected a positive integer, got 'two'"),
-        (["--test-size", "1.5"], "expected a fraction in (0, 1) or a row count"),
-        (["--jobs", "0"], "--jobs must be a positive number"),
-    ],
-)
-def test_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
+VALID_STRATEGIES = ", ".join(get_strategy_names())
+
+BAD_INPUT = [
+    # Checked by the command line against the dataset.
+    (["--dataset", "mnist"], "unknown dataset 'mnist'; use one of digits, breast_cancer, wine, iris or a path to a CSV file"),
+    (["--dataset", "digts"], "unknown dataset 'digts'; did you mean 'digits'? Use one of digits, breast_cancer"),
+    (["--dataset", "missing.csv", "--target", "y"], "no such file: missing.csv"),
+    (["--dataset", "{csv}"], "--target must name the label column"),
+    (["--dataset", "{csv}", "--target", "nope"], "target column 'nope' is not in"),
+    (["--dataset", "{bad_csv}", "--target", "label"], "feature 'b' has the non-numeric value 'x'"),
+    (["--dataset", "iris", "--target", "y"], "--target is only for CSV files"),
+    (["--dataset", "iris", "--budget", "200"], "--budget 200 is larger than the pool"),
+    (["--initial", "50", "--budget", "40"], "--initial 50 must be smaller than --budget 40"),
+    (["--initial", "40", "--budget", "40"], "--initial 40 must be smaller than --budget 40"),
+    (["--initial", "1"], "--initial 1 is too small: digits has 10 classes and the initial set needs a row of each, so --initial must be at least 10"),
+    (["--dataset", "iris", "--initial", "2"], "--initial 2 is too small: iris has 3 classes"),
+    (["--test-size", "5"], "--test-size 5 holds out 5 rows, fewer than the 10 classes of digits"),
+    (["--dataset", "{singleton}", "--target", "y", "--initial", "3", "--budget", "10"], "class 'c' of singleton.csv has a single row; the held-out set is stratified"),
+    # Checked by argparse: one line too, no usage block.
+    (["--strategies", "margn"], f"unknown strategy 'margn'; did you mean 'margin'? Valid: {VALID_STRATEGIES}"),
+    (["--strategies", "margin,qbc"], f"unknown strategy 'qbc'; valid: {VALID_STRATEGIES}"),
+    (["--strategies", "entropi,margin"], "unknown strategy 'entropi'; did you mean 'entropy'?"),
+    (["--strategies", ","], "expected comma-separated strategy names, got ','"),
+    (["--strategies", "margin,margin"], "margin named more than once"),
+    (["--estimator", "logrg"], "unknown estimator 'logrg'; did you mean 'logreg'? Valid: logreg, random_forest"),
+    (["--estimator", "xgboost"], "unknown estimator 'xgboost'; valid: logreg, random_forest, hist_gradient_boosting, mlp, svm"),
+    (["--budget", "0"], "argument --budget: expected a positive integer, got 0"),
+    (["--budget", "-5"], "argument --budget: expected a positive integer, got -5"),
+    (["--budget"], "argument --budget: expected one argument"),
+    (["--seeds", "two"], "expected a positive integer, got 'two'"),
+    (["--test-size", "1.5"], "expected a fraction in (0, 1) or a row count >= 1, got 1.5"),
+    (["--test-size", "abc"], "argument --test-size: expected a number, got 'abc'"),
+    (["--jobs", "abc"], "argument --jobs: expected an integer (-1 for every core), got 'abc'"),
+    (["--jobs", "0"], "argument --jobs: expected a positive number of runs in parallel or a negative one"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_INPUT, ids=[" ".join(c[0]) for c in BAD_INPUT])
+def test_bad_input_is_one_line_and_exit_status_2(tmp_path, capsys, argv, message):
     csv_path = tmp_path / "ok.csv"
     csv_path.write_text("a,b,label\n1,2,0\n3,4,1\n")
     bad_path = tmp_path / "bad.csv"
     bad_path.write_text("a,b,label\n1,2,0\n3,x,1\n")
-    argv = [a.format(csv=csv_path, bad_csv=bad_path) for a in argv]
+    singleton = tmp_path / "singleton.csv"
+    singleton.write_text("a,y\n" + "".join(f"{i},{'ab'[i % 2]}\n" for i in range(40)) + "99,c\n")
+    argv = [a.format(csv=csv_path, bad_csv=bad_path, singleton=singleton) for a in argv]
     with pytest.raises(SystemExit) as info:
         main(["benchmark", *argv, "--output", str(tmp_path / "o")])
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert message in err
-    assert "Traceback" not in err
-    assert err.strip().splitlines()[-1].startswith("activekit") or "usage:" in err
+    assert err.startswith("activekit: error: ") and err.endswith("\n")
+    assert err.count("\n") == 1, err  # one line: no usage block, no traceback
+    assert "usage:" not in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()  # refused before any work
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["benchmrk"], "unknown command 'benchmrk'; did you mean 'benchmark'? Valid: benchmark, strategies"),
+        ([], "the following arguments are required: command (benchmark or strategies"),
+        (["--verbose", "benchmark"], "unrecognized arguments: --verbose"),
+    ],
+)
+def test_command_errors_are_one_line(capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1 and err.startswith("activekit: error: ")
+
+
+def test_errors_are_one_line_from_the_console_too(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "activekit", "benchmark", "--strategies", "margn",
+         "--output", str(tmp_path)],
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"activekit: error: argument --strategies: unknown strategy 'margn'; did you mean 'margin'? "
+        f"Valid: {VALID_STRATEGIES}"
+    ]
+
+
+def test_help_and_version_print_normally_and_exit_0(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["benchmark", "--help"])
+    assert info.value.code == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: activekit benchmark") and err == ""
+    for option in ("--strategies", "--no-baseline", "--initial", "--quiet", "--jobs"):
+        assert option in out
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"activekit {version('activekit')}\n"
+    assert version("activekit") == activekit.__version__
+
+
+class FakeTerminal(io.StringIO):
+    """A stderr that says it is a terminal, so that tqdm draws its bar into it."""
+
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_progress_bar_on_a_terminal_and_quiet_prints_only_the_table(tmp_path, capsys, monkeypatch, jobs):
+    argv = ["benchmark", "--dataset", "iris", "--budget", "25", "--initial", "10", "--batch-size", "5",
+            "--seeds", "2", "--strategies", "random,margin", "--jobs", jobs, "--output", str(tmp_path)]
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(argv) == 0
+    bar = terminal.getvalue()
+    if jobs == "1":
+        # Every round of every run: 2 strategies x 2 seeds x 4 rounds.
+        assert "run 4/4: margin, seed 1" in bar and "16/16" in bar and "round" in bar
+    else:
+        assert "runs" in bar and "4/4" in bar
+    loud = capsys.readouterr().out
+
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main([*argv, "--quiet"]) == 0
+    assert terminal.getvalue() == ""
+    quiet = capsys.readouterr().out
+    table = quiet.splitlines()
+    assert table[0].startswith("strategy") and [row.split()[0] for row in table[1:]] == ["random", "margin"]
+    assert "\n".join(table) in loud  # the same table, and nothing else
+    assert (tmp_path / "results.json").exists()  # still written
 
 
 def test_strategies_command(capsys):

@@ -6,8 +6,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import difflib
 import os
+import re
 import sys
+import textwrap
 import time
 import warnings
 from pathlib import Path
@@ -26,6 +29,42 @@ class UsageError(Exception):
     """Bad input from the command line: one line on stderr, exit status 2."""
 
 
+def _one_line(message):
+    """``message`` on a single line (some scikit-learn messages span several)."""
+    return " ".join(str(message).split())
+
+
+def _did_you_mean(name, valid):
+    """``"; did you mean 'x'?"`` for the closest valid name, or ``""`` when none is close."""
+    close = difflib.get_close_matches(name, list(valid), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _unknown(kind, name, valid):
+    """``unknown strategy 'margn'; did you mean 'margin'? Valid: ...``"""
+    hint = _did_you_mean(name, valid)
+    return f"unknown {kind} {name!r}{hint}{' Valid' if hint else '; valid'}: {', '.join(valid)}"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (no usage block), exit status 2.
+
+    ``--help`` and ``--version`` print as usual and exit 0. Subcommand parsers are made of
+    the same class (argparse's default ``parser_class``)."""
+
+    def error(self, message):
+        choice = re.match(
+            r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)$", message
+        )
+        if choice:
+            valid = re.findall(r"'([^']*)'", choice.group(3))
+            kind = "command" if choice.group(1) == "command" else f"value for {choice.group(1)}"
+            message = _unknown(kind, choice.group(2), valid)
+        elif message.endswith("required: command"):
+            message += " (benchmark or strategies; see activekit --help)"
+        self.exit(2, f"activekit: error: {_one_line(message)}\n")
+
+
 def load_dataset(name, target=None):
     """``(X, y, label)`` for an embedded dataset name or a CSV path with a ``target`` column."""
     if name in DATASETS:
@@ -37,8 +76,10 @@ def load_dataset(name, target=None):
         return X.astype(float), y, name
     path = Path(name)
     if path.suffix.lower() != ".csv" and not path.exists():
+        hint = _did_you_mean(name, DATASETS)
         raise UsageError(
-            f"unknown dataset {name!r}; use one of {', '.join(DATASETS)} or a path to a CSV file"
+            f"unknown dataset {name!r}{hint}{' Use' if hint else '; use'} one of "
+            f"{', '.join(DATASETS)} or a path to a CSV file"
         )
     if target is None:
         raise UsageError(f"--target must name the label column of {name}")
@@ -134,22 +175,60 @@ def _test_size(text):
     return value
 
 
+def _jobs(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer (-1 for every core), got {text!r}"
+        ) from None
+    if value == 0:
+        raise argparse.ArgumentTypeError(
+            "expected a positive number of runs in parallel or a negative one "
+            "(-1 = every core), got 0"
+        )
+    return value
+
+
 def _strategies(text):
     names = [s.strip() for s in text.split(",") if s.strip()]
-    unknown = [s for s in names if s not in get_strategy_names()]
-    if not names or unknown:
+    valid = get_strategy_names()
+    if not names:
         raise argparse.ArgumentTypeError(
-            f"unknown strategy {', '.join(map(repr, unknown)) or repr(text)}; "
-            f"valid names are {', '.join(get_strategy_names())}"
+            f"expected comma-separated strategy names, got {text!r}; valid: {', '.join(valid)}"
         )
+    for name in names:
+        if name not in valid:
+            raise argparse.ArgumentTypeError(_unknown("strategy", name, valid))
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise argparse.ArgumentTypeError(f"{', '.join(duplicates)} named more than once")
     return names
 
 
+def _estimator(text):
+    if text not in ESTIMATORS:
+        raise argparse.ArgumentTypeError(_unknown("estimator", text, ESTIMATORS))
+    return text
+
+
+def _version():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("activekit")
+    except PackageNotFoundError:  # run from a source tree without installing
+        from . import __version__
+
+        return __version__
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="activekit",
         description="Active learning for scikit-learn, with a Rust core.",
     )
+    parser.add_argument("--version", action="version", version=f"activekit {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     bench = commands.add_parser(
         "benchmark",
@@ -157,8 +236,10 @@ def build_parser():
         description=(
             "Simulate active learning with each strategy and seed on a dataset, score a "
             "held-out set after every round, and report the final score, the area under the "
-            "learning curve and the labels each strategy saves against random sampling. "
-            "Writes results.json and learning_curve.png to the output folder."
+            "learning curve and the labels each strategy saves against random sampling "
+            "(added as the baseline when --strategies leaves it out). Writes results.json and "
+            "learning_curve.png to the output folder. Errors are one line on stderr, exit "
+            "status 2."
         ),
     )
     bench.add_argument(
@@ -169,15 +250,22 @@ def build_parser():
     bench.add_argument("--target", help="label column of a CSV dataset")
     bench.add_argument(
         "--estimator",
-        choices=ESTIMATORS,
+        type=_estimator,
         default="logreg",
-        help="classifier (default: logreg, standardised logistic regression)",
+        help=f"classifier: {', '.join(ESTIMATORS)} (default: logreg, standardised logistic "
+        "regression)",
     )
     bench.add_argument(
         "--strategies",
         type=_strategies,
         default=["random", "least_confident", "margin", "entropy"],
-        help="comma-separated names (default: random,least_confident,margin,entropy)",
+        help="comma-separated names, from `activekit strategies` (default: "
+        "random,least_confident,margin,entropy); random is added as the baseline if missing",
+    )
+    bench.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="do not add random when --strategies leaves it out (no label savings then)",
     )
     bench.add_argument(
         "--budget",
@@ -191,7 +279,8 @@ def build_parser():
         "--initial",
         type=_positive_int,
         default=20,
-        help="initial labelled set, stratified (default: 20)",
+        help="initial labelled set, stratified: at least one row per class, fewer than "
+        "--budget (default: 20)",
     )
     bench.add_argument(
         "--seeds",
@@ -211,7 +300,13 @@ def build_parser():
         help="folder for results.json and learning_curve.png (default: activekit-output)",
     )
     bench.add_argument(
-        "--jobs", type=int, default=1, help="runs in parallel; -1 for every core (default: 1)"
+        "--jobs", type=_jobs, default=1, help="runs in parallel; -1 for every core (default: 1)"
+    )
+    bench.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="print only the summary table (and errors): no progress bar, no notes",
     )
     commands.add_parser("strategies", help="list the query strategies")
     return parser
@@ -222,23 +317,58 @@ def _pool_size(n_samples, test_size):
     return n_samples - n_test
 
 
-def benchmark(args):
-    from .evaluation import ActiveLearningCurveDisplay, evaluate_strategies
+def _count(n, one, many):
+    return f"{n} {one if n == 1 else many}"
 
-    X, y, label = load_dataset(args.dataset, args.target)
+
+def _check_sizes(args, y, label):
+    """The budget, initial set and held-out set against the dataset, with the options' names
+    (evaluate_strategies checks the same with its parameters' names)."""
+    classes, counts = np.unique(y, return_counts=True)
+    n_classes = len(classes)
+    if counts.min() < 2:
+        raise UsageError(
+            f"class {classes[np.argmin(counts)].item()!r} of {label} has a single row; the "
+            "held-out set is stratified and needs at least 2 rows of every class"
+        )
     pool = _pool_size(len(y), args.test_size)
+    n_test = len(y) - pool
     if pool < 1:
         raise UsageError(f"--test-size {args.test_size} leaves no rows of {len(y)} for the pool")
+    if n_test < n_classes:
+        raise UsageError(
+            f"--test-size {args.test_size} holds out {n_test} rows, fewer than the {n_classes} "
+            f"classes of {label}; the held-out set is stratified and needs a row of each class"
+        )
     budget = args.budget if args.budget is not None else min(200, pool)
     if budget > pool:
         raise UsageError(
             f"--budget {budget} is larger than the pool: {label} has {len(y)} rows and "
             f"{pool} remain after holding out --test-size {args.test_size}"
         )
-    if args.initial > budget:
-        raise UsageError(f"--initial {args.initial} is larger than --budget {budget}")
-    if args.jobs == 0:
-        raise UsageError("--jobs must be a positive number or negative (-1 = every core)")
+    if args.initial < n_classes:
+        raise UsageError(
+            f"--initial {args.initial} is too small: {label} has {n_classes} classes and the "
+            f"initial set needs a row of each, so --initial must be at least {n_classes}"
+        )
+    if args.initial >= budget:
+        raise UsageError(
+            f"--initial {args.initial} must be smaller than --budget {budget}: the budget "
+            "counts the initial labels, and strategies differ only in the labels queried after"
+        )
+    return budget, n_classes
+
+
+def benchmark(args):
+    from .evaluation import ActiveLearningCurveDisplay, evaluate_strategies
+
+    say = (lambda *a, **k: None) if args.quiet else print
+    X, y, label = load_dataset(args.dataset, args.target)
+    budget, n_classes = _check_sizes(args, y, label)
+    strategies = list(args.strategies)
+    added = "random" not in strategies and not args.no_baseline
+    if added:
+        strategies.insert(0, "random")
 
     out = Path(args.output)
     try:
@@ -246,65 +376,84 @@ def benchmark(args):
     except OSError as exc:
         raise UsageError(f"cannot create the output folder {out}: {exc}") from None
 
-    print(
+    runs = (
+        f"{_count(len(strategies), 'strategy', 'strategies')} x "
+        f"{_count(args.seeds, 'seed', 'seeds')}"
+    )
+    say(
         f"activekit benchmark: {label} ({len(y)} rows, {X.shape[1]} features, "
-        f"{len(np.unique(y))} classes), {args.estimator}, {len(args.strategies)} strategies x "
-        f"{args.seeds} seeds, {args.initial} -> {budget} labels in batches of {args.batch_size}",
+        f"{n_classes} classes), {args.estimator}, {runs}, {args.initial} -> {budget} labels "
+        f"in batches of {args.batch_size}",
         flush=True,
     )
+    if added:
+        say("random added as the baseline (--no-baseline leaves it out)", flush=True)
     start = time.perf_counter()
     results = evaluate_strategies(
         X,
         y,
         estimator=make_estimator(args.estimator),
-        strategies=args.strategies,
+        strategies=strategies,
         seeds=args.seeds,
         budget=budget,
         batch_size=args.batch_size,
         n_initial=args.initial,
         test_size=args.test_size,
         n_jobs=args.jobs,
-        verbose=1,
+        verbose=0 if args.quiet else 1,
         dataset=label,
     )
     elapsed = time.perf_counter() - start
-    print()
-    print(results.summary_table())
-    print()
-    print(
-        "AUC: mean accuracy over the learning curve. Label savings: labels saved, against "
-        "random's budget, in first reaching random's final mean accuracy (mean ± std over seeds)."
-    )
+    say()
+    print(results.summary_table(), flush=True)
+    say()
+    spread = "" if args.seeds == 1 else " (mean ± std over seeds)"
+    if "random" in strategies:
+        note = (
+            "AUC: mean accuracy over the learning curve. Label savings: labels saved, against "
+            f"random's budget, in first reaching random's final mean accuracy{spread}. "
+            "Random's own row is the noise floor: the savings that differences between seeds "
+            "alone give."
+        )
+    else:
+        note = (
+            f"AUC: mean accuracy over the learning curve{spread}. No label savings without "
+            "the random baseline."
+        )
+    say(textwrap.fill(note, width=88))
     json_path = out / "results.json"
     results.to_json(json_path)
-    print(f"\nwrote {json_path}")
+    say(f"\nwrote {json_path}")
     try:
         import matplotlib
 
         matplotlib.use("Agg")
     except ImportError:
-        print(
-            "learning-curve PNG skipped: matplotlib is not installed "
-            '(pip install "activekit[plot]")',
-            file=sys.stderr,
-        )
+        if not args.quiet:
+            print(
+                "learning-curve PNG skipped: matplotlib is not installed "
+                '(pip install "activekit[plot]")',
+                file=sys.stderr,
+            )
     else:
         png = out / "learning_curve.png"
+        over = "1 seed" if args.seeds == 1 else f"mean ± std over {args.seeds} seeds"
         display = ActiveLearningCurveDisplay.from_results(
-            results, title=f"{label}, {args.estimator}: mean ± std over {args.seeds} seeds"
+            results, title=f"{label}, {args.estimator}: {over}"
         )
         display.figure_.tight_layout()
         display.figure_.savefig(png, dpi=110)
         import matplotlib.pyplot as plt
 
         plt.close(display.figure_)
-        print(f"wrote {png}")
-    print(f"({elapsed:.1f} s)")
+        say(f"wrote {png}")
+    say(f"({elapsed:.1f} s)")
     return 0
 
 
 def main(argv=None):
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status (errors exit with status 2, one line on
+    stderr)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "strategies":
@@ -314,7 +463,9 @@ def main(argv=None):
         try:
             return benchmark(args)
         except (UsageError, ValueError, TypeError) as exc:
-            parser.exit(2, f"activekit: error: {exc}\n")
+            parser.exit(2, f"activekit: error: {_one_line(exc)}\n")
+        except KeyboardInterrupt:
+            parser.exit(130, "activekit: interrupted\n")
 
 
 @contextlib.contextmanager
