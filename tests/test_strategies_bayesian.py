@@ -60,18 +60,19 @@ def joint_mi(probs, rows):
 
 
 def greedy_reference(probs, b):
-    """The greedy batch over exact joint mutual information; ties go to the lowest row."""
+    """The greedy batch over exact joint mutual information, by brute force; gains within
+    1e-10 of the best tie, and go to the highest BALD, then the lowest row."""
+    bald = ref_bald(probs)
     picks, gains, before = [], [], 0.0
     for _ in range(b):
-        best, pick = -np.inf, None
-        for i in range(probs.shape[1]):
-            if i not in picks:
-                value = joint_mi(probs, [*picks, i])
-                if value > best + 1e-10:
-                    best, pick = value, i
+        rest = [i for i in range(probs.shape[1]) if i not in picks]
+        value = np.array([joint_mi(probs, [*picks, i]) for i in rest])
+        ties = [i for i, v in zip(rest, value, strict=True) if v >= value.max() - 1e-10]
+        top = max(bald[ties])
+        pick = min(i for i in ties if bald[i] >= top - 1e-12)
         picks.append(pick)
-        gains.append(best - before)
-        before = best
+        gains.append(value[rest.index(pick)] - before)
+        before = value[rest.index(pick)]
     return np.array(picks), np.array(gains)
 
 
@@ -136,7 +137,8 @@ def test_a_repeated_question_gains_nothing_new():
     idx, gains = batch_bald(probs, 3)
     assert idx[0] == 1 and gains[0] == pytest.approx(np.log(2), abs=1e-12)
     assert_allclose(gains[1:], 0.0, atol=1e-12)
-    assert idx.tolist() == [1, 0, 2]  # after the first pick, zero gains tie: lowest rows
+    # After the first pick, zero gains tie: the copy first (higher BALD), then the lowest row.
+    assert idx.tolist() == [1, 3, 0]
     # Softer samples leave something to learn from the copy, less than from its first label.
     a, b = [0.9, 0.1], [0.1, 0.9]
     probs = np.array([[same, a, same, a], [same, b, same, b]])
@@ -200,11 +202,84 @@ def test_candidates_cover_the_batch_and_none_means_every_row():
     probs = random_probs(rng, 5, 60, 3)
     full = batch_bald(probs, 5, n_configurations=81, n_candidates=None)
     assert_array_equal(batch_bald(probs, 5, n_configurations=81, n_candidates=60)[0], full[0])
-    # Fewer candidates than the batch: the batch size wins.
-    idx, _ = batch_bald(probs, 5, n_configurations=81, n_candidates=2)
-    assert_array_equal(np.sort(idx), np.sort(_kernels.committee_top_k(probs, "max_disagreement", 5)[0]))
+    # Fewer candidates than the batch: the batch size wins, and the shortlist widens as the
+    # bound asks: the result is still the greedy over every row.
+    idx, gains, sizes = batch_bald(probs, 5, n_configurations=81, n_candidates=2,
+                                   return_shortlist=True)
+    assert_array_equal(idx, full[0])
+    assert_allclose(gains, full[1], atol=1e-12)
+    assert sizes[0] == 5 and np.all(np.diff(sizes) >= 0)
     # Every row of the pool.
     assert np.sort(batch_bald(probs[:, :4], 4)[0]).tolist() == [0, 1, 2, 3]
+
+
+def copies_of_one_question(seed, t=6, n=10, c=3, copies=4):
+    """Random samples, and ``copies`` rows that all ask the same question as sharply as it
+    can be asked (each sample sure, two samples per class: BALD ln 3, the pool's highest)."""
+    rng = np.random.RandomState(seed)
+    probs = random_probs(rng, t, n, c, sharpness=1.0)
+    rows = rng.choice(n, size=copies, replace=False)
+    probs[:, rows, :] = np.eye(c)[rng.permutation(np.arange(t) % c)][:, None, :]
+    return probs, np.sort(rows)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_shortlist_of_copies_widens_to_the_exact_greedy(seed):
+    # The shortlist holds only the copies; once one is picked the others gain nothing, less
+    # than the BALD of rows left out: the shortlist must widen for the second pick.
+    probs, copies = copies_of_one_question(seed)
+    b, k = 3, len(copies)
+    assert_array_equal(np.sort(_kernels.committee_top_k(probs, "max_disagreement", k)[0]), copies)
+    want_idx, want_gains = greedy_reference(probs, b)
+    idx, gains, sizes = batch_bald(probs, b, n_configurations=3 ** (b - 1), n_candidates=k,
+                                   return_shortlist=True)
+    assert_array_equal(idx, want_idx)
+    assert_allclose(gains, want_gains, atol=1e-10)
+    assert sizes[0] == k and sizes[1] > k, "widened at the second pick"
+    # Without widening, the greedy over the shortlist alone takes a copy.
+    alone, alone_gains = batch_bald(probs[:, copies], b, n_configurations=3 ** (b - 1),
+                                    n_candidates=None)
+    assert_allclose(alone_gains[1:], 0.0, atol=1e-10)
+    assert not np.array_equal(copies[alone], idx)
+    assert idx[0] in copies and not np.isin(idx[1:], copies).any()
+
+
+def test_once_the_samples_are_told_apart_nothing_widens():
+    # Two samples, and a row on which they are sure and disagree: its label tells which
+    # sample is right, ln 2, all there is to know. Every later gain is 0, whatever a left-out
+    # row's BALD: the shortlist stays, and the batch goes on by BALD.
+    probs, copies = copies_of_one_question(4, t=2, n=12, c=2, copies=1)
+    idx, gains, sizes = batch_bald(probs, 4, n_configurations=8, n_candidates=2,
+                                   return_shortlist=True)
+    assert idx[0] == copies[0] and gains[0] == pytest.approx(np.log(2), abs=1e-12)
+    assert_allclose(gains[1:], 0.0, atol=1e-12)
+    assert sizes.tolist() == [4, 4, 4, 4]
+    assert ref_bald(probs)[np.setdiff1d(np.arange(12), idx)].max() > 0.05
+    want_idx, want_gains = greedy_reference(probs, 4)
+    assert_array_equal(idx, want_idx)
+    assert_allclose(gains, want_gains, atol=1e-10)
+    assert_array_equal(idx[1:], np.argsort(-ref_bald(probs), kind="stable")[1:4])
+
+
+def test_the_shortlist_bound_holds_after_every_pick():
+    # Sampled configurations past the first picks; a pool with many copies of one question
+    # and many rows of lower BALD. Each pick's gain beats the BALD of every row outside the
+    # shortlist it was chosen from (the top rows by BALD).
+    probs, copies = copies_of_one_question(3, t=8, n=400, c=3, copies=30)
+    bald_sorted = np.append(np.sort(ref_bald(probs))[::-1], -np.inf)
+    idx, gains, sizes = batch_bald(probs, 8, n_configurations=64, n_candidates=20,
+                                   random_state=0, return_shortlist=True)
+    assert sizes[0] == 20 and 30 < sizes[1] < 100 and len(np.unique(idx)) == 8
+    assert np.isin(idx, copies).sum() == 1
+    for i in range(1, 8):
+        # The best BALD left out, or what the model has left to tell, is at most the gain.
+        cap = np.log(8) - gains[:i].sum()
+        assert gains[i] + 1e-10 >= min(bald_sorted[sizes[i]], cap), i
+        assert np.all(ref_bald(probs)[idx[i]] >= bald_sorted[sizes[i] - 1] - 1e-12)
+    # Every row a candidate from the start: the same batch.
+    full = batch_bald(probs, 8, n_configurations=64, n_candidates=None, random_state=0)
+    assert_array_equal(full[0], idx)
+    assert_allclose(full[1], gains, atol=1e-10)
 
 
 # -- over scikit-learn ensembles -------------------------------------------------------------------
@@ -252,6 +327,14 @@ def test_batch_bald_over_a_user_committee(digits):
     assert_array_equal(idx, want[0])
     assert_array_equal(gains, want[1])
     assert idx[0] == np.argmax(ref_bald(probs))
+    assert_array_equal(learner.query_strategy_.shortlist_sizes_, [400] * 4)
+    # A shortlist of 4: the same batch, and the strategy says how far the search went.
+    strategy = learner.query_strategy_.set_params(n_candidates=4)
+    assert_array_equal(strategy.select(learner, pool, 4, random_state=0), idx)
+    sizes = strategy.shortlist_sizes_
+    assert sizes[0] == 4 and sizes[-1] > 4
+    assert_array_equal(sizes, batch_bald(probs, 4, n_candidates=4, random_state=0,
+                                         return_shortlist=True)[2])
 
 
 def test_parameters_are_validated_at_fit(digits):

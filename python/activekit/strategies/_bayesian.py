@@ -33,7 +33,7 @@ _BLOCK_VALUES = 1 << 18
 
 _TINY = np.finfo(np.float64).tiny
 
-#: Gains (nats) this close to the best are ties, taken by the lowest row.
+#: Gains (nats) this close to the best are ties, taken by the highest BALD, then the lowest row.
 _TIE = 1e-10
 
 
@@ -198,10 +198,13 @@ class _JointEntropy:
         """The joint entropy of the batch's labels."""
         return float(self.weights @ (-self.scale - np.log(self.mass)))
 
-    def with_each(self, probs):
+    def with_each(self, probs, rows=None):
         """The joint entropy of the batch's labels and each candidate's: ``probs`` is
-        ``(T, n_candidates, c)``; candidates are taken in chunks of bounded memory."""
+        ``(T, n, c)``, the candidates its ``rows`` (``None``: every row); candidates are
+        taken, in float64, in chunks of bounded memory."""
         t, n, c = probs.shape
+        if rows is not None:
+            n = len(rows)
         m = len(self.mass)
         # H = -sum_a w(a) L(a) - sum_a (w(a) / q'(a)) sum_y s ln s: a product with one vector.
         base = -float(self.weights @ self.scale)
@@ -209,7 +212,7 @@ class _JointEntropy:
         step = max(1, _BLOCK_VALUES // (m * c))
         out = np.empty(n)
         for start in range(0, n, step):
-            chunk = probs[:, start : start + step, :]
+            chunk = _rows(probs, rows, start, start + step)
             b = chunk.shape[1]
             s = self.joint @ chunk.reshape(t, b * c)  # T s(a, y), (M, b c)
             s /= t
@@ -221,8 +224,40 @@ class _JointEntropy:
         return out
 
 
+def _rows(probs, rows, start, stop):
+    """``probs[:, rows[start:stop], :]`` (``rows=None``: every row) in float64."""
+    index = slice(start, stop) if rows is None else rows[start:stop]
+    return np.asarray(probs[:, index, :], dtype=np.float64)
+
+
+def _conditional_entropy(probs, rows):
+    """``mean_t H(p_t(y_x))`` of each of ``rows``, in chunks of bounded memory."""
+    t, _, c = probs.shape
+    step = max(1, _BLOCK_VALUES // (t * c))
+    return np.concatenate(
+        [
+            entr(_rows(probs, rows, start, start + step)).sum(axis=2).mean(axis=0)
+            for start in range(0, len(rows), step)
+        ]
+    )
+
+
+def _bald_slack(dtype, c):
+    """How far the BALD kernel's score of a row may lie from the BALD of its samples (their
+    float64 values): the margin kept by the shortlist's bound."""
+    eps = np.finfo(np.float32 if dtype == np.float32 else np.float64).eps
+    return 8 * eps * c * max(1.0, np.log(c))
+
+
 def batch_bald(
-    probs, n_instances, *, n_configurations=2000, n_candidates=1000, random_state=None, n_jobs=None
+    probs,
+    n_instances,
+    *,
+    n_configurations=2000,
+    n_candidates=1000,
+    random_state=None,
+    n_jobs=None,
+    return_shortlist=False,
 ):
     """BatchBALD's greedy batch (Kirsch et al. 2019) over posterior samples.
 
@@ -232,8 +267,19 @@ def batch_bald(
     first pick is BALD's top row, with its BALD score. The joint entropy is exact while the
     earlier picks' label configurations number at most ``n_configurations``
     (``c^(k-1) <= M``), and estimated from ``M`` configurations drawn from the samples after
-    (``M // T`` from each sample, at least one, extended by one drawn label per pick). Memory is
-    ``O(T M + T n_candidates c)`` plus a bounded block of candidates, never ``c^k``.
+    (``M // T`` from each sample, at least one, extended by one drawn label per pick).
+
+    The search runs over a shortlist: at first the ``n_candidates`` rows of highest BALD. A
+    row's gain is at most its BALD (the labels are independent given the model, so knowing
+    the batch's cannot add to what a row's label tells), so a row left out cannot beat a pick
+    whose gain exceeds every left-out row's BALD. After each pick that bound is checked; where
+    it fails, the left-out rows whose BALD reaches the best gain join the shortlist, in
+    decreasing BALD (at most doubling it at a time, their gains computed against the picks so
+    far), and the pick is made again, until the bound holds. The batch is
+    thus the greedy over the whole pool, with exact configurations (with sampled ones, the
+    bound holds for the true gains, not for every estimate, and is applied to the estimates).
+    Memory is ``O(T M + n_pool)`` plus bounded blocks of candidates, never ``c^k`` nor a
+    copy of ``probs``.
 
     Parameters
     ----------
@@ -244,13 +290,14 @@ def batch_bald(
     n_configurations : int, default=2000
         ``M``, the most label configurations held.
     n_candidates : int or None, default=1000
-        Only the ``n_candidates`` rows of highest BALD (at least ``n_instances``) are
-        candidates; ``None``: every row. A pick's gain is at most its BALD score, so a row left
-        out could not have beaten a pick whose gain exceeds every left-out row's BALD.
+        Size of the first shortlist: the rows of highest BALD (at least ``n_instances``),
+        widened where the bound above fails; ``None``: every row.
     random_state : int, RandomState instance or None, default=None
         Draws the configurations once they are sampled.
     n_jobs : int, default=None
         Threads of the BALD kernel.
+    return_shortlist : bool, default=False
+        Also return how many rows each pick was searched among.
 
     Returns
     -------
@@ -258,6 +305,11 @@ def batch_bald(
         Pool rows in pick order. Equal gains (within 1e-10) go to the lowest row.
     gains : ndarray of shape (n_instances,), float64
         Each pick's estimated mutual-information gain; their sum estimates the batch's.
+    shortlist_sizes : ndarray of shape (n_instances,)
+        Only with ``return_shortlist``: the size of the shortlist each pick was chosen from
+        (the first pick, BALD's top over the whole pool, reports the first shortlist); it
+        grows from the pick where the shortlist had to be widened. Gains that fall towards 0
+        widen it towards the whole pool: any row might then gain as much.
 
     Examples
     --------
@@ -272,6 +324,13 @@ def batch_bald(
     >>> idx, gains = batch_bald(probs, 2)
     >>> idx.tolist(), gains.round(3).tolist()
     ([0, 2], [0.368, 0.193])
+
+    A shortlist of two holds rows 0 and 1; row 1's gain (0.07) is below row 2's BALD (0.193),
+    so row 2 joins the search for the second pick:
+
+    >>> idx, gains, sizes = batch_bald(probs, 2, n_candidates=2, return_shortlist=True)
+    >>> idx.tolist(), sizes.tolist()
+    ([0, 2], [2, 3])
     """
     probs = np.asarray(probs)
     if probs.ndim != 3:
@@ -284,31 +343,72 @@ def batch_bald(
             f"n_instances must be between 1 and the pool size ({n}), got {n_instances}"
         )
     k = n if n_candidates is None else min(n, max(n_candidates, n_instances))
-    candidates, bald = _kernels.committee_top_k(probs, "max_disagreement", k, n_jobs=n_jobs)
+    # One row more than the shortlist: its BALD is the best left out.
+    top, bald = _kernels.committee_top_k(probs, "max_disagreement", min(n, k + 1), n_jobs=n_jobs)
+    candidates = np.asarray(top[:k], dtype=np.intp)
+    cand_bald = np.asarray(bald[:k], dtype=np.float64)  # ties between gains go by BALD
+    bald_out = float(bald[k]) if k < n else -np.inf
+    slack = _bald_slack(bald.dtype, c)
+    left_out, left_bald, next_out = None, None, 0  # the rows left out, once needed
     rng = check_random_state(random_state)
-    P = np.asarray(probs[:, candidates, :], dtype=np.float64)
-    conditional = entr(P).sum(axis=2).mean(axis=0)  # mean_t H(p_t(y_x))
-    picks, gains = [0], [float(bald[0])]
+    conditional = _conditional_entropy(probs, candidates)  # mean_t H(p_t(y_x))
+    picks, gains, sizes = [0], [float(bald[0])], [k]
     log_joint, strata = np.zeros((1, t)), None
     for size in range(1, n_instances):
-        last = P[:, picks[-1], :]
+        last = _rows(probs, candidates[picks[-1:]], 0, 1)[:, 0, :]
         if strata is None and c**size <= n_configurations:
             log_joint = _exact_extend(log_joint, last)
         elif strata is None:  # from now on, sampled configurations
             strata = np.repeat(np.arange(t), max(1, n_configurations // t))
-            log_joint = sum(_sampled_log_probs(P[:, a, :], strata, rng) for a in picks)
+            log_joint = sum(
+                _sampled_log_probs(_rows(probs, candidates[[a]], 0, 1)[:, 0, :], strata, rng)
+                for a in picks
+            )
         else:
             log_joint = log_joint + _sampled_log_probs(last, strata, rng)
         joint = _JointEntropy(log_joint, exact=strata is None)
-        gain = joint.with_each(P) - joint.entropy() - conditional
+        entropy = joint.entropy()
+        gain = joint.with_each(probs, candidates) - entropy - conditional
         gain[picks] = -np.inf
-        # Equal rows can differ in the last bits of their sums (the matrix product may round
-        # columns differently): gains within _TIE of the best count as equal.
+        # No row gains more than the model has left to tell: I(y; w | batch) <= H(w | batch)
+        # = ln T - I(batch; w).
+        cap = np.log(t) - (entropy - conditional[picks].sum())
+        while gain.max() + _TIE < min(bald_out + slack, cap):
+            # A row left out might gain more than the best here: add the left-out rows whose
+            # BALD could, in decreasing BALD (all of BALD: n floats), at most as many as the
+            # shortlist holds at a time (the best gain rises as rows join, and fewer rows can
+            # beat it), until none is left that could.
+            if left_out is None:
+                scores = _kernels.committee_scores(probs, "max_disagreement", n_jobs=n_jobs)
+                out = np.ones(n, dtype=bool)
+                out[candidates] = False
+                left_out = np.flatnonzero(out)
+                left_out = left_out[np.lexsort((left_out, -scores[left_out]))]
+                left_bald = np.asarray(scores[left_out], dtype=np.float64)
+                del scores, out
+            reach = gain.max() + _TIE - slack
+            stop = next_out + int(np.searchsorted(-left_bald[next_out:], -reach, side="right"))
+            add = max(1, min(stop - next_out, len(candidates)))
+            new = left_out[next_out : next_out + add]
+            cand_bald = np.concatenate([cand_bald, left_bald[next_out : next_out + add]])
+            next_out += add
+            bald_out = float(left_bald[next_out]) if next_out < len(left_out) else -np.inf
+            candidates = np.concatenate([candidates, new])
+            conditional = np.concatenate([conditional, _conditional_entropy(probs, new)])
+            gain = np.concatenate(
+                [gain, joint.with_each(probs, new) - entropy - conditional[-add:]]
+            )
+        # Gains within _TIE of the best are equal (equal rows can differ in the last bits of
+        # their sums): the highest BALD among them, then the lowest row.
         ties = np.flatnonzero(gain >= gain.max() - _TIE)
-        pick = int(ties[np.argmin(candidates[ties])])
+        pick = int(ties[np.lexsort((candidates[ties], -cand_bald[ties]))[0]])
         picks.append(pick)
         gains.append(float(gain[pick]))
-    return np.asarray(candidates[picks], dtype=np.intp), np.asarray(gains)
+        sizes.append(len(candidates))
+    result = (np.asarray(candidates[picks], dtype=np.intp), np.asarray(gains))
+    if return_shortlist:
+        return (*result, np.asarray(sizes, dtype=np.intp))
+    return result
 
 
 class BatchBALD(_PosteriorSamples, OrderedStrategy):
@@ -348,11 +448,16 @@ class BatchBALD(_PosteriorSamples, OrderedStrategy):
         ``M``: the most label configurations of the batch held, exact or sampled. The cost
         of a pick grows as ``M x n_candidates x c``.
     n_candidates : int or None, default=1000
-        Candidates are the ``n_candidates`` rows of highest BALD (at least the batch size),
-        found by the Rust kernel; ``None`` makes every pool row a candidate. A pick's gain is
-        at most its BALD score (conditioning on more labels cannot add information), so a
-        row left out could not have beaten a pick whose gain exceeds the BALD of every row
-        left out; on large pools this keeps a batch to seconds.
+        The search starts on a shortlist of the ``n_candidates`` rows of highest BALD (at
+        least the batch size), found by the Rust kernel; ``None`` makes every pool row a
+        candidate. A pick's gain is at most its BALD score (the labels are independent given
+        the model: knowing the batch's cannot add to what a row's label tells), so a row left
+        out cannot beat a pick whose gain exceeds the BALD of every row left out. That bound
+        is checked after every pick, and where it fails the shortlist widens, by the rows of
+        next highest BALD, until it holds (see :func:`batch_bald`): the batch is the greedy
+        over the whole pool, and ``shortlist_sizes_`` says how far the search went. On large
+        pools the shortlist keeps a batch to seconds while the gains stay high; gains near 0
+        make every row a possible pick, and the search reaches the whole pool.
 
     Attributes
     ----------
@@ -360,6 +465,10 @@ class BatchBALD(_PosteriorSamples, OrderedStrategy):
         The trained committee, renewed after every training; ``None`` with MC dropout.
     classes_ : ndarray of shape (n_classes,)
         The labelled set's classes at the last training: the columns of the samples.
+    shortlist_sizes_ : ndarray of shape (n_instances,)
+        Set by every :meth:`rank` (and :meth:`select`, so by every query): how many rows
+        each pick of the last batch was searched among; above ``n_candidates`` from the pick
+        where the shortlist had to widen.
 
     Examples
     --------
@@ -398,11 +507,13 @@ class BatchBALD(_PosteriorSamples, OrderedStrategy):
         """The batch in pick order, with each pick's estimated gain in mutual information
         (the first pick's is its BALD score)."""
         probs = self.sample_probabilities(learner, X_pool, random_state)
-        return batch_bald(
+        indices, gains, self.shortlist_sizes_ = batch_bald(
             probs,
             n_instances,
             n_configurations=self.n_configurations,
             n_candidates=self.n_candidates,
             random_state=random_state,
             n_jobs=getattr(learner, "n_jobs", None),
+            return_shortlist=True,
         )
+        return indices, gains
