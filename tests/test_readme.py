@@ -1,23 +1,60 @@
 """The README's example runs as written."""
 
+import contextlib
+import io
 import re
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_readme_python_example_runs():
+def test_readme_python_example_runs_and_prints_what_it_computes():
+    """Run as a script (no interactive echo of bare expressions), the example prints each
+    result it computes."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     assert blocks, "the README has no python example"
     for block in blocks:
-        namespace = {}
-        exec(compile(block, str(README), "exec"), namespace)
+        namespace = {"__name__": "__main__"}
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(block, str(README), "exec"), namespace)
     assert len(namespace["learner"].y_labeled_) == 60
-    assert namespace["sim"].stop_reason_
-    assert namespace["results"].strategies == ["random", "margin"]
-    assert namespace["search"].best_params_["query_strategy"] in {
-        "random", "least_confident", "margin", "entropy"
-    }
+    sim, search, results = namespace["sim"], namespace["search"], namespace["results"]
+    assert sim.stop_reason_
+    assert results.strategies == ["random", "margin"]
+    best = search.best_params_["query_strategy"]
+    assert best in {"random", "least_confident", "margin", "entropy"}
+    lines = printed.getvalue().splitlines()
+    assert lines[:3] == [
+        "labelled rows: 60",
+        f"stopped after {len(sim.labeled_indices_)} labels: {sim.stop_reason_}",
+        f"best strategy at 100 labels: {best}",
+    ]
+    assert "\n".join(lines[3:]) == results.summary_table()
+
+
+def test_readme_quick_start_output_is_what_the_command_prints_now():
+    """The fixed parts of `activekit benchmark`'s output (its first line, the table's header
+    and the baseline's mark, the notes under it) are in the README's copy as printed."""
+    from activekit._cli import _note
+
+    text = README.read_text()
+    quick = text[text.index("## Quick start"):text.index("## Example")]
+    block = re.search(r"```\n(activekit benchmark: .*?)```", quick, flags=re.S).group(1)
+    lines = block.splitlines()
+    assert lines[0] == (
+        "activekit benchmark: digits (1797 rows, 64 features, 10 classes), logreg, "
+        "4 strategies x 3 seeds, 20 -> 200 labels in batches of 10"
+    )
+    header = next(line for line in lines if line.startswith("strategy "))
+    assert header.split()[:4] == ["strategy", "final", "score", "AUC"]
+    assert header.endswith("label savings")
+    rows = lines[lines.index(header) + 1:lines.index(header) + 5]
+    assert [row.split()[0] for row in rows] == ["random", "least_confident", "margin", "entropy"]
+    assert rows[0].endswith("(baseline: noise floor)")
+    assert all(row.count("±") == 3 for row in rows)
+    assert _note(True, 3) in block
+    assert "wrote activekit-output/results.json\nwrote activekit-output/learning_curve.png" in block
 
 
 def test_readme_commands_are_the_ones_ci_runs():

@@ -321,6 +321,24 @@ def _count(n, one, many):
     return f"{n} {one if n == 1 else many}"
 
 
+def _note(with_random, n_seeds):
+    """What the table's columns mean, wrapped, as printed under it."""
+    spread = "" if n_seeds == 1 else " (mean ± std over seeds)"
+    if with_random:
+        note = (
+            "AUC: mean accuracy over the learning curve. Label savings: labels saved, against "
+            f"random's budget, in first reaching random's final mean accuracy{spread}. "
+            "Random's own row is the noise floor: the savings that differences between seeds "
+            "alone give."
+        )
+    else:
+        note = (
+            f"AUC: mean accuracy over the learning curve{spread}. No label savings without "
+            "the random baseline."
+        )
+    return textwrap.fill(note, width=88)
+
+
 def _check_sizes(args, y, label):
     """The budget, initial set and held-out set against the dataset, with the options' names
     (evaluate_strategies checks the same with its parameters' names)."""
@@ -407,20 +425,7 @@ def benchmark(args):
     say()
     print(results.summary_table(), flush=True)
     say()
-    spread = "" if args.seeds == 1 else " (mean ± std over seeds)"
-    if "random" in strategies:
-        note = (
-            "AUC: mean accuracy over the learning curve. Label savings: labels saved, against "
-            f"random's budget, in first reaching random's final mean accuracy{spread}. "
-            "Random's own row is the noise floor: the savings that differences between seeds "
-            "alone give."
-        )
-    else:
-        note = (
-            f"AUC: mean accuracy over the learning curve{spread}. No label savings without "
-            "the random baseline."
-        )
-    say(textwrap.fill(note, width=88))
+    say(_note("random" in strategies, args.seeds))
     json_path = out / "results.json"
     results.to_json(json_path)
     say(f"\nwrote {json_path}")
