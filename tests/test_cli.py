@@ -263,3 +263,17 @@ def test_console_entry_point_runs_as_a_module(tmp_path):
     )
     assert "random" in done.stdout
     assert json.loads((tmp_path / "results.json").read_text())["format"].startswith("activekit")
+
+
+def test_interrupt_is_one_line(tmp_path, capsys, monkeypatch):
+    import activekit.evaluation
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(activekit.evaluation, "evaluate_strategies", interrupted)
+    with pytest.raises(SystemExit) as info:
+        main(["benchmark", "--dataset", "iris", "--quiet", "--output", str(tmp_path)])
+    assert info.value.code == 130
+    captured = capsys.readouterr()
+    assert captured.err == "activekit: interrupted\n" and captured.out == ""
