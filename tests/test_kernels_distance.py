@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -106,6 +106,89 @@ def test_kcenter_duplicates_and_k_above_distinct_rows():
     assert np.all(dist[3:] == 0)
     same = np.zeros((5, 3))
     assert _kernels.kcenter_greedy(same, same[:1], 5)[0].tolist() == [0, 1, 2, 3, 4]
+
+
+# Finite values up to the overflow edge. The reference is the plain greedy in float64 (of the
+# float32 values, for a float32 pool): a squared distance that overflows float64 is inf, and
+# inf ties with inf, lowest index first, as any other tie. In float32 no distance overflows
+# (a float32 difference squared is below 5e77), but the kernel's dot-product filter works in
+# float32 and overflows from about sqrt(f32::MAX) = 1.8e19 up: it must then fall back to exact
+# distances. In float64 squares overflow from about 1.3e154 up, and differences near 1e308.
+F32_MAX = float(np.finfo(np.float32).max)
+F64_MAX = float(np.finfo(np.float64).max)
+HUGE_SCALES = {
+    np.float32: [2e19, 6e19, 1e25, F32_MAX / 2, F32_MAX],
+    np.float64: [1e150, 1.4e154, 1e200, 1e300, F64_MAX / 2, F64_MAX],
+}
+
+
+@st.composite
+def huge_point_sets(draw, dtype, min_rows=1, max_rows=30):
+    """Rows mixing small integers with values up to a drawn scale near the overflow edge, with
+    duplicated rows (huge duplicates are where `inf >= inf` used to skip a pick)."""
+    top = float(dtype(draw(st.sampled_from(HUGE_SCALES[dtype]))))  # representable in dtype
+    n = draw(st.integers(min_rows, max_rows))
+    d = draw(st.integers(1, 5))
+    n_distinct = draw(st.integers(1, max(n, 1)))
+    width = 32 if dtype is np.float32 else 64
+    elements = st.one_of(
+        st.integers(-3, 3).map(float),
+        st.sampled_from([top, -top, top / 2, -top / 3]),
+        st.floats(-top, top, allow_nan=False, allow_infinity=False, width=width),
+    )
+    distinct = draw(hnp.arrays(dtype, (n_distinct, d), elements=elements))
+    rows = draw(hnp.arrays(np.intp, n, elements=st.integers(0, n_distinct - 1)))
+    return distinct[rows]
+
+
+def overflowing_reference(X, C, k, first=None):
+    with np.errstate(over="ignore"):  # inf squared distances are part of the reference
+        return ref.kcenter_greedy(X, C, k, first)
+
+
+@settings(max_examples=150)
+@given(data=st.data(), dtype=st.sampled_from([np.float32, np.float64]),
+       n_jobs=st.sampled_from([1, 2]))
+def test_kcenter_values_up_to_overflow_match_numpy_greedy(data, dtype, n_jobs):
+    X = data.draw(huge_point_sets(dtype))
+    C = data.draw(huge_point_sets(dtype, min_rows=0, max_rows=20))
+    d = min(X.shape[1], C.shape[1])
+    X, C = X[:, :d], C[:, :d]
+    k = data.draw(st.integers(1, len(X)))
+    first = data.draw(st.integers(0, len(X) - 1)) if len(C) == 0 else None
+    want_idx, want_dist = overflowing_reference(X, C, k, first)
+    idx, dist, n_eval = _kernels.kcenter_greedy(
+        X, C, k, first=first, n_jobs=n_jobs, return_n_evaluations=True
+    )
+    np.testing.assert_array_equal(idx, want_idx)
+    np.testing.assert_array_equal(dist, want_dist)
+    assert len(np.unique(idx)) == k
+    assert n_eval <= len(X) * (len(C) + k)
+    if dtype is np.float32:  # float32 distances never overflow float64
+        assert np.all(np.isfinite(dist[1:] if first is not None else dist))
+
+
+def test_kcenter_overflow_examples_of_issue_16():
+    # float32: the filter's dot products overflow (2e19 * -3e19); the plain greedy picks 1 first.
+    X = np.array([[2e19, 1.9e19], [0, 6e19], [1, 1]], dtype=np.float32)
+    C = np.array([[-3e19, -3e19], [-2e19, 1e19]], dtype=np.float32)
+    idx, dist = _kernels.kcenter_greedy(X, C, 3)
+    assert idx.tolist() == [1, 0, 2]
+    np.testing.assert_array_equal(dist, overflowing_reference(X, C, 3)[1])
+    assert np.all(np.isfinite(dist))
+    # float64: both 1e200 rows are at distance inf from the centre; the first is picked (lowest
+    # index among the tie), then its duplicate is at 0 and row 2 (at 5) is the farthest.
+    X = np.array([[1e200], [1e200], [5.0]])
+    idx, dist = _kernels.kcenter_greedy(X, np.zeros((1, 1)), 2)
+    assert idx.tolist() == [0, 2]
+    assert dist.tolist() == [np.inf, 5.0]
+    # Ties among inf: lowest index first, whatever the order of the values.
+    X = np.array([[5.0], [-1e200], [1e300], [1e200], [-1e300]])
+    idx, dist = _kernels.kcenter_greedy(X, np.zeros((1, 1)), 5)
+    want_idx, want_dist = overflowing_reference(X, np.zeros((1, 1)), 5)
+    assert idx.tolist() == want_idx.tolist()
+    np.testing.assert_array_equal(dist, want_dist)
+    assert idx[0] == 1 and dist[0] == np.inf
 
 
 @given(X=point_sets(max_rows=9), data=st.data())

@@ -370,3 +370,18 @@ def test_bad_embedding(fitted):
         CoreSet(embedding=3).select(learner, pool, 2)
     with pytest.raises(ValueError, match="must be a 2-D numeric array"):
         CoreSet(embedding=lambda A: A[:, 0]).select(learner, pool, 2)
+
+
+def test_coreset_with_values_whose_products_and_squares_overflow():
+    """Issue 16: finite embeddings whose float32 dot products (or float64 squares) overflow get
+    the plain greedy's picks; the rows of X are indices into a table of such embeddings."""
+    f32 = np.array([[2e19, 1.9e19], [0, 6e19], [1, 1], [-3e19, -3e19], [-2e19, 1e19]], np.float32)
+    f64 = np.array([[1e200], [1e200], [5.0], [0.0], [0.0]])
+    X = np.arange(5.0)[:, None]
+    learner = ActiveLearningClassifier().fit(X[3:], [0, 1])  # rows 3 and 4 labelled
+    for table, k, want in ((f32, 3, [1, 0, 2]), (f64, 2, [0, 2])):
+        lookup = lambda A, table=table: table[A[:, 0].astype(int)]  # noqa: E731
+        idx = CoreSet(embedding=lookup).select(learner, X[:3], k)
+        assert_array_equal(idx, want)
+        with np.errstate(over="ignore"):  # the reference meets the same inf distances
+            assert_array_equal(idx, greedy_reference(table[:3], table[3:], k))

@@ -173,6 +173,16 @@ pub(crate) fn sq_norm<T: Real>(x: &[T]) -> f64 {
     ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 }
 
+/// Whether the triangle-inequality test skips a pick whose squared pick distance is `prune`
+/// for a row whose cut is `cut = 4 u margin`: `prune >= cut`, but never for an infinite cut
+/// (`u` infinite, or so large that `4 u` overflows), where `inf >= inf` would skip picks that
+/// may well be nearer. With a finite cut an infinite `prune` still rules its pick out: that
+/// pick's distance overflowed, so it is at least `f64::MAX` (within rounding) `>= cut`.
+#[inline(always)]
+fn rules_out(prune: f64, cut: f64) -> bool {
+    cut < f64::INFINITY && prune >= cut
+}
+
 /// The distance loops, once per instruction set: a module whose functions all carry the
 /// same `target_feature` (none for the baseline), so that the pairwise recursion and the
 /// inlined leaves are compiled for it; calls between them need no `unsafe`. The second
@@ -181,7 +191,7 @@ pub(crate) fn sq_norm<T: Real>(x: &[T]) -> f64 {
 macro_rules! distance_kernels {
     ($module:ident, $tile:literal $(, $feature:literal)?) => {
         mod $module {
-            use super::{leaf, row, Filter, FILTER_LANES, PAIRWISE_BLOCK};
+            use super::{leaf, row, rules_out, Filter, FILTER_LANES, PAIRWISE_BLOCK};
             use crate::real::Real;
 
             /// [`sq_dist_m`], with the common case of one pairwise block inlined.
@@ -302,7 +312,7 @@ macro_rules! distance_kernels {
                     let base = b * d * L;
                     b += 1;
                     let cut = 4.0 * u * margin;
-                    if prune[lo..hi].iter().all(|&p| p >= cut) {
+                    if prune[lo..hi].iter().all(|&p| rules_out(p, cut)) {
                         continue; // every pick of the block is ruled out (also when u == 0)
                     }
                     let Some(block) = filter.blocks.get(base..base + d * L) else {
@@ -351,18 +361,22 @@ macro_rules! distance_kernels {
                     let (g, tiny, abs) = (2.0 * filter.gamma * sx, filter.tiny, filter.abs);
                     for (l, low) in lower.iter_mut().enumerate() {
                         let estimate = nx + nc[l] - 2.0 * dots[l].to_f64_lossless();
-                        *low = estimate - (g * rc[l] + tiny * (nx + nc[l]) + abs);
+                        let bound = estimate - (g * rc[l] + tiny * (nx + nc[l]) + abs);
+                        // A dot product that overflowed `T` (any overflow leaves it infinite
+                        // or NaN) or an overflowed norm bounds nothing: such picks get their
+                        // exact distance. A finite bound had no overflow on the way, so the
+                        // rounding analysis holds.
+                        *low = if bound.is_finite() { bound } else { f64::NEG_INFINITY };
                     }
                     let mut candidates = [0_usize; L];
                     let mut n_candidates = 0;
                     for p in lo..hi {
-                        if prune[p] >= cut {
+                        if rules_out(prune[p], cut) {
                             continue;
                         }
                         evaluations += 1;
-                        // (a NaN bound, from an overflowed product, gets the exact distance)
                         let low = lower[p - first_lane];
-                        if low < u || low.is_nan() {
+                        if low < u {
                             candidates[n_candidates] = p;
                             n_candidates += 1;
                         }
@@ -385,7 +399,7 @@ macro_rules! distance_kernels {
                         // The triangle-inequality test holds for a `u` from earlier picks
                         // only: out of order, the block's first `cut`.
                         let limit = if min_first { cut } else { 4.0 * u * margin };
-                        if lower[p - first_lane] >= u || prune[p] >= limit {
+                        if lower[p - first_lane] >= u || rules_out(prune[p], limit) {
                             continue;
                         }
                         let [dist] = dist_m::<T, 1>(xi, [row(xs, d, picks[p])]);

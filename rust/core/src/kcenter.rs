@@ -30,6 +30,16 @@
 //!   first pass over the labelled centres uses the same filter, computing first the centre
 //!   with the smallest lower bound (about one exact distance a row instead of three).
 //!
+//! Values whose squares or products overflow (issue 16). Rows are finite (checked), but the
+//! `f32` filter's dot products overflow from about `sqrt(f32::MAX)` up, and in `f64` squared
+//! distances overflow to `inf` from about `1.3e154` up. Both are handled exactly, not
+//! rejected: a filter bound that is not finite bounds nothing (the pick's distance is computed
+//! exactly; an `f32` pool's exact distances, in `f64`, never overflow), and the
+//! triangle-inequality test never skips a pick while `4 u` is infinite (`inf >= inf` would
+//! skip picks that are nearer). A squared distance that overflows is `inf`, as in NumPy's
+//! greedy, and `inf` ties with `inf`: the lowest index is picked first, as among any equal
+//! distances, and such a pick is reported at distance `inf`.
+//!
 //! Refreshing every row in a streaming pass after 8, 16 and 32 picks paid off with the heap;
 //! with the bucket queue it measured slower (most rows never need the later picks).
 //!
@@ -413,6 +423,23 @@ mod tests {
         assert!(got.distances[2..].iter().all(|&v| v == 0.0));
     }
 
+    /// Issue 16's examples: finite values whose products (f32) or squares (f64) overflow.
+    #[test]
+    fn overflowing_values_give_the_eager_picks() {
+        let pool = ndarray::array![[2e19_f32, 1.9e19], [0.0, 6e19], [1.0, 1.0]];
+        let centres = ndarray::array![[-3e19_f32, -3e19], [-2e19, 1e19]];
+        let got = kcenter_greedy(pool.view(), centres.view(), 3, None, &Cancel::new()).unwrap();
+        assert_eq!(got.indices, vec![1, 0, 2]);
+        let (_, dist) = eager(&pool.mapv(f64::from), &centres.mapv(f64::from), 3, None);
+        assert_eq!(got.distances, dist);
+
+        let pool = ndarray::array![[1e200_f64], [1e200], [5.0]];
+        let centre = Array2::<f64>::zeros((1, 1));
+        let got = kcenter_greedy(pool.view(), centre.view(), 2, None, &Cancel::new()).unwrap();
+        assert_eq!(got.indices, vec![0, 2]);
+        assert_eq!(got.distances, vec![f64::INFINITY, 5.0]);
+    }
+
     #[test]
     fn errors() {
         let pool = Array2::<f32>::zeros((3, 2));
@@ -499,6 +526,61 @@ mod tests {
             let (idx, dist) = eager(&pool.mapv(f64::from), &centers.mapv(f64::from), k, first);
             prop_assert_eq!(&got.indices, &idx);
             prop_assert_eq!(&got.distances, &dist);
+        }
+
+        /// Finite values up to the overflow edge (issue 16). In `f32` the filter's dot
+        /// products overflow from about `sqrt(f32::MAX)` up while the exact distances (in
+        /// `f64`) never do; in `f64` squared distances overflow to `inf`, which ties with
+        /// `inf`, lowest index first, as in the eager greedy. Duplicated rows: an overflowed
+        /// pick distance must not rule out the pick for a row whose bound is `inf` too.
+        #[test]
+        fn matches_eager_greedy_up_to_overflow(
+            n in 1..60usize, m in prop_oneof![0..3usize, 15..20usize], d in 1..5usize,
+            f32_pool in any::<bool>(),
+            scale in prop_oneof![Just(2e19f64), Just(1e25), Just(1.7e38), Just(f64::from(f32::MAX)),
+                                 Just(1e150), Just(1.4e154), Just(1e200), Just(1e300), Just(f64::MAX)],
+            vals in prop::collection::vec(prop_oneof![
+                (-3i8..4).prop_map(f64::from), -1.0..1.0f64, Just(1.0), Just(-1.0), Just(0.5),
+            ], 1..40),
+            rows in prop::collection::vec(0..1000usize, 1..60),
+            k_frac in 0.0..1.0f64, first_frac in 0.0..1.0f64, threads in 1..3usize,
+            per_bucket in prop_oneof![Just(PER_BUCKET), 1..4usize],
+        ) {
+            // In f32, scales above f32::MAX stand for f32::MAX; values in [-scale, scale] and
+            // small integers, rows repeated from a few distinct ones.
+            let top = if f32_pool { scale.min(f64::from(f32::MAX)) } else { scale };
+            let at = |i: usize, j: usize| {
+                let v = vals[(i * d + j) % vals.len()];
+                if v.fract() == 0.0 && v.abs() > 1.0 { v } else { v * top }
+            };
+            let distinct = rows.len().min(n).max(1);
+            let pool = Array2::from_shape_fn((n, d), |(i, j)| at(rows[i % rows.len()] % distinct, j));
+            let centers = Array2::from_shape_fn((m, d), |(i, j)| at(7 + 3 * i, j));
+            let k = 1 + ((n - 1) as f64 * k_frac) as usize;
+            let first = (m == 0).then(|| ((n - 1) as f64 * first_frac) as usize);
+            let run = |threads| -> KCenter {
+                crate::with_threads(threads, || {
+                    if f32_pool {
+                        let (p, c) = (pool.mapv(|v| v as f32), centers.mapv(|v| v as f32));
+                        greedy(p.view(), c.view(), k, first, &Cancel::new(), per_bucket)
+                    } else {
+                        greedy(pool.view(), centers.view(), k, first, &Cancel::new(), per_bucket)
+                    }
+                }).unwrap().unwrap()
+            };
+            let got = run(threads);
+            let (p64, c64) = if f32_pool {
+                (pool.mapv(|v| f64::from(v as f32)), centers.mapv(|v| f64::from(v as f32)))
+            } else {
+                (pool.clone(), centers.clone())
+            };
+            let (idx, dist) = eager(&p64, &c64, k, first);
+            prop_assert_eq!(&got.indices, &idx);
+            prop_assert_eq!(&got.distances, &dist);
+            if f32_pool {
+                let skip = usize::from(first.is_some());
+                prop_assert!(got.distances[skip..].iter().all(|v| v.is_finite()));
+            }
         }
     }
 }

@@ -126,6 +126,50 @@ fn threads() -> impl Strategy<Value = usize> {
     prop_oneof![0..4usize, Just(usize::MAX), Just(1 << 40)]
 }
 
+/// The plain eager k-center greedy in `f64` (a squared distance that overflows is `inf`, which
+/// ties with `inf`: the lowest index wins, as among any equal values). Sums in order from 0,
+/// as the kernel (and NumPy) do for rows of fewer than 8 columns, the only ones drawn here.
+fn eager_kcenter(
+    x: &Array2<f64>,
+    c: &Array2<f64>,
+    k: usize,
+    first: Option<usize>,
+) -> (Vec<usize>, Vec<f64>) {
+    assert!(x.ncols() < 8);
+    let sq = |a: ndarray::ArrayView1<f64>, b: ndarray::ArrayView1<f64>| {
+        a.iter().zip(b).fold(0.0, |s, (p, q)| s + (p - q) * (p - q))
+    };
+    let n = x.nrows();
+    let mut min = vec![f64::INFINITY; n];
+    for centre in c.rows() {
+        for (v, r) in min.iter_mut().zip(x.rows()) {
+            *v = v.min(sq(r, centre));
+        }
+    }
+    let mut taken = vec![false; n];
+    let (mut idx, mut dist) = (vec![], vec![]);
+    let mut next = first;
+    while idx.len() < k {
+        let pick = next.take().unwrap_or_else(|| {
+            (0..n)
+                .filter(|&i| !taken[i])
+                .fold(None, |b: Option<usize>, i| match b {
+                    Some(b) if min[i] <= min[b] => Some(b),
+                    _ => Some(i),
+                })
+                .unwrap_or(0)
+        });
+        taken[pick] = true;
+        idx.push(pick);
+        dist.push(min[pick].sqrt());
+        let p = x.row(pick);
+        for (v, r) in min.iter_mut().zip(x.rows()) {
+            *v = v.min(sq(r, p));
+        }
+    }
+    (idx, dist)
+}
+
 fn check_selection(indices: &[usize], n: usize, k: usize) -> Result<(), TestCaseError> {
     prop_assert_eq!(indices.len(), k);
     prop_assert!(
@@ -274,8 +318,13 @@ proptest! {
             prop_assert_eq!(out.distances.len(), n);
             prop_assert!(out.indices.iter().all(|&i| i < c.nrows()));
         }
+        // Values up to the overflow edge (1e19, 3.4e38 in f32; 1e154, 1e200, f64::MAX): the
+        // picks and distances must be the eager greedy's, not only valid (issue 16).
         if let Ok(out) = kcenter_greedy(x.view(), c.view(), k, first, &cancel) {
             check_selection(&out.indices, n, k)?;
+            let (idx, dist) = eager_kcenter(&x, &c, k, first);
+            prop_assert_eq!(&out.indices, &idx);
+            prop_assert_eq!(&out.distances, &dist);
         }
         if let Ok(picks) = kmeans_plusplus(x.view(), k, seed, &cancel) {
             check_selection(&picks, n, k)?;
@@ -289,7 +338,12 @@ proptest! {
         }
         let (x32, c32) = (to_f32(&x), to_f32(&c));
         let _ = min_distances(x32.view(), c32.view(), &cancel);
-        let _ = kcenter_greedy(x32.view(), c32.view(), k, first, &cancel);
+        if let Ok(out) = kcenter_greedy(x32.view(), c32.view(), k, first, &cancel) {
+            let widen = |a: &Array2<f32>| a.mapv(f64::from);
+            let (idx, dist) = eager_kcenter(&widen(&x32), &widen(&c32), k, first);
+            prop_assert_eq!(&out.indices, &idx);
+            prop_assert_eq!(&out.distances, &dist);
+        }
         let _ = kmeans_plusplus(x32.view(), k, seed, &cancel);
     }
 
