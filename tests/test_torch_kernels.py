@@ -134,13 +134,38 @@ def test_uncertainty_on_random_rows(measure, probs, data):
     (idx, top), (r_idx, r_top) = both("uncertainty_top_k", probs, measure, k)
     ref = _kernels.uncertainty_scores(probs, measure).astype(np.float64)
     atol = 1e-5 if probs.dtype == np.float32 else 1e-12
-    # float32 entropies: torch's log and Rust's own float32 log differ in the last bits.
+    # Entropies: each p ln p is Rust's bits (the same logarithm), but torch adds them in
+    # another order, so float32 near-ties can go either way.
     if measure == "entropy" and probs.dtype == np.float32:
         assert_same_selection(idx, r_idx, ref, atol)
     else:
         assert_array_equal(idx, r_idx)
     assert_allclose(top, ref[idx], atol=atol, rtol=0)
     assert idx.dtype == r_idx.dtype and top.dtype == r_top.dtype
+
+
+def two_class_rows(dtype, n=20_000, seed=0):
+    """``[p, 1 - p]`` with p over every decade of normal values, zeros, ones and subnormals:
+    with two terms, any summation order gives the same bits."""
+    rng = np.random.RandomState(seed)
+    tiny = np.finfo(dtype).tiny
+    p = np.concatenate([
+        np.exp(rng.uniform(np.log(tiny), 0, n)), rng.rand(n), [0.0, 1.0, 0.5, tiny, tiny / 8],
+    ]).astype(dtype)
+    probs = np.stack([p, (1 - p.astype(np.float64)).astype(dtype)], axis=1)
+    return probs[np.abs(probs.astype(np.float64).sum(1) - 1) <= 1e-6]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_entropy_terms_are_rusts_bits(dtype):
+    # The twin's logarithm is Rust's, operation for operation: two-class entropies (where the
+    # summation order cannot matter) agree bit for bit, and so do the committee's.
+    probs = two_class_rows(dtype)
+    got, want = both("uncertainty_scores", probs, "entropy")
+    assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+    committee = np.stack([probs, probs[::-1]])
+    got, want = both("committee_scores", committee, "consensus_entropy")
+    assert_array_equal(got.view(np.uint8), want.view(np.uint8))
 
 
 @FEW
@@ -589,6 +614,16 @@ def test_cuda_tensors_stay_on_the_device_and_select_like_rust(dtype):
     votes = np.random.RandomState(6).randint(4, size=(7, 500))
     got = _kernels.vote_top_k(torch.as_tensor(votes, device=dev), 4, "vote_entropy", 40)
     assert_array_equal(got[0].cpu().numpy(), _kernels.vote_top_k(votes, 4, "vote_entropy", 40)[0])
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_entropy_terms_are_rusts_bits(dtype):
+    probs = two_class_rows(dtype)
+    got = _kernels.uncertainty_scores(torch.as_tensor(probs, device="cuda"), "entropy")
+    want = _kernels.uncertainty_scores(probs, "entropy")
+    assert_array_equal(got.cpu().numpy().view(np.uint8), want.view(np.uint8))
 
 
 @pytest.mark.cuda

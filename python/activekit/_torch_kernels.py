@@ -15,8 +15,9 @@ Exactness. The twins perform the same operations as the kernels but torch sums i
 
 * exact (bit for bit): least-confident and margin scores, the committee's mean distribution,
   vote entropy and variation ratio, top-k; every selection made on such values;
-* within a few ulps: entropies (torch's ``log``, and Rust's float32 log is its own polynomial),
-  row sums, squared distances (Rust sums in NumPy's pairwise order), the kNN matrix product
+* within a few ulps: entropies (each ``p ln p`` is Rust's bit for bit, from Rust's own
+  logarithm, but torch adds the terms in another order; two-class rows agree exactly), row
+  sums, squared distances (Rust sums in NumPy's pairwise order), the kNN matrix product
   (another BLAS), unit rows (another norm);
 * k-center keeps Euclidean distances (``sqrt`` of the float64 sum, from ``torch.cdist``'s direct
   mode, which reads each row once) instead of their squares: picks are monotone in either, but
@@ -135,9 +136,61 @@ def top_k(scores, k):
 # Uncertainty and committee disagreement over probabilities
 
 
+# The logarithm of rust/core/src/ln.rs, operation for operation: x = 2^k m with m in
+# [sqrt(1/2), sqrt(2)) from the bits, then a polynomial. Each torch operation below rounds once,
+# as each Rust one does (no fused multiply-add: every product and sum is its own kernel), so a
+# normal positive value gets Rust's bits on any device; only the sums over classes are added in
+# another order. Constants are exact in the tensor's dtype.
+_SQRT_HALF_BITS_F32 = 0x3F3504F3
+_SQRT_HALF_MANT_F32 = _SQRT_HALF_BITS_F32 - (126 << 23)
+_LN2_F32 = float(np.float32(math.log(2)))
+_P_F32 = tuple(float(np.float32(c)) for c in (8.333347e-2, 1.2492983e-2, 2.3337197e-3))
+_SQRT_HALF_BITS_F64 = 0x3FE6A09E667F3BCD
+_SQRT_HALF_MANT_F64 = _SQRT_HALF_BITS_F64 - (1022 << 52)
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_LG = (
+    6.666666666666735130e-01,
+    3.999999999940941908e-01,
+    2.857142874366239149e-01,
+    2.222219843214978396e-01,
+    1.818357216161805012e-01,
+    1.531383769920937332e-01,
+    1.479819860511658591e-01,
+)
+
+
+def _ln_normal(x):
+    """``ln x`` for positive normal ``x``, bit for bit as Rust's ``ln_normal_f32``/``_f64``
+    (other values give unspecified results, which callers mask out)."""
+    if x.dtype == torch.float32:
+        j = x.view(torch.int32) - _SQRT_HALF_MANT_F32
+        k = (j >> 23).to(torch.float32) - 126.0
+        m = ((j & 0x007FFFFF) + _SQRT_HALF_BITS_F32).view(torch.float32)
+        f = m - 1.0
+        s = (f + f) / (m + 1.0)
+        z = s * s
+        p0, p1, p2 = _P_F32
+        p = p0 + z * (p1 + z * p2)
+        return k * _LN2_F32 + (s + s * (z * p))
+    j = x.view(torch.int64) - _SQRT_HALF_MANT_F64
+    k = (j >> 52).to(torch.float64) - 1022.0  # exact, as Rust's 2^52 trick
+    m = ((j & 0x000FFFFFFFFFFFFF) + _SQRT_HALF_BITS_F64).view(torch.float64)
+    f = m - 1.0
+    hfsq = 0.5 * f * f
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    lg1, lg2, lg3, lg4, lg5, lg6, lg7 = _LG
+    t1 = w * (lg2 + w * (lg4 + w * lg6))
+    t2 = z * (lg1 + w * (lg3 + w * (lg5 + w * lg7)))
+    r = t2 + t1
+    return s * (hfsq + r) + k * _LN2_LO - hfsq + f + k * _LN2_HI
+
+
 def _xlogx(p):
     """``p ln p`` for normal ``p``, 0 for zero and subnormal ``p`` (as ``Real::xlogx``)."""
-    return torch.where(p >= torch.finfo(p.dtype).tiny, p * torch.log(p), 0.0)
+    return torch.where(p >= torch.finfo(p.dtype).tiny, p * _ln_normal(p), 0.0)
 
 
 def _at_least_0(x):
@@ -315,9 +368,9 @@ def _votes(v, n_classes, measure):
     sizes = torch.zeros(n, m + 1, dtype=torch.int64, device=v.device)
     sizes.scatter_add_(1, runs, end.to(torch.int64))
     total = torch.zeros(n, dtype=torch.float64, device=v.device)
+    terms = _xlogx(torch.arange(m + 1, dtype=torch.float64) / m).tolist()  # Rust's table
     for r in range(1, m + 1):
-        x = r / m
-        total += sizes[:, r].to(torch.float64) * (x * math.log(x))
+        total += sizes[:, r].to(torch.float64) * terms[r]
     return _at_least_0(-total)
 
 
