@@ -1,19 +1,24 @@
 """Uncertainty scoring + top-k: the Rust kernel against NumPy and against the memory-read bound.
 
 For each measure (least_confident, margin, entropy) and each pool size (n rows, c classes,
-float32, C-contiguous), this times
+float32, C-contiguous), this times, at 1 thread and at every core (``os.cpu_count()``):
 
-* Rust: ``activekit._kernels.uncertainty_top_k(probs, measure, k)`` (every core; it also
-  validates each row, in the same pass), and the same on one thread for reference;
+* Rust: ``activekit._kernels.uncertainty_top_k(probs, measure, k, n_jobs=t)`` (it also
+  validates each row, in the same pass);
 * NumPy: a clean vectorised implementation of the same scores (``1 - max``;
   ``1 - (top1 - top2)`` via ``np.partition``; ``-sum p ln p`` with ``0 ln 0 = 0``), then
-  ``np.argpartition`` and a sort of the k selected; it validates nothing;
+  ``np.argpartition`` and a sort of the k selected; it validates nothing. NumPy's ufuncs run on
+  one thread, so at ``t`` threads the same code runs over ``t`` row chunks in a thread pool
+  (the ufuncs release the GIL), each chunk's top k merged, with BLAS and OpenMP pools limited
+  to ``t`` threads by threadpoolctl (see ``_threads.py``);
 
-and reports medians (after a warm-up), the ratio NumPy / Rust, and the time the memory-read
-bound allows: bytes of the probability matrix / read bandwidth, with the read bandwidth
-measured in the same run (one NumPy reduction per core over its share of a 512 MiB array,
-best over reductions and repeats). Before timing a cell it checks that Rust and NumPy select
-the same rows (up to ties within a tolerance) and that Rust's scores match NumPy's.
+and reports medians of as many runs for NumPy as for Rust (after a warm-up), the ratio
+NumPy / Rust at equal threads, and the time the memory-read bound allows at that thread count:
+bytes of the probability matrix / read bandwidth, with the read bandwidth measured in the same
+run at 1 thread and at every core (one NumPy reduction per thread over its share of a 512 MiB
+array, best over reductions and repeats, at the start and again at the end of the run). Before
+timing a cell it checks that Rust, NumPy and NumPy over row chunks select the same rows (up to
+ties within a tolerance) and that Rust's scores match NumPy's.
 
 Run ``python benches/bench_scoring.py`` (``--quick`` for a smoke run, ``--repeats N``).
 """
@@ -22,14 +27,13 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import platform
-import statistics
 import sys
 import threading
 import time
 
 import numpy as np
+from _threads import ALL_CORES, THREADS, chunked, limit_threads, median_time, merge_top_k
 
 from activekit import _kernels
 
@@ -76,19 +80,26 @@ def numpy_scores(p, measure):
 
 
 def numpy_top_k(scores, k):
+    """The k highest of ``scores`` (indices, scores): highest first, lowest index among ties."""
+    k = min(k, scores.size)
     idx = np.argpartition(-scores, k - 1)[:k]
-    # Most uncertain first; equal scores lowest index first.
     order = np.lexsort((idx, -scores[idx]))
     idx = idx[order]
     return idx, scores[idx]
 
 
-def numpy_uncertainty_top_k(p, measure, k):
-    return numpy_top_k(numpy_scores(p, measure), k)
+def numpy_uncertainty_top_k(p, measure, k, threads=1):
+    """NumPy's top k; with ``threads`` > 1 over one row chunk a thread, per-chunk top k merged."""
+
+    def part(lo, hi):
+        idx, scores = numpy_top_k(numpy_scores(p[lo:hi], measure), k)
+        return idx + lo, scores
+
+    return merge_top_k(chunked(part, p.shape[0], threads), k)
 
 
-def rust_uncertainty_top_k(p, measure, k, n_jobs=None):
-    return _kernels.uncertainty_top_k(p, measure, k, n_jobs=n_jobs)
+def rust_uncertainty_top_k(p, measure, k, threads):
+    return _kernels.uncertainty_top_k(p, measure, k, n_jobs=threads)
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,56 +107,42 @@ def rust_uncertainty_top_k(p, measure, k, n_jobs=None):
 
 
 def check_agreement(p, measure, k):
-    """Rust and NumPy pick the same rows up to ties within `tol`, and Rust's scores match."""
+    """Rust, NumPy and NumPy over row chunks pick the same rows up to ties within ``tol``, and
+    Rust's scores match NumPy's."""
     ref = numpy_scores(p, measure)
-    n_idx, _ = numpy_top_k(ref, k)
-    r_idx, r_scores = rust_uncertainty_top_k(p, measure, k)
-    r_idx = np.asarray(r_idx)
-    r_scores = np.asarray(r_scores, dtype=np.float64)
     where = f"{measure} n={p.shape[0]} c={p.shape[1]}"
     # float32 scores from two summation orders: a few ulps of the largest partial sums.
     tol = 1e-5 * max(1.0, float(np.abs(ref).max()))
-    assert r_idx.shape == (k,) and r_scores.shape == (k,), where
-    assert np.unique(r_idx).size == k, f"{where}: repeated indices"
-    assert r_idx.min() >= 0 and r_idx.max() < p.shape[0], f"{where}: index out of range"
-    assert np.all(np.diff(r_scores) <= 0), f"{where}: scores not in descending order"
-    err = np.abs(r_scores - ref[r_idx].astype(np.float64)).max()
-    assert err <= tol, f"{where}: Rust scores differ from NumPy by {err:.3g} > {tol:.3g}"
+    n_idx, _ = numpy_top_k(ref, k)
     kth = float(np.sort(ref[n_idx])[0])
-    differ = np.setxor1d(r_idx, n_idx)
-    off = np.abs(ref[differ].astype(np.float64) - kth)
-    assert np.all(off <= tol), (
-        f"{where}: {differ.size} selected rows differ beyond ties "
-        f"(max distance from the k-th score {off.max():.3g} > {tol:.3g})"
+    t_idx, _ = numpy_uncertainty_top_k(p, measure, k, ALL_CORES)
+    assert np.array_equal(np.sort(ref[t_idx]), np.sort(ref[n_idx])), (
+        f"{where}: NumPy over row chunks selects other scores"
     )
-    return differ.size, err
+    for threads in THREADS:
+        r_idx, r_scores = rust_uncertainty_top_k(p, measure, k, threads)
+        r_idx = np.asarray(r_idx)
+        r_scores = np.asarray(r_scores, dtype=np.float64)
+        assert r_idx.shape == (k,) and r_scores.shape == (k,), where
+        assert np.unique(r_idx).size == k, f"{where}: repeated indices"
+        assert r_idx.min() >= 0 and r_idx.max() < p.shape[0], f"{where}: index out of range"
+        assert np.all(np.diff(r_scores) <= 0), f"{where}: scores not in descending order"
+        err = np.abs(r_scores - ref[r_idx].astype(np.float64)).max()
+        assert err <= tol, f"{where}: Rust scores differ from NumPy by {err:.3g} > {tol:.3g}"
+        differ = np.setxor1d(r_idx, n_idx)
+        off = np.abs(ref[differ].astype(np.float64) - kth)
+        assert np.all(off <= tol), (
+            f"{where}, {threads} threads: {differ.size} selected rows differ beyond ties "
+            f"(max distance from the k-th score {off.max():.3g} > {tol:.3g})"
+        )
 
 
 # --------------------------------------------------------------------------------------------
-# Timing
-
-
-def median_time(fn, repeats, warmup=1):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def time_cell(p, measure, k, repeats):
-    """Median seconds of NumPy, Rust on every core, and Rust on one thread."""
-    t_np = median_time(functools.partial(numpy_uncertainty_top_k, p, measure, k), repeats)
-    t_rs = median_time(functools.partial(rust_uncertainty_top_k, p, measure, k), repeats)
-    t_r1 = median_time(functools.partial(rust_uncertainty_top_k, p, measure, k, 1), repeats)
-    return t_np, t_rs, t_r1
+# The memory-read bound
 
 
 def _parallel(fns):
-    """Run each of `fns` on its own thread (NumPy releases the GIL); wall time of all."""
+    """Run each of ``fns`` on its own thread (NumPy releases the GIL); wall time of all."""
     barrier = threading.Barrier(len(fns) + 1)
 
     def run(f):
@@ -163,7 +160,7 @@ def _parallel(fns):
 
 
 def read_bandwidth(n_threads, nbytes=512 << 20, repeats=7):
-    """Bytes/s that `n_threads` threads read, each reducing its share of one large array.
+    """Bytes/s that ``n_threads`` threads read, each reducing its share of one large array.
 
     Best over several NumPy reductions (float32 sum and max, a uint64 bitwise-or) and
     repeats: the highest rate seen is the tightest honest bound.
@@ -203,70 +200,91 @@ def main(argv=None):
     sizes_n = (10_000, 100_000) if args.quick else (100_000, 1_000_000)
     sizes_c = (10, 100)
     k = args.k
-    cores = os.cpu_count() or 1
 
     print(f"machine: {platform.machine()} {platform.processor() or ''}".rstrip())
-    print(f"cores: {cores} (Rust uses all of them; NumPy runs on one)")
+    print(f"cores: {ALL_CORES}; every cell at threads {', '.join(map(str, THREADS))}, both sides")
     print(f"python {platform.python_version()}, numpy {np.__version__}")
-    print(f"sizes: n in {sizes_n}, c in {sizes_c}, float32, k = {k}, repeats = {repeats}")
+    print(
+        f"sizes: n in {sizes_n}, c in {sizes_c}, float32, k = {k}; "
+        f"medians of {repeats} runs each side after a warm-up"
+    )
 
     bw_bytes = (128 << 20) if args.quick else (512 << 20)
-    bw, rates = read_bandwidth(cores, nbytes=bw_bytes)
-    bw1, _ = read_bandwidth(1, nbytes=bw_bytes)
-    detail = ", ".join(f"{name} {r / 1e9:.1f}" for name, r in rates.items())
-    print(
-        f"read bandwidth: {bw / 1e9:.1f} GB/s on {cores} threads ({detail}); "
-        f"{bw1 / 1e9:.1f} GB/s on one"
-    )
+
+    def measure_bandwidth():
+        return {t: read_bandwidth(t, nbytes=bw_bytes) for t in THREADS}
+
+    bws = measure_bandwidth()
+    for t, (bw, rates) in bws.items():
+        detail = ", ".join(f"{name} {r / 1e9:.1f}" for name, r in rates.items())
+        print(f"read bandwidth on {t} thread(s): {bw / 1e9:.1f} GB/s ({detail})")
+    bw = {t: bws[t][0] for t in THREADS}
     print()
 
-    header = (
-        f"{'measure':<16}{'n':>9}{'c':>5}{'MB':>7}{'NumPy ms':>10}{'Rust ms':>9}"
-        f"{'Rust 1T':>9}{'NumPy/Rust':>11}{'bound ms':>10}{'Rust/bound':>11}"
-    )
-    print(header)
+    # rows: (measure, n, c, nbytes, {t: (t_np, t_rs)})
     rows = []
     for n in sizes_n:
         for c in sizes_c:
             p = make_probs(n, c, seed=n + c)
-            mb = p.nbytes / 1e6
-            bound = p.nbytes / bw
             for measure in MEASURES:
                 check_agreement(p, measure, k)
-                t_np, t_rs, t_r1 = time_cell(p, measure, k, repeats)
-                row = (measure, n, c, mb, t_np, t_rs, t_r1, t_np / t_rs, bound, t_rs / bound)
-                rows.append(row)
-                print(
-                    f"{measure:<16}{n:>9}{c:>5}{mb:>7.0f}{fmt_ms(t_np):>10}{fmt_ms(t_rs):>9}"
-                    f"{fmt_ms(t_r1):>9}{t_np / t_rs:>10.1f}x{fmt_ms(bound):>10}"
-                    f"{t_rs / bound:>10.2f}x",
-                    flush=True,
-                )
+                times = {}
+                for t in THREADS:
+                    with limit_threads(t):
+                        t_np, _ = median_time(
+                            functools.partial(numpy_uncertainty_top_k, p, measure, k, t), repeats
+                        )
+                        t_rs, _ = median_time(
+                            functools.partial(rust_uncertainty_top_k, p, measure, k, t), repeats
+                        )
+                    times[t] = (t_np, t_rs)
+                rows.append((measure, n, c, p.nbytes, times))
+                line = f"{measure:<16}{n:>9}{c:>5}"
+                for t, (t_np, t_rs) in times.items():
+                    line += (
+                        f" | {t} thr: NumPy {fmt_ms(t_np)} ms, Rust {fmt_ms(t_rs)} ms, "
+                        f"{t_np / t_rs:.1f}x, Rust/bound {t_rs / (p.nbytes / bw[t]):.2f}x"
+                    )
+                print(line, flush=True)
             del p
 
-    # Shared hardware: measure the bandwidth again and keep the best, so the bound is the
+    # Shared hardware: measure the bandwidth again and keep the best, so that each bound is the
     # tightest one seen in this run.
-    bw_end, _ = read_bandwidth(cores, nbytes=bw_bytes)
-    if bw_end > bw:
-        print(f"\nread bandwidth at the end: {bw_end / 1e9:.1f} GB/s; bounds rescaled to it")
-        rows = [(*r[:8], r[8] * bw / bw_end, r[5] / (r[8] * bw / bw_end)) for r in rows]
-        bw = bw_end
+    for t, (bw_end, _) in measure_bandwidth().items():
+        if bw_end > bw[t]:
+            print(
+                f"read bandwidth on {t} thread(s) at the end: {bw_end / 1e9:.1f} GB/s "
+                f"(kept: higher than at the start)"
+            )
+            bw[t] = bw_end
+
     print()
     print(
-        f"Uncertainty scoring + top-{k}, float32, median of {repeats} runs; {cores} cores, "
-        f"read bandwidth {bw / 1e9:.1f} GB/s (bound = matrix bytes / bandwidth)."
+        f"Uncertainty scoring + top-{k}, float32, medians of {repeats} runs each side; "
+        f"{ALL_CORES} cores; read bandwidth "
+        + ", ".join(f"{bw[t] / 1e9:.1f} GB/s on {t} thread(s)" for t in THREADS)
+        + " (bound = matrix bytes / bandwidth at the same thread count)."
     )
     print()
-    print(
-        "| measure | n | c | NumPy (ms) | Rust (ms) | Rust, 1 thread (ms) | NumPy / Rust "
-        "| read bound (ms) | Rust / bound |"
-    )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for measure, n, c, _, t_np, t_rs, t_r1, ratio, bound, over in rows:
-        print(
-            f"| {measure} | {n:.0e} | {c} | {fmt_ms(t_np)} | {fmt_ms(t_rs)} | {fmt_ms(t_r1)} "
-            f"| {ratio:.1f}x | {fmt_ms(bound)} | {over:.2f}x |"
+    head = "| measure | n | c |"
+    rule = "| --- | ---: | ---: |"
+    for t in THREADS:
+        head += (
+            f" NumPy, {t} thr (ms) | Rust, {t} thr (ms) | NumPy / Rust, {t} thr "
+            f"| bound, {t} thr (ms) | Rust / bound, {t} thr |"
         )
+        rule += " ---: | ---: | ---: | ---: | ---: |"
+    print(head)
+    print(rule)
+    for measure, n, c, nbytes, times in rows:
+        line = f"| {measure} | {n:.0e} | {c} |"
+        for t, (t_np, t_rs) in times.items():
+            bound = nbytes / bw[t]
+            line += (
+                f" {fmt_ms(t_np)} | {fmt_ms(t_rs)} | {t_np / t_rs:.1f}x "
+                f"| {fmt_ms(bound)} | {t_rs / bound:.2f}x |"
+            )
+        print(line)
     return 0
 
 
