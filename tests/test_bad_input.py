@@ -247,6 +247,7 @@ STRATEGY_PARAMETER_CASES = [
     ("typiclust n_neighbors", "TypiClust", dict(n_neighbors=0), "query", "'n_neighbors' parameter of TypiClust"),
     ("eer candidates", "ExpectedErrorReduction", dict(n_candidates=0), "query", "'n_candidates' parameter of ExpectedErrorReduction"),
     ("committee of one", "VoteEntropy", dict(n_members=1), "fit", "'n_members' parameter of VoteEntropy"),
+    ("batch_bald max_candidates", "BatchBALD", dict(max_candidates=0), "fit", "'max_candidates' parameter of BatchBALD must be an int in the range"),
     ("epsilon above 1", "EpsilonGreedy", dict(epsilon=2.0), "fit", "'epsilon' parameter of EpsilonGreedy"),
 ]
 

@@ -204,11 +204,11 @@ def test_candidates_cover_the_batch_and_none_means_every_row():
     assert_array_equal(batch_bald(probs, 5, n_configurations=81, n_candidates=60)[0], full[0])
     # Fewer candidates than the batch: the batch size wins, and the shortlist widens as the
     # bound asks: the result is still the greedy over every row.
-    idx, gains, sizes = batch_bald(probs, 5, n_configurations=81, n_candidates=2,
-                                   return_shortlist=True)
+    idx, gains, sizes, exact = batch_bald(probs, 5, n_configurations=81, n_candidates=2,
+                                          return_shortlist=True)
     assert_array_equal(idx, full[0])
     assert_allclose(gains, full[1], atol=1e-12)
-    assert sizes[0] == 5 and np.all(np.diff(sizes) >= 0)
+    assert sizes[0] == 5 and np.all(np.diff(sizes) >= 0) and exact.all()
     # Every row of the pool.
     assert np.sort(batch_bald(probs[:, :4], 4)[0]).tolist() == [0, 1, 2, 3]
 
@@ -231,11 +231,12 @@ def test_a_shortlist_of_copies_widens_to_the_exact_greedy(seed):
     b, k = 3, len(copies)
     assert_array_equal(np.sort(_kernels.committee_top_k(probs, "max_disagreement", k)[0]), copies)
     want_idx, want_gains = greedy_reference(probs, b)
-    idx, gains, sizes = batch_bald(probs, b, n_configurations=3 ** (b - 1), n_candidates=k,
-                                   return_shortlist=True)
+    idx, gains, sizes, exact = batch_bald(probs, b, n_configurations=3 ** (b - 1),
+                                          n_candidates=k, return_shortlist=True)
     assert_array_equal(idx, want_idx)
     assert_allclose(gains, want_gains, atol=1e-10)
     assert sizes[0] == k and sizes[1] > k, "widened at the second pick"
+    assert exact.all()
     # Without widening, the greedy over the shortlist alone takes a copy.
     alone, alone_gains = batch_bald(probs[:, copies], b, n_configurations=3 ** (b - 1),
                                     n_candidates=None)
@@ -249,16 +250,65 @@ def test_once_the_samples_are_told_apart_nothing_widens():
     # sample is right, ln 2, all there is to know. Every later gain is 0, whatever a left-out
     # row's BALD: the shortlist stays, and the batch goes on by BALD.
     probs, copies = copies_of_one_question(4, t=2, n=12, c=2, copies=1)
-    idx, gains, sizes = batch_bald(probs, 4, n_configurations=8, n_candidates=2,
-                                   return_shortlist=True)
+    idx, gains, sizes, exact = batch_bald(probs, 4, n_configurations=8, n_candidates=2,
+                                          return_shortlist=True)
     assert idx[0] == copies[0] and gains[0] == pytest.approx(np.log(2), abs=1e-12)
     assert_allclose(gains[1:], 0.0, atol=1e-12)
-    assert sizes.tolist() == [4, 4, 4, 4]
+    assert sizes.tolist() == [4, 4, 4, 4] and exact.all()
     assert ref_bald(probs)[np.setdiff1d(np.arange(12), idx)].max() > 0.05
     want_idx, want_gains = greedy_reference(probs, 4)
     assert_array_equal(idx, want_idx)
     assert_allclose(gains, want_gains, atol=1e-10)
     assert_array_equal(idx[1:], np.argsort(-ref_bald(probs), kind="stable")[1:4])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_max_candidates_bounds_the_widening_and_says_where_the_bound_failed(seed):
+    # The copies fill the first shortlist; the second pick needs a wider one. Every bound
+    # from the first shortlist to the pool: the shortlist never passes it, a pick is flagged
+    # inexact exactly where the bound on left-out rows failed, and the flags are all True
+    # exactly when the batch is the brute-force greedy's.
+    probs, copies = copies_of_one_question(seed, n=9)
+    t, n, _ = probs.shape
+    b, k = 3, len(copies)
+    want_idx, want_gains = greedy_reference(probs, b)
+    bald_sorted = np.append(np.sort(ref_bald(probs))[::-1], -np.inf)
+    free = batch_bald(probs, b, n_configurations=3 ** (b - 1), n_candidates=k,
+                      return_shortlist=True)
+    assert free[3].all() and free[2].max() > k
+    flagged = 0
+    for limit in range(1, n + 2):
+        idx, gains, sizes, exact = batch_bald(probs, b, n_configurations=3 ** (b - 1),
+                                              n_candidates=k, max_candidates=limit,
+                                              return_shortlist=True)
+        assert exact.dtype == bool and exact[0]
+        assert sizes[0] == k and np.all(sizes <= max(limit, k))
+        for i in range(1, b):
+            # The condition: the gain reaches the best BALD left out, or all the model has
+            # left to tell (ln T less what the picks before told: exact configurations).
+            told = gains[:i].sum()
+            holds = gains[i] + 1e-10 >= min(bald_sorted[sizes[i]], np.log(t) - told)
+            assert exact[i] == holds, (limit, i)
+            # A pick the bound stopped short is the best of a shortlist the bound did not
+            # allow to widen (otherwise it widens until the condition holds).
+            assert exact[i] or sizes[i] == max(limit, k)
+        if limit >= free[2].max():  # the bound never stops the widening
+            assert_array_equal(sizes, free[2])
+        if exact.all():
+            assert_array_equal(idx, want_idx)
+            assert_allclose(gains, want_gains, atol=1e-10)
+        else:
+            flagged += 1
+            first = np.flatnonzero(~exact)[0]
+            assert_array_equal(idx[:first], want_idx[:first])
+    assert flagged >= k, "every bound up to the first shortlist stops the second pick"
+    # No widening at all: the second pick is a copy, as the greedy over the shortlist alone.
+    idx, gains, sizes, exact = batch_bald(probs, b, n_configurations=3 ** (b - 1),
+                                          n_candidates=k, max_candidates=k,
+                                          return_shortlist=True)
+    alone = batch_bald(probs[:, copies], b, n_configurations=3 ** (b - 1), n_candidates=None)
+    assert_array_equal(idx, copies[alone[0]])
+    assert sizes.tolist() == [k] * b and exact.tolist() == [True, False, False]
 
 
 def test_the_shortlist_bound_holds_after_every_pick():
@@ -267,8 +317,8 @@ def test_the_shortlist_bound_holds_after_every_pick():
     # shortlist it was chosen from (the top rows by BALD).
     probs, copies = copies_of_one_question(3, t=8, n=400, c=3, copies=30)
     bald_sorted = np.append(np.sort(ref_bald(probs))[::-1], -np.inf)
-    idx, gains, sizes = batch_bald(probs, 8, n_configurations=64, n_candidates=20,
-                                   random_state=0, return_shortlist=True)
+    idx, gains, sizes, _ = batch_bald(probs, 8, n_configurations=64, n_candidates=20,
+                                      random_state=0, return_shortlist=True)
     assert sizes[0] == 20 and 30 < sizes[1] < 100 and len(np.unique(idx)) == 8
     assert np.isin(idx, copies).sum() == 1
     for i in range(1, 8):
@@ -332,9 +382,19 @@ def test_batch_bald_over_a_user_committee(digits):
     strategy = learner.query_strategy_.set_params(n_candidates=4)
     assert_array_equal(strategy.select(learner, pool, 4, random_state=0), idx)
     sizes = strategy.shortlist_sizes_
-    assert sizes[0] == 4 and sizes[-1] > 4
+    assert sizes[0] == 4 and sizes[-1] > 4 and strategy.shortlist_exact_.all()
     assert_array_equal(sizes, batch_bald(probs, 4, n_candidates=4, random_state=0,
                                          return_shortlist=True)[2])
+    # Bounded at the first shortlist: the strategy reports the picks the bound did not vouch
+    # for, as the function does.
+    strategy.set_params(max_candidates=4)
+    capped = strategy.select(learner, pool, 4, random_state=0)
+    want = batch_bald(probs, 4, n_candidates=4, max_candidates=4, random_state=0,
+                      return_shortlist=True)
+    assert_array_equal(capped, want[0])
+    assert_array_equal(strategy.shortlist_sizes_, [4] * 4)
+    assert_array_equal(strategy.shortlist_exact_, want[3])
+    assert strategy.shortlist_exact_[0] and not strategy.shortlist_exact_.all()
 
 
 def test_parameters_are_validated_at_fit(digits):
@@ -344,6 +404,10 @@ def test_parameters_are_validated_at_fit(digits):
         (MeanSTD(n_members=1), "'n_members' parameter of MeanSTD must be an int"),
         (BatchBALD(n_configurations=0), "'n_configurations' parameter of BatchBALD"),
         (BatchBALD(n_candidates=2.5), "'n_candidates' parameter of BatchBALD"),
+        (BatchBALD(max_candidates=0), "'max_candidates' parameter of BatchBALD must be an int "
+         "in the range \\[1, inf\\) or None. Got 0"),
+        (BatchBALD(max_candidates=100.0), "'max_candidates' parameter of BatchBALD"),
+        (BatchBALD(max_candidates="all"), "'max_candidates' parameter of BatchBALD"),
     ]
     for strategy, message in cases:
         with pytest.raises(ValueError, match=message):
@@ -351,11 +415,14 @@ def test_parameters_are_validated_at_fit(digits):
 
 
 def test_clone_and_names():
-    strategy = BatchBALD(n_samples=8, n_configurations=100, n_candidates=None)
+    strategy = BatchBALD(n_samples=8, n_configurations=100, n_candidates=None,
+                         max_candidates=5000)
     assert clone(strategy).get_params() == {
         "committee": None, "n_members": 5, "n_samples": 8, "n_configurations": 100,
-        "n_candidates": None,
+        "n_candidates": None, "max_candidates": 5000,
     }
+    assert BatchBALD().max_candidates is None
+    assert clone(BatchBALD()).set_params(max_candidates=7).get_params()["max_candidates"] == 7
     assert isinstance(get_strategy("bald"), BALD) and get_strategy("bald").n_samples == 20
     assert isinstance(get_strategy("mean_std"), MeanSTD)
     assert isinstance(get_strategy("batch_bald"), BatchBALD)

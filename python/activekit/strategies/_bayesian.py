@@ -209,15 +209,19 @@ class _JointEntropy:
         # H = -sum_a w(a) L(a) - sum_a (w(a) / q'(a)) sum_y s ln s: a product with one vector.
         base = -float(self.weights @ self.scale)
         per_mass = self.weights / self.mass
-        step = max(1, _BLOCK_VALUES // (m * c))
+        joint = self.joint / t  # one pass over J instead of one over every block of s
+        step = max(1, min(n, _BLOCK_VALUES // (m * c)))
+        # Two blocks reused by every chunk (not allocated per chunk).
+        s_buf, slns_buf = np.empty(m * step * c), np.empty(m * step * c)
         out = np.empty(n)
         for start in range(0, n, step):
             chunk = _rows(probs, rows, start, start + step)
             b = chunk.shape[1]
-            s = self.joint @ chunk.reshape(t, b * c)  # T s(a, y), (M, b c)
-            s /= t
+            s = s_buf[: m * b * c].reshape(m, b * c)
+            np.matmul(joint, chunk.reshape(t, b * c), out=s)  # s(a, y), (M, b c)
             # s ln s, with 0 ln 0 = 0 (a class every sample gives 0 leaves s at 0).
-            slns = np.maximum(s, _TINY)
+            slns = slns_buf[: m * b * c].reshape(m, b * c)
+            np.maximum(s, _TINY, out=slns)
             np.log(slns, out=slns)
             slns *= s
             out[start : start + b] = base - (per_mass @ slns).reshape(b, c).sum(axis=1)
@@ -255,6 +259,7 @@ def batch_bald(
     *,
     n_configurations=2000,
     n_candidates=1000,
+    max_candidates=None,
     random_state=None,
     n_jobs=None,
     return_shortlist=False,
@@ -278,8 +283,10 @@ def batch_bald(
     far), and the pick is made again, until the bound holds. The batch is
     thus the greedy over the whole pool, with exact configurations (with sampled ones, the
     bound holds for the true gains, not for every estimate, and is applied to the estimates).
-    Memory is ``O(T M + n_pool)`` plus bounded blocks of candidates, never ``c^k`` nor a
-    copy of ``probs``.
+    ``max_candidates`` bounds the widening: a pick made when the shortlist could not widen
+    further while the bound still failed is the best of the shortlist, maybe not of the pool,
+    and ``return_shortlist`` says which picks those are. Memory is ``O(T M + n_pool)`` plus
+    bounded blocks of candidates, never ``c^k`` nor a copy of ``probs``.
 
     Parameters
     ----------
@@ -292,12 +299,17 @@ def batch_bald(
     n_candidates : int or None, default=1000
         Size of the first shortlist: the rows of highest BALD (at least ``n_instances``),
         widened where the bound above fails; ``None``: every row.
+    max_candidates : int or None, default=None
+        The most rows the shortlist may widen to (never fewer than the first shortlist:
+        ``max_candidates <= n_candidates`` keeps it as it is). ``None``: no bound, the exact
+        greedy. Each pick costs time in proportion to its shortlist, so this bounds a batch's
+        time to about ``max_candidates / n_candidates`` times that of the first shortlist's.
     random_state : int, RandomState instance or None, default=None
         Draws the configurations once they are sampled.
     n_jobs : int, default=None
         Threads of the BALD kernel.
     return_shortlist : bool, default=False
-        Also return how many rows each pick was searched among.
+        Also return how many rows each pick was searched among, and whether the bound held.
 
     Returns
     -------
@@ -310,6 +322,11 @@ def batch_bald(
         (the first pick, BALD's top over the whole pool, reports the first shortlist); it
         grows from the pick where the shortlist had to be widened. Gains that fall towards 0
         widen it towards the whole pool: any row might then gain as much.
+    shortlist_exact : ndarray of shape (n_instances,), bool
+        Only with ``return_shortlist``: whether the bound held for each pick, so that no row
+        left out could have beaten it (the first pick's is ``True``). ``False`` only where
+        ``max_candidates`` stopped the widening first: that pick is the best of its
+        shortlist, and may differ from the whole pool's greedy, as may the picks after it.
 
     Examples
     --------
@@ -328,9 +345,17 @@ def batch_bald(
     A shortlist of two holds rows 0 and 1; row 1's gain (0.07) is below row 2's BALD (0.193),
     so row 2 joins the search for the second pick:
 
-    >>> idx, gains, sizes = batch_bald(probs, 2, n_candidates=2, return_shortlist=True)
-    >>> idx.tolist(), sizes.tolist()
-    ([0, 2], [2, 3])
+    >>> idx, gains, sizes, exact = batch_bald(probs, 2, n_candidates=2, return_shortlist=True)
+    >>> idx.tolist(), sizes.tolist(), exact.tolist()
+    ([0, 2], [2, 3], [True, True])
+
+    With ``max_candidates=2`` the shortlist cannot widen: the second pick is row 1, and the
+    result says that the bound did not vouch for it:
+
+    >>> idx, gains, sizes, exact = batch_bald(probs, 2, n_candidates=2, max_candidates=2,
+    ...                                       return_shortlist=True)
+    >>> idx.tolist(), sizes.tolist(), exact.tolist()
+    ([0, 1], [2, 2], [True, False])
     """
     probs = np.asarray(probs)
     if probs.ndim != 3:
@@ -343,6 +368,7 @@ def batch_bald(
             f"n_instances must be between 1 and the pool size ({n}), got {n_instances}"
         )
     k = n if n_candidates is None else min(n, max(n_candidates, n_instances))
+    limit = n if max_candidates is None else min(n, max(max_candidates, k))
     # One row more than the shortlist: its BALD is the best left out.
     top, bald = _kernels.committee_top_k(probs, "max_disagreement", min(n, k + 1), n_jobs=n_jobs)
     candidates = np.asarray(top[:k], dtype=np.intp)
@@ -352,7 +378,7 @@ def batch_bald(
     left_out, left_bald, next_out = None, None, 0  # the rows left out, once needed
     rng = check_random_state(random_state)
     conditional = _conditional_entropy(probs, candidates)  # mean_t H(p_t(y_x))
-    picks, gains, sizes = [0], [float(bald[0])], [k]
+    picks, gains, sizes, exact = [0], [float(bald[0])], [k], [True]
     log_joint, strata = np.zeros((1, t)), None
     for size in range(1, n_instances):
         last = _rows(probs, candidates[picks[-1:]], 0, 1)[:, 0, :]
@@ -373,7 +399,11 @@ def batch_bald(
         # No row gains more than the model has left to tell: I(y; w | batch) <= H(w | batch)
         # = ln T - I(batch; w).
         cap = np.log(t) - (entropy - conditional[picks].sum())
+        held = True
         while gain.max() + _TIE < min(bald_out + slack, cap):
+            if len(candidates) >= limit:  # max_candidates reached: the bound is not met
+                held = False
+                break
             # A row left out might gain more than the best here: add the left-out rows whose
             # BALD could, in decreasing BALD (all of BALD: n floats), at most as many as the
             # shortlist holds at a time (the best gain rises as rows join, and fewer rows can
@@ -388,7 +418,7 @@ def batch_bald(
                 del scores, out
             reach = gain.max() + _TIE - slack
             stop = next_out + int(np.searchsorted(-left_bald[next_out:], -reach, side="right"))
-            add = max(1, min(stop - next_out, len(candidates)))
+            add = max(1, min(stop - next_out, len(candidates), limit - len(candidates)))
             new = left_out[next_out : next_out + add]
             cand_bald = np.concatenate([cand_bald, left_bald[next_out : next_out + add]])
             next_out += add
@@ -405,9 +435,10 @@ def batch_bald(
         picks.append(pick)
         gains.append(float(gain[pick]))
         sizes.append(len(candidates))
+        exact.append(held)
     result = (np.asarray(candidates[picks], dtype=np.intp), np.asarray(gains))
     if return_shortlist:
-        return (*result, np.asarray(sizes, dtype=np.intp))
+        return (*result, np.asarray(sizes, dtype=np.intp), np.asarray(exact, dtype=bool))
     return result
 
 
@@ -457,7 +488,20 @@ class BatchBALD(_PosteriorSamples, OrderedStrategy):
         next highest BALD, until it holds (see :func:`batch_bald`): the batch is the greedy
         over the whole pool, and ``shortlist_sizes_`` says how far the search went. On large
         pools the shortlist keeps a batch to seconds while the gains stay high; gains near 0
-        make every row a possible pick, and the search reaches the whole pool.
+        make every row a possible pick, and the search reaches the whole pool (up to
+        ``max_candidates``).
+    max_candidates : int or None, default=None
+        The most rows the shortlist may widen to (at least the first shortlist:
+        ``max_candidates <= n_candidates`` never widens it). ``None``, the default, sets no
+        bound: the batch is the exact greedy, and costs at worst what a search of every row
+        at every pick costs (Kirsch et al.'s own), which is what widening reaches when many
+        rows have high BALD and the gains fall below it (measured at one BLAS thread, 10
+        picks from 20,000 rows x 20 samples, 10 classes: about 7 s, against 0.4 s for the
+        first shortlist alone). Where a bound is wanted, a pick's time grows with its shortlist, so
+        ``max_candidates = 8 * n_candidates`` keeps a batch within about 8 times the first
+        shortlist's. A pick made where the bound stopped the widening before the shortlist's
+        condition held is the best of the shortlist, not necessarily of the pool:
+        ``shortlist_exact_`` says which. Nothing is logged or warned.
 
     Attributes
     ----------
@@ -469,6 +513,11 @@ class BatchBALD(_PosteriorSamples, OrderedStrategy):
         Set by every :meth:`rank` (and :meth:`select`, so by every query): how many rows
         each pick of the last batch was searched among; above ``n_candidates`` from the pick
         where the shortlist had to widen.
+    shortlist_exact_ : ndarray of shape (n_instances,), bool
+        Set with ``shortlist_sizes_``: whether each pick met the shortlist's condition (no
+        row left out could have gained more). Always ``True`` without ``max_candidates``;
+        ``False`` for a pick where ``max_candidates`` stopped the widening first, and from
+        that pick on the batch may differ from the whole pool's greedy.
 
     Examples
     --------
@@ -489,6 +538,7 @@ class BatchBALD(_PosteriorSamples, OrderedStrategy):
         **_PosteriorSamples._parameter_constraints,
         "n_configurations": [Interval(Integral, 1, None, closed="left")],
         "n_candidates": [Interval(Integral, 1, None, closed="left"), None],
+        "max_candidates": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(
@@ -498,20 +548,23 @@ class BatchBALD(_PosteriorSamples, OrderedStrategy):
         n_samples=20,
         n_configurations=2000,
         n_candidates=1000,
+        max_candidates=None,
     ):
         super().__init__(committee=committee, n_members=n_members, n_samples=n_samples)
         self.n_configurations = n_configurations
         self.n_candidates = n_candidates
+        self.max_candidates = max_candidates
 
     def rank(self, learner, X_pool, n_instances, random_state=None):
         """The batch in pick order, with each pick's estimated gain in mutual information
         (the first pick's is its BALD score)."""
         probs = self.sample_probabilities(learner, X_pool, random_state)
-        indices, gains, self.shortlist_sizes_ = batch_bald(
+        indices, gains, self.shortlist_sizes_, self.shortlist_exact_ = batch_bald(
             probs,
             n_instances,
             n_configurations=self.n_configurations,
             n_candidates=self.n_candidates,
+            max_candidates=self.max_candidates,
             random_state=random_state,
             n_jobs=getattr(learner, "n_jobs", None),
             return_shortlist=True,
