@@ -467,7 +467,9 @@ def kcenter_greedy(
     squared distances ``((X - c) ** 2).sum(axis=1)`` in float64 and updates all of it after
     every pick; lazy updates (a bucket queue of rows by their bound, brought up to date a bucket
     at a time on every core), the triangle inequality and a dot-product filter evaluate far
-    fewer distances.
+    fewer distances. Finite values whose squares overflow are handled as that greedy handles
+    them: a squared distance above the float64 range (rows beyond about 1e154) is ``inf``,
+    and ``inf`` ties with ``inf`` (lowest index first).
 
     Parameters
     ----------
