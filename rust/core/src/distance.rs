@@ -183,6 +183,202 @@ fn rules_out(prune: f64, cut: f64) -> bool {
     cut < f64::INFINITY && prune >= cut
 }
 
+/// Whether the triangle-inequality test rules out every pick `lo..hi` for a row at `u`.
+#[inline(always)]
+fn block_ruled_out(prune: &[f64], lo: usize, hi: usize, u: f64, margin: f64) -> bool {
+    let cut = 4.0 * u * margin;
+    prune[lo..hi].iter().all(|&p| rules_out(p, cut))
+}
+
+/// One row's dot products with a block of [`FILTER_LANES`] picks (`d` coordinates, each
+/// `FILTER_LANES` lanes), in four running sums that break the chain of dependent additions.
+#[inline(always)]
+fn dots_1<T: Real>(xi: &[T], block: &[T]) -> [T; FILTER_LANES] {
+    const L: usize = FILTER_LANES;
+    let (mut a0, mut a1, mut a2, mut a3) = (
+        [T::zero(); L],
+        [T::zero(); L],
+        [T::zero(); L],
+        [T::zero(); L],
+    );
+    let quads = xi.chunks_exact(4).zip(block.chunks_exact(4 * L));
+    for (v, w) in quads {
+        let (Ok(v), Ok(w)) = (<&[T; 4]>::try_from(v), <&[T; 4 * L]>::try_from(w)) else {
+            continue; // chunks_exact: never
+        };
+        for l in 0..L {
+            a0[l] = a0[l] + v[0] * w[l];
+            a1[l] = a1[l] + v[1] * w[L + l];
+            a2[l] = a2[l] + v[2] * w[2 * L + l];
+            a3[l] = a3[l] + v[3] * w[3 * L + l];
+        }
+    }
+    let done = xi.len() - xi.len() % 4;
+    let rest = xi[done..].iter().zip(block[done * L..].chunks_exact(L));
+    for (&v, lanes) in rest {
+        if let Ok(lanes) = <&[T; L]>::try_from(lanes) {
+            for l in 0..L {
+                a0[l] = a0[l] + v * lanes[l];
+            }
+        }
+    }
+    let mut dots = [T::zero(); L];
+    for l in 0..L {
+        dots[l] = (a0[l] + a1[l]) + (a2[l] + a3[l]);
+    }
+    dots
+}
+
+/// Four rows' dot products with a block of picks, two running sums a row (eight independent
+/// chains), each coordinate of the block loaded once for the four.
+#[inline(always)]
+fn dots_4<T: Real>(xi: [&[T]; 4], block: &[T]) -> [[T; FILTER_LANES]; 4] {
+    const L: usize = FILTER_LANES;
+    let z = [T::zero(); L];
+    let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
+    let (mut b0, mut b1, mut b2, mut b3) = (z, z, z, z);
+    let d = xi[0].len();
+    let [x0, x1, x2, x3] = xi.map(|x| &x[..d]);
+    let pairs = block.chunks_exact(2 * L).enumerate();
+    for (j, w) in pairs {
+        let Ok(w) = <&[T; 2 * L]>::try_from(w) else {
+            continue;
+        };
+        let (i, k) = (2 * j, 2 * j + 1);
+        for l in 0..L {
+            a0[l] = a0[l] + x0[i] * w[l];
+            a1[l] = a1[l] + x1[i] * w[l];
+            a2[l] = a2[l] + x2[i] * w[l];
+            a3[l] = a3[l] + x3[i] * w[l];
+            b0[l] = b0[l] + x0[k] * w[L + l];
+            b1[l] = b1[l] + x1[k] * w[L + l];
+            b2[l] = b2[l] + x2[k] * w[L + l];
+            b3[l] = b3[l] + x3[k] * w[L + l];
+        }
+    }
+    if d % 2 == 1 {
+        let i = d - 1;
+        if let Some(Ok(w)) = block.get(i * L..(i + 1) * L).map(<&[T; L]>::try_from) {
+            for l in 0..L {
+                a0[l] = a0[l] + x0[i] * w[l];
+                a1[l] = a1[l] + x1[i] * w[l];
+                a2[l] = a2[l] + x2[i] * w[l];
+                a3[l] = a3[l] + x3[i] * w[l];
+            }
+        }
+    }
+    let mut out = [z; 4];
+    for l in 0..L {
+        out[0][l] = a0[l] + b0[l];
+        out[1][l] = a1[l] + b1[l];
+        out[2][l] = a2[l] + b2[l];
+        out[3][l] = a3[l] + b3[l];
+    }
+    out
+}
+
+/// What a row's update needs besides the row: the picks, their prune bounds and filter.
+struct Block<'a, T> {
+    picks: &'a [usize],
+    prune: &'a [f64],
+    filter: &'a Filter<T>,
+    xs: &'a [T],
+    d: usize,
+    margin: f64,
+    min_first: bool,
+}
+
+impl<T: Real> Block<'_, T> {
+    /// For picks `lo..hi` of filter block `blk` (dot products `dots` with row `xi`, squared
+    /// norm `nx`): lower bounds, then exact distances for the picks they do not rule out,
+    /// lowering `u`. Returns the number of picks compared.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        exact: impl Fn(&[T], &[T]) -> f64,
+        xi: &[T],
+        nx: f64,
+        lo: usize,
+        hi: usize,
+        blk: usize,
+        dots: &[T; FILTER_LANES],
+        u: &mut f64,
+    ) -> u64 {
+        const L: usize = FILTER_LANES;
+        let (filter, prune) = (self.filter, self.prune);
+        let cut = 4.0 * *u * self.margin;
+        // Lower bounds for the whole block at once, in vector arithmetic (lanes past the
+        // last pick hold zeros and are never read).
+        let first_lane = blk * L;
+        let (Some(nc), Some(rc)) = (
+            filter.norms.get(first_lane..first_lane + L),
+            filter.roots.get(first_lane..first_lane + L),
+        ) else {
+            return 0;
+        };
+        let sx = nx.sqrt();
+        let mut lower = [0.0_f64; L];
+        let (g, tiny, abs) = (2.0 * filter.gamma * sx, filter.tiny, filter.abs);
+        for (l, low) in lower.iter_mut().enumerate() {
+            let estimate = nx + nc[l] - 2.0 * dots[l].to_f64_lossless();
+            let bound = estimate - (g * rc[l] + tiny * (nx + nc[l]) + abs);
+            // A dot product that overflowed `T` (any overflow leaves it infinite or NaN)
+            // or an overflowed norm bounds nothing: such picks get their exact distance.
+            // A finite bound had no overflow on the way, so the rounding analysis holds.
+            *low = if bound.is_finite() {
+                bound
+            } else {
+                f64::NEG_INFINITY
+            };
+        }
+        let mut evaluations = 0;
+        let mut candidates = [0_usize; L];
+        let mut n_candidates = 0;
+        for p in lo..hi {
+            if rules_out(prune[p], cut) {
+                continue;
+            }
+            evaluations += 1;
+            if lower[p - first_lane] < *u {
+                candidates[n_candidates] = p;
+                n_candidates += 1;
+            }
+        }
+        let candidates = &mut candidates[..n_candidates];
+        if self.min_first {
+            // The smallest lower bound first: the pick that lowers `u` most often rules
+            // out the others.
+            let mut m = 0;
+            for (c, &p) in candidates.iter().enumerate() {
+                if lower[p - first_lane] < lower[candidates[m] - first_lane] {
+                    m = c;
+                }
+            }
+            if m > 0 {
+                candidates.swap(0, m);
+            }
+        }
+        for &p in candidates.iter() {
+            // The triangle-inequality test holds for a `u` from earlier picks only: out
+            // of order, the block's first `cut`.
+            let limit = if self.min_first {
+                cut
+            } else {
+                4.0 * *u * self.margin
+            };
+            if lower[p - first_lane] >= *u || rules_out(prune[p], limit) {
+                continue;
+            }
+            let dist = exact(xi, row(self.xs, self.d, self.picks[p]));
+            if dist < *u {
+                *u = dist;
+            }
+        }
+        evaluations
+    }
+}
+
 /// The distance loops, once per instruction set: a module whose functions all carry the
 /// same `target_feature` (none for the baseline), so that the pairwise recursion and the
 /// inlined leaves are compiled for it; calls between them need no `unsafe`. The second
@@ -191,7 +387,7 @@ fn rules_out(prune: f64, cut: f64) -> bool {
 macro_rules! distance_kernels {
     ($module:ident, $tile:literal $(, $feature:literal)?) => {
         mod $module {
-            use super::{leaf, row, rules_out, Filter, FILTER_LANES, PAIRWISE_BLOCK};
+            use super::{block_ruled_out, dots_1, dots_4, leaf, row, Block, Filter, FILTER_LANES, PAIRWISE_BLOCK};
             use crate::real::Real;
 
             /// [`sq_dist_m`], with the common case of one pairwise block inlined.
@@ -304,107 +500,71 @@ macro_rules! distance_kernels {
                 const L: usize = FILTER_LANES;
                 let to = picks.len().min(prune.len()).min(filter.len);
                 let mut evaluations = 0;
-                let sx = nx.sqrt();
+                let ctx = Block { picks, prune, filter, xs, d, margin, min_first };
                 let mut b = from / L;
                 while b * L < to {
                     let lo = (b * L).max(from);
                     let hi = ((b + 1) * L).min(to);
-                    let base = b * d * L;
                     b += 1;
-                    let cut = 4.0 * u * margin;
-                    if prune[lo..hi].iter().all(|&p| rules_out(p, cut)) {
+                    if block_ruled_out(prune, lo, hi, u, margin) {
                         continue; // every pick of the block is ruled out (also when u == 0)
                     }
-                    let Some(block) = filter.blocks.get(base..base + d * L) else {
+                    let Some(block) = filter.blocks.get((b - 1) * d * L..b * d * L) else {
                         continue;
                     };
-                    // Four running sums break the chain of dependent additions.
-                    let (mut a0, mut a1, mut a2, mut a3) =
-                        ([T::zero(); L], [T::zero(); L], [T::zero(); L], [T::zero(); L]);
-                    let quads = xi.chunks_exact(4).zip(block.chunks_exact(4 * L));
-                    for (v, w) in quads {
-                        let (Ok(v), Ok(w)) = (<&[T; 4]>::try_from(v), <&[T; 4 * L]>::try_from(w))
-                        else {
-                            continue; // chunks_exact: never
-                        };
-                        for l in 0..L {
-                            a0[l] = a0[l] + v[0] * w[l];
-                            a1[l] = a1[l] + v[1] * w[L + l];
-                            a2[l] = a2[l] + v[2] * w[2 * L + l];
-                            a3[l] = a3[l] + v[3] * w[3 * L + l];
-                        }
+                    let dots = dots_1(xi, block);
+                    let exact = |a: &[T], c: &[T]| dist_m::<T, 1>(a, [c])[0];
+                    evaluations += ctx.finish(exact, xi, nx, lo, hi, b - 1, &dots, &mut u);
+                }
+                (u, evaluations)
+            }
+
+            /// [`filtered_update`] for four rows at once (`from`, `u` for each): each block of
+            /// the filter is read once for the four, whose dot products run side by side.
+            /// Each row's result is the one [`filtered_update`] gives it alone.
+            $(#[target_feature(enable = $feature)])?
+            #[allow(clippy::too_many_arguments)]
+            pub(super) fn filtered_update4<T: Real>(
+                xi: [&[T]; 4],
+                nx: [f64; 4],
+                from: [usize; 4],
+                picks: &[usize],
+                prune: &[f64],
+                filter: &Filter<T>,
+                xs: &[T],
+                d: usize,
+                margin: f64,
+                mut u: [f64; 4],
+                min_first: bool,
+            ) -> ([f64; 4], [u64; 4]) {
+                const L: usize = FILTER_LANES;
+                let to = picks.len().min(prune.len()).min(filter.len);
+                let mut evaluations = [0; 4];
+                let ctx = Block { picks, prune, filter, xs, d, margin, min_first };
+                let first = from.iter().copied().min().unwrap_or(0);
+                let mut b = first / L;
+                while b * L < to {
+                    let hi = ((b + 1) * L).min(to);
+                    let mut need = [false; 4];
+                    for r in 0..4 {
+                        let lo = (b * L).max(from[r]);
+                        need[r] = lo < hi && !block_ruled_out(prune, lo, hi, u[r], margin);
                     }
-                    let done = xi.len() - xi.len() % 4;
-                    let rest = xi[done..].iter().zip(block[done * L..].chunks_exact(L));
-                    for (&v, lanes) in rest {
-                        if let Ok(lanes) = <&[T; L]>::try_from(lanes) {
-                            for l in 0..L {
-                                a0[l] = a0[l] + v * lanes[l];
-                            }
-                        }
+                    b += 1;
+                    if !need.iter().any(|&n| n) {
+                        continue;
                     }
-                    let mut dots = [T::zero(); L];
-                    for l in 0..L {
-                        dots[l] = (a0[l] + a1[l]) + (a2[l] + a3[l]);
-                    }
-                    // Lower bounds for the whole block at once, in vector arithmetic (lanes
-                    // past the last pick hold zeros and are never read), then exact distances
-                    // for the picks they do not rule out.
-                    let first_lane = (b - 1) * L;
-                    let (Some(nc), Some(rc)) = (
-                        filter.norms.get(first_lane..first_lane + L),
-                        filter.roots.get(first_lane..first_lane + L),
-                    ) else {
+                    let Some(block) = filter.blocks.get((b - 1) * d * L..b * d * L) else {
                         continue;
                     };
-                    let mut lower = [0.0_f64; L];
-                    let (g, tiny, abs) = (2.0 * filter.gamma * sx, filter.tiny, filter.abs);
-                    for (l, low) in lower.iter_mut().enumerate() {
-                        let estimate = nx + nc[l] - 2.0 * dots[l].to_f64_lossless();
-                        let bound = estimate - (g * rc[l] + tiny * (nx + nc[l]) + abs);
-                        // A dot product that overflowed `T` (any overflow leaves it infinite
-                        // or NaN) or an overflowed norm bounds nothing: such picks get their
-                        // exact distance. A finite bound had no overflow on the way, so the
-                        // rounding analysis holds.
-                        *low = if bound.is_finite() { bound } else { f64::NEG_INFINITY };
-                    }
-                    let mut candidates = [0_usize; L];
-                    let mut n_candidates = 0;
-                    for p in lo..hi {
-                        if rules_out(prune[p], cut) {
-                            continue;
-                        }
-                        evaluations += 1;
-                        let low = lower[p - first_lane];
-                        if low < u {
-                            candidates[n_candidates] = p;
-                            n_candidates += 1;
-                        }
-                    }
-                    let candidates = &mut candidates[..n_candidates];
-                    if min_first {
-                        // The smallest lower bound first: the pick that lowers `u` most often
-                        // rules out the others.
-                        let mut m = 0;
-                        for (c, &p) in candidates.iter().enumerate() {
-                            if lower[p - first_lane] < lower[candidates[m] - first_lane] {
-                                m = c;
-                            }
-                        }
-                        if m > 0 {
-                            candidates.swap(0, m);
-                        }
-                    }
-                    for &p in candidates.iter() {
-                        // The triangle-inequality test holds for a `u` from earlier picks
-                        // only: out of order, the block's first `cut`.
-                        let limit = if min_first { cut } else { 4.0 * u * margin };
-                        if lower[p - first_lane] >= u || rules_out(prune[p], limit) {
-                            continue;
-                        }
-                        let [dist] = dist_m::<T, 1>(xi, [row(xs, d, picks[p])]);
-                        if dist < u {
-                            u = dist;
+                    let dots = dots_4(xi, block);
+                    for r in 0..4 {
+                        if need[r] {
+                            let lo = ((b - 1) * L).max(from[r]);
+                            let (x, n) = (xi[r], nx[r]);
+                            let exact = |a: &[T], c: &[T]| dist_m::<T, 1>(a, [c])[0];
+                            evaluations[r] +=
+                                ctx.finish(exact, x, n, lo, hi, b - 1, &dots[r], &mut u[r]);
                         }
                     }
                 }
@@ -466,6 +626,28 @@ pub(crate) fn filtered_update<T: Real>(
     dispatch!(
         isa,
         filtered_update(xi, nx, from, picks, prune, filter, xs, d, margin, u, min_first)
+    )
+}
+
+/// See `filtered_update4` in [`distance_kernels!`], on the variant `isa`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn filtered_update4<T: Real>(
+    isa: Isa,
+    xi: [&[T]; 4],
+    nx: [f64; 4],
+    from: [usize; 4],
+    picks: &[usize],
+    prune: &[f64],
+    filter: &Filter<T>,
+    xs: &[T],
+    d: usize,
+    margin: f64,
+    u: [f64; 4],
+    min_first: bool,
+) -> ([f64; 4], [u64; 4]) {
+    dispatch!(
+        isa,
+        filtered_update4(xi, nx, from, picks, prune, filter, xs, d, margin, u, min_first)
     )
 }
 
@@ -738,6 +920,46 @@ mod tests {
                         .fold(f64::INFINITY, f64::min);
                     assert_eq!(u.to_bits(), min.to_bits(), "{isa:?} d={d} row {i}");
                     assert_eq!(evals, n as u64);
+                }
+                // Four rows at once, each from its own pick on and from its own bound: each
+                // row's result is the one-row update's, bit for bit, evaluations included.
+                for (i, min_first) in (0..n - 3).zip([false, true].into_iter().cycle()) {
+                    let rows = [i, i + 1, i + 2, i + 3];
+                    let from = rows.map(|r| (r * 5) % n);
+                    let start = rows.map(|r| if r % 3 == 0 { f64::INFINITY } else { 1.0 });
+                    let prune: Vec<f64> = (0..n).map(|p| (p % 4) as f64 - 1.0).collect();
+                    let (us, evals) = filtered_update4(
+                        isa,
+                        rows.map(|r| row(&x, d, r)),
+                        rows.map(|r| sq_norm(row(&x, d, r))),
+                        from,
+                        &picks,
+                        &prune,
+                        &filter,
+                        &x,
+                        d,
+                        1.0,
+                        start,
+                        min_first,
+                    );
+                    for t in 0..4 {
+                        let xi = row(&x, d, rows[t]);
+                        let one = filtered_update(
+                            isa,
+                            xi,
+                            sq_norm(xi),
+                            from[t],
+                            &picks,
+                            &prune,
+                            &filter,
+                            &x,
+                            d,
+                            1.0,
+                            start[t],
+                            min_first,
+                        );
+                        assert_eq!((us[t].to_bits(), evals[t]), (one.0.to_bits(), one.1));
+                    }
                 }
             }
         }

@@ -51,7 +51,8 @@
 use crate::buckets::{Buckets, Item};
 use crate::cancel::Cancel;
 use crate::distance::{
-    best_isa, check_finite, check_same_width, filtered_update, row, sq_norm, Filter,
+    best_isa, check_finite, check_same_width, filtered_update, filtered_update4, row, sq_norm,
+    Filter,
 };
 use crate::error::{KernelError, Result};
 use crate::real::Real;
@@ -91,16 +92,16 @@ const PAR_CHUNK: usize = 32;
 /// A picked row's entry in `bound`: it never enters the queue again.
 const PICKED: f64 = f64::NEG_INFINITY;
 
-/// Fill `norms` and `bound` for every row of `xs` in parallel: `each(row, |row|^2)` returns
-/// the row's squared norm, its squared distance to the nearest starting centre and the
-/// distances it evaluated (summed and returned).
+/// Fill `norms` and `bound` for every row of `xs` in parallel: `each(rows, norms, bounds)`
+/// gets up to four rows and their squared norms, writes their squared distances to the
+/// nearest starting centre and returns the distances it evaluated (summed and returned).
 fn first_pass<T: Real>(
     xs: &[T],
     d: usize,
     norms: &mut [f64],
     bound: &mut [f64],
     cancel: &Cancel,
-    each: impl Fn(&[T], f64) -> (f64, f64, u64) + Sync,
+    each: impl Fn(&[&[T]], &[f64], &mut [f64]) -> u64 + Sync,
 ) -> Result<u64> {
     const BLOCK: usize = 1024;
     let evals = norms
@@ -110,12 +111,14 @@ fn first_pass<T: Real>(
         .map(|(b, (nb, ub))| {
             cancel.check()?;
             let mut evals = 0;
-            for (r, (nv, uv)) in nb.iter_mut().zip(ub.iter_mut()).enumerate() {
-                let x = row(xs, d, b * BLOCK + r);
-                let (nx, u, e) = each(x, sq_norm(x));
-                *nv = nx;
-                *uv = u;
-                evals += e;
+            for (q, (nq, uq)) in nb.chunks_mut(4).zip(ub.chunks_mut(4)).enumerate() {
+                let start = b * BLOCK + 4 * q;
+                let mut rows: [&[T]; 4] = [&[]; 4];
+                for (t, (r, nv)) in rows.iter_mut().zip(nq.iter_mut()).enumerate() {
+                    *r = row(xs, d, start + t);
+                    *nv = sq_norm(r);
+                }
+                evals += each(&rows[..nq.len()], nq, uq);
             }
             Ok(evals)
         })
@@ -239,8 +242,11 @@ fn greedy<T: Real>(
         Some(f) => {
             let start = row(xs, d, f);
             let nf = sq_norm(start);
-            first_pass(xs, d, &mut norms, &mut bound, cancel, |x, nx| {
-                (nx, crate::distance::sq_dist_isa(isa, x, start), 1)
+            first_pass(xs, d, &mut norms, &mut bound, cancel, |rows, _, bounds| {
+                for (x, u) in rows.iter().zip(bounds.iter_mut()) {
+                    *u = crate::distance::sq_dist_isa(isa, x, start);
+                }
+                rows.len() as u64
             })?;
             picks.evaluations += n as u64;
             picks.indices.push(f);
@@ -256,22 +262,47 @@ fn greedy<T: Real>(
             }
             let order: Vec<usize> = (0..m).collect();
             let zeros = vec![0.0; m];
-            let evals = first_pass(xs, d, &mut norms, &mut bound, cancel, |x, nx| {
-                let (u, e) = filtered_update(
-                    isa,
-                    x,
-                    nx,
-                    0,
-                    &order,
-                    &zeros,
-                    &labelled,
-                    cs,
-                    d,
-                    PRUNE_MARGIN,
-                    f64::INFINITY,
-                    true, // the centre with the smallest lower bound first
-                );
-                (nx, u, e)
+            let evals = first_pass(xs, d, &mut norms, &mut bound, cancel, |rows, nx, bounds| {
+                if let (Ok(rows4), Ok(nx4)) =
+                    (<[&[T]; 4]>::try_from(rows), <[f64; 4]>::try_from(nx))
+                {
+                    let (us, es) = filtered_update4(
+                        isa,
+                        rows4,
+                        nx4,
+                        [0; 4],
+                        &order,
+                        &zeros,
+                        &labelled,
+                        cs,
+                        d,
+                        PRUNE_MARGIN,
+                        [f64::INFINITY; 4],
+                        true, // the centre with the smallest lower bound first
+                    );
+                    bounds.copy_from_slice(&us);
+                    return es.iter().sum();
+                }
+                let mut evals = 0;
+                for ((x, &n), u) in rows.iter().zip(nx).zip(bounds.iter_mut()) {
+                    let (v, e) = filtered_update(
+                        isa,
+                        x,
+                        n,
+                        0,
+                        &order,
+                        &zeros,
+                        &labelled,
+                        cs,
+                        d,
+                        PRUNE_MARGIN,
+                        f64::INFINITY,
+                        true, // the centre with the smallest lower bound first
+                    );
+                    *u = v;
+                    evals += e;
+                }
+                evals
             })?;
             picks.evaluations += evals;
             0
@@ -327,14 +358,50 @@ fn greedy<T: Real>(
             .par_chunks(PAR_CHUNK)
             .zip(lowered.par_chunks_mut(PAR_CHUNK))
             .for_each(|(chunk, out)| {
-                for (t, (r, slot)) in chunk.iter().zip(out.iter_mut()).enumerate() {
-                    if let Some(next) = chunk.get(t + 2) {
-                        prefetch(row(xs, d, next.index as usize));
+                let item = |r: &Item, u: f64| Item {
+                    bound: u,
+                    seen: seen_all,
+                    ..*r
+                };
+                // Four rows at a time share each block of the filter; the rest one by one.
+                let mut quads = chunk
+                    .chunks_exact(4)
+                    .zip(out.chunks_exact_mut(4))
+                    .peekable();
+                while let Some((rs, slots)) = quads.next() {
+                    if let Some((next, _)) = quads.peek() {
+                        for r in next.iter() {
+                            prefetch(row(xs, d, r.index as usize));
+                        }
                     }
-                    let i = r.index as usize;
+                    let at = |t: usize| &rs[t];
+                    let (us, evaluations) = filtered_update4(
+                        isa,
+                        [0, 1, 2, 3].map(|t| row(xs, d, at(t).index as usize)),
+                        [0, 1, 2, 3].map(|t| at(t).norm),
+                        [0, 1, 2, 3].map(|t| at(t).seen as usize),
+                        picked,
+                        prune,
+                        filter,
+                        xs,
+                        d,
+                        PRUNE_MARGIN,
+                        [0, 1, 2, 3].map(|t| at(t).bound),
+                        false, // in pick order: the triangle-inequality test relies on it
+                    );
+                    for (t, slot) in slots.iter_mut().enumerate() {
+                        *slot = (
+                            item(&rs[t], us[t]),
+                            evaluations[t],
+                            queue_r.bucket_of(us[t]),
+                        );
+                    }
+                }
+                let done = chunk.len() - chunk.len() % 4;
+                for (r, slot) in chunk[done..].iter().zip(out[done..].iter_mut()) {
                     let (u, evaluations) = filtered_update(
                         isa,
-                        row(xs, d, i),
+                        row(xs, d, r.index as usize),
                         r.norm,
                         r.seen as usize,
                         picked,
@@ -346,12 +413,7 @@ fn greedy<T: Real>(
                         r.bound,
                         false, // in pick order: the triangle-inequality test relies on it
                     );
-                    let item = Item {
-                        bound: u,
-                        seen: seen_all,
-                        ..*r
-                    };
-                    *slot = (item, evaluations, queue_r.bucket_of(u));
+                    *slot = (item(r, u), evaluations, queue_r.bucket_of(u));
                 }
             });
         for &(item, evaluations, to) in &lowered {
