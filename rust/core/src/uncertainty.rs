@@ -122,9 +122,9 @@ impl<T: Real, const W: usize> Acc<T, W> {
     }
 
     /// Fold lanes `H..2H` into lanes `0..H` (`2H <= W`). Each statistic in its own loop of a
-    /// constant length, which compiles to one vector operation per statistic (a loop over all
-    /// statistics at a variable width was left scalar by the compiler: about 70 instructions a
-    /// row). Lanes are independent, so the values are those of any order of these loops.
+    /// constant length: the compiler turns some of these into vector operations (one loop over
+    /// all statistics at a variable width was left wholly scalar, about 70 instructions a row;
+    /// this is about 50). Lanes are independent, so the values are those of any loop order.
     #[inline(always)]
     fn fold<const K: u8, const H: usize>(&mut self) {
         for l in 0..H {
