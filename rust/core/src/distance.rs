@@ -154,7 +154,9 @@ impl<T: Real> Filter<T> {
 
 /// Squared norm of a row, in `f64`, in eight running sums (any summation order is within
 /// [`Filter`]'s `tiny`): 4%-7% faster k-center runs than one chain of dependent additions on
-/// pools of 100k rows and more, the same on small ones.
+/// pools of 100k rows and more, the same on small ones. Bit-identical on every instruction
+/// set ([`sq_norms`] is the dispatched version).
+#[inline(always)]
 pub(crate) fn sq_norm<T: Real>(x: &[T]) -> f64 {
     const W: usize = 8;
     let mut acc = [0.0_f64; W];
@@ -230,9 +232,19 @@ fn dots_1<T: Real>(xi: &[T], block: &[T]) -> [T; FILTER_LANES] {
 }
 
 /// Four rows' dot products with a block of picks, two running sums a row (eight independent
-/// chains), each coordinate of the block loaded once for the four.
+/// chains), each coordinate of the block loaded once for the four. With `FMA`, each term is
+/// one fused multiply-add (one rounding instead of two: [`Filter`]'s bound covers both), for
+/// instruction sets with a hardware one only (elsewhere `mul_add` is a slow library call).
 #[inline(always)]
-fn dots_4<T: Real>(xi: [&[T]; 4], block: &[T]) -> [[T; FILTER_LANES]; 4] {
+fn dots_4<T: Real, const FMA: bool>(xi: [&[T]; 4], block: &[T]) -> [[T; FILTER_LANES]; 4] {
+    #[inline(always)]
+    fn madd<T: Real, const FMA: bool>(acc: T, x: T, w: T) -> T {
+        if FMA {
+            x.mul_add(w, acc)
+        } else {
+            acc + x * w
+        }
+    }
     const L: usize = FILTER_LANES;
     let z = [T::zero(); L];
     let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
@@ -246,24 +258,24 @@ fn dots_4<T: Real>(xi: [&[T]; 4], block: &[T]) -> [[T; FILTER_LANES]; 4] {
         };
         let (i, k) = (2 * j, 2 * j + 1);
         for l in 0..L {
-            a0[l] = a0[l] + x0[i] * w[l];
-            a1[l] = a1[l] + x1[i] * w[l];
-            a2[l] = a2[l] + x2[i] * w[l];
-            a3[l] = a3[l] + x3[i] * w[l];
-            b0[l] = b0[l] + x0[k] * w[L + l];
-            b1[l] = b1[l] + x1[k] * w[L + l];
-            b2[l] = b2[l] + x2[k] * w[L + l];
-            b3[l] = b3[l] + x3[k] * w[L + l];
+            a0[l] = madd::<T, FMA>(a0[l], x0[i], w[l]);
+            a1[l] = madd::<T, FMA>(a1[l], x1[i], w[l]);
+            a2[l] = madd::<T, FMA>(a2[l], x2[i], w[l]);
+            a3[l] = madd::<T, FMA>(a3[l], x3[i], w[l]);
+            b0[l] = madd::<T, FMA>(b0[l], x0[k], w[L + l]);
+            b1[l] = madd::<T, FMA>(b1[l], x1[k], w[L + l]);
+            b2[l] = madd::<T, FMA>(b2[l], x2[k], w[L + l]);
+            b3[l] = madd::<T, FMA>(b3[l], x3[k], w[L + l]);
         }
     }
     if d % 2 == 1 {
         let i = d - 1;
         if let Some(Ok(w)) = block.get(i * L..(i + 1) * L).map(<&[T; L]>::try_from) {
             for l in 0..L {
-                a0[l] = a0[l] + x0[i] * w[l];
-                a1[l] = a1[l] + x1[i] * w[l];
-                a2[l] = a2[l] + x2[i] * w[l];
-                a3[l] = a3[l] + x3[i] * w[l];
+                a0[l] = madd::<T, FMA>(a0[l], x0[i], w[l]);
+                a1[l] = madd::<T, FMA>(a1[l], x1[i], w[l]);
+                a2[l] = madd::<T, FMA>(a2[l], x2[i], w[l]);
+                a3[l] = madd::<T, FMA>(a3[l], x3[i], w[l]);
             }
         }
     }
@@ -333,6 +345,44 @@ impl<T: Real> Block<'_, T> {
             };
         }
         let mut evaluations = 0;
+        if self.min_first {
+            // The pick with the smallest lower bound below `u` first (the first among
+            // equals): it lowers `u` most often and rules out the others. The triangle-
+            // inequality test holds for a `u` from earlier picks only: out of order, every
+            // pick is tested against the block's first `cut`. The result is the minimum of
+            // `u` and the exact distances of the picks not ruled out, in whatever order they
+            // are computed (the others' distances are at least `u`).
+            let mut best = None;
+            let mut best_low = *u;
+            for p in lo..hi {
+                if rules_out(prune[p], cut) {
+                    continue;
+                }
+                evaluations += 1;
+                let low = lower[p - first_lane];
+                if low < best_low {
+                    best_low = low;
+                    best = Some(p);
+                }
+            }
+            let Some(best) = best else {
+                return evaluations;
+            };
+            let dist = exact(xi, row(self.xs, self.d, self.picks[best]));
+            if dist < *u {
+                *u = dist;
+            }
+            for p in lo..hi {
+                if p == best || lower[p - first_lane] >= *u || rules_out(prune[p], cut) {
+                    continue;
+                }
+                let dist = exact(xi, row(self.xs, self.d, self.picks[p]));
+                if dist < *u {
+                    *u = dist;
+                }
+            }
+            return evaluations;
+        }
         let mut candidates = [0_usize; L];
         let mut n_candidates = 0;
         for p in lo..hi {
@@ -345,29 +395,10 @@ impl<T: Real> Block<'_, T> {
                 n_candidates += 1;
             }
         }
-        let candidates = &mut candidates[..n_candidates];
-        if self.min_first {
-            // The smallest lower bound first: the pick that lowers `u` most often rules
-            // out the others.
-            let mut m = 0;
-            for (c, &p) in candidates.iter().enumerate() {
-                if lower[p - first_lane] < lower[candidates[m] - first_lane] {
-                    m = c;
-                }
-            }
-            if m > 0 {
-                candidates.swap(0, m);
-            }
-        }
-        for &p in candidates.iter() {
-            // The triangle-inequality test holds for a `u` from earlier picks only: out
-            // of order, the block's first `cut`.
-            let limit = if self.min_first {
-                cut
-            } else {
-                4.0 * *u * self.margin
-            };
-            if lower[p - first_lane] >= *u || rules_out(prune[p], limit) {
+        for &p in &candidates[..n_candidates] {
+            // In pick order: the triangle-inequality test may use the current `u`, which
+            // comes from earlier picks only.
+            if lower[p - first_lane] >= *u || rules_out(prune[p], 4.0 * *u * self.margin) {
                 continue;
             }
             let dist = exact(xi, row(self.xs, self.d, self.picks[p]));
@@ -383,9 +414,10 @@ impl<T: Real> Block<'_, T> {
 /// same `target_feature` (none for the baseline), so that the pairwise recursion and the
 /// inlined leaves are compiled for it; calls between them need no `unsafe`. The second
 /// argument is how many centres a row meets per pass in the nearest-centre tiles (4 was
-/// fastest on each, measured on an AMD EPYC with AVX-512).
+/// fastest on each, measured on an AMD EPYC with AVX-512); the third, whether the filter's
+/// four-row dot products use fused multiply-adds (only where the features imply FMA).
 macro_rules! distance_kernels {
-    ($module:ident, $tile:literal $(, $feature:literal)?) => {
+    ($module:ident, $tile:literal, $fma:literal $(, $feature:literal)?) => {
         mod $module {
             use super::{block_ruled_out, dots_1, dots_4, leaf, row, Block, Filter, FILTER_LANES, PAIRWISE_BLOCK};
             use crate::real::Real;
@@ -466,6 +498,14 @@ macro_rules! distance_kernels {
                         }
                         j += 1;
                     }
+                }
+            }
+
+            /// The squared norm of each row of `xs` (rows of `d` values), into `out`.
+            $(#[target_feature(enable = $feature)])?
+            pub(super) fn sq_norms<T: Real>(xs: &[T], d: usize, out: &mut [f64]) {
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = super::sq_norm(row(xs, d, i));
                 }
             }
 
@@ -557,7 +597,7 @@ macro_rules! distance_kernels {
                     let Some(block) = filter.blocks.get((b - 1) * d * L..b * d * L) else {
                         continue;
                     };
-                    let dots = dots_4(xi, block);
+                    let dots = dots_4::<T, $fma>(xi, block);
                     for r in 0..4 {
                         if need[r] {
                             let lo = ((b - 1) * L).max(from[r]);
@@ -574,11 +614,12 @@ macro_rules! distance_kernels {
     };
 }
 
-distance_kernels!(baseline, 4);
+distance_kernels!(baseline, 4, false);
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-distance_kernels!(avx2, 4, "avx2");
+distance_kernels!(avx2, 4, false, "avx2");
+// AVX-512F implies FMA (the filter's four-row dot products use it).
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-distance_kernels!(avx512, 4, "avx512f");
+distance_kernels!(avx512, 4, true, "avx512f");
 
 /// Dispatch a call of one of the `distance_kernels!` functions to the variant `isa`, which
 /// falls back to the baseline where the CPU lacks it.
@@ -605,6 +646,12 @@ macro_rules! dispatch {
 /// Squared distance of two rows on the variant `isa` (bit-identical on every variant).
 pub(crate) fn sq_dist_isa<T: Real>(isa: Isa, a: &[T], b: &[T]) -> f64 {
     dispatch!(isa, sq_dist1(a, b))
+}
+
+/// The squared norm ([`sq_norm`]) of each row of `xs` (rows of `d` values; one a slot of
+/// `out`), on the variant `isa`: the same bits, in wider vectors.
+pub(crate) fn sq_norms<T: Real>(isa: Isa, xs: &[T], d: usize, out: &mut [f64]) {
+    dispatch!(isa, sq_norms(xs, d, out))
 }
 
 /// See `filtered_update` in [`distance_kernels!`], on the variant `isa`.
@@ -651,11 +698,45 @@ pub(crate) fn filtered_update4<T: Real>(
     )
 }
 
+/// Whether every value of `r` is finite: `0 v` is (signed) zero for a finite `v` and NaN for
+/// NaN or an infinity, summed in 16 lanes (vector arithmetic, no early exit: a row is
+/// short), so a lane is nonzero exactly when the row holds a non-finite value.
+#[inline(always)]
+fn all_finite<T: Real>(r: &[T]) -> bool {
+    const W: usize = 16;
+    let mut acc = [T::zero(); W];
+    let chunks = r.chunks_exact(W);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = *a + v * T::zero();
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(rest) {
+        *a = *a + v * T::zero();
+    }
+    acc.iter().all(|&a| a == T::zero())
+}
+
 /// The lowest row of `x` holding NaN or an infinity, as an error naming `what`.
 pub(crate) fn check_finite<T: Real>(x: ArrayView2<T>, what: &'static str) -> Result<()> {
-    let bad = (0..x.nrows())
-        .into_par_iter()
-        .find_first(|&i| x.row(i).iter().any(|v| !v.is_finite()));
+    /// Rows per parallel job of a contiguous matrix.
+    const ROWS: usize = 1024;
+    let d = x.ncols();
+    let bad = match x.as_slice() {
+        // Standard layout, in blocks of rows, each row's check vectorised.
+        Some(xs) if d > 0 => xs
+            .par_chunks(ROWS * d)
+            .enumerate()
+            .find_map_first(|(b, blk)| {
+                blk.chunks_exact(d)
+                    .position(|r| !all_finite(r))
+                    .map(|i| b * ROWS + i)
+            }),
+        _ => (0..x.nrows())
+            .into_par_iter()
+            .find_first(|&i| x.row(i).iter().any(|v| !v.is_finite())),
+    };
     match bad {
         Some(row) => Err(KernelError::NonFinite { what, row }),
         None => Ok(()),
@@ -833,6 +914,30 @@ mod tests {
             min_distances(x.view(), c.view(), &Cancel::new()).unwrap_err(),
             KernelError::NonFinite { what: "X", row: 2 }
         );
+    }
+
+    /// The lowest non-finite row, in blocks past the first, in rows of every width (the
+    /// vectorised check's lanes and tail) and in a layout that is not standard; huge finite
+    /// values pass.
+    #[test]
+    fn check_finite_finds_the_lowest_bad_row() {
+        for d in [1, 3, 15, 16, 17, 50, 64] {
+            for (bad, at) in [
+                (f32::INFINITY, 2500),
+                (f32::NEG_INFINITY, 1024),
+                (f32::NAN, 0),
+            ] {
+                let mut x = Array2::<f32>::from_elem((3000, d), f32::MAX);
+                x[[at, d - 1]] = bad;
+                x[[2999, 0]] = f32::NAN;
+                let want = Err(KernelError::NonFinite { what: "X", row: at });
+                assert_eq!(check_finite(x.view(), "X"), want, "d={d}");
+                let t = x.t().to_owned();
+                assert_eq!(check_finite(t.t(), "X"), want, "d={d} transposed");
+            }
+            let ok = Array2::<f64>::from_elem((2000, d), -f64::MAX);
+            assert_eq!(check_finite(ok.view(), "X"), Ok(()));
+        }
     }
 
     /// Rows with values of every scale, exact zeros and repeats, from a fixed xorshift.

@@ -107,6 +107,7 @@ fn first_pass<T: Real>(
     each: impl Fn(&[&[T]], &[f64], &mut [f64]) -> u64 + Sync,
 ) -> Result<u64> {
     const BLOCK: usize = 1024;
+    let isa = best_isa();
     let evals = norms
         .par_chunks_mut(BLOCK)
         .zip(bound.par_chunks_mut(BLOCK))
@@ -114,12 +115,12 @@ fn first_pass<T: Real>(
         .map(|(b, (nb, ub))| {
             cancel.check()?;
             let mut evals = 0;
+            crate::distance::sq_norms(isa, &xs[b * BLOCK * d..], d, nb);
             for (q, (nq, uq)) in nb.chunks_mut(4).zip(ub.chunks_mut(4)).enumerate() {
                 let start = b * BLOCK + 4 * q;
                 let mut rows: [&[T]; 4] = [&[]; 4];
-                for (t, (r, nv)) in rows.iter_mut().zip(nq.iter_mut()).enumerate() {
+                for (t, r) in rows.iter_mut().take(nq.len()).enumerate() {
                     *r = row(xs, d, start + t);
-                    *nv = sq_norm(r);
                 }
                 evals += each(&rows[..nq.len()], nq, uq);
             }
