@@ -302,8 +302,8 @@ struct Block<'a, T> {
 
 impl<T: Real> Block<'_, T> {
     /// For picks `lo..hi` of filter block `blk` (dot products `dots` with row `xi`, squared
-    /// norm `nx`): lower bounds, then exact distances for the picks they do not rule out,
-    /// lowering `u`. Returns the number of picks compared.
+    /// norm `nx`, norm `sx`, taken once a row): lower bounds, then exact distances for the
+    /// picks they do not rule out, lowering `u`. Returns the number of picks compared.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn finish(
@@ -311,6 +311,7 @@ impl<T: Real> Block<'_, T> {
         exact: impl Fn(&[T], &[T]) -> f64,
         xi: &[T],
         nx: f64,
+        sx: f64,
         lo: usize,
         hi: usize,
         blk: usize,
@@ -329,7 +330,6 @@ impl<T: Real> Block<'_, T> {
         ) else {
             return 0;
         };
-        let sx = nx.sqrt();
         let mut lower = [0.0_f64; L];
         let (g, tiny, abs) = (2.0 * filter.gamma * sx, filter.tiny, filter.abs);
         for (l, low) in lower.iter_mut().enumerate() {
@@ -541,6 +541,7 @@ macro_rules! distance_kernels {
                 let to = picks.len().min(prune.len()).min(filter.len);
                 let mut evaluations = 0;
                 let ctx = Block { picks, prune, filter, xs, d, margin, min_first };
+                let sx = nx.sqrt();
                 let mut b = from / L;
                 while b * L < to {
                     let lo = (b * L).max(from);
@@ -554,7 +555,7 @@ macro_rules! distance_kernels {
                     };
                     let dots = dots_1(xi, block);
                     let exact = |a: &[T], c: &[T]| dist_m::<T, 1>(a, [c])[0];
-                    evaluations += ctx.finish(exact, xi, nx, lo, hi, b - 1, &dots, &mut u);
+                    evaluations += ctx.finish(exact, xi, nx, sx, lo, hi, b - 1, &dots, &mut u);
                 }
                 (u, evaluations)
             }
@@ -581,6 +582,7 @@ macro_rules! distance_kernels {
                 let to = picks.len().min(prune.len()).min(filter.len);
                 let mut evaluations = [0; 4];
                 let ctx = Block { picks, prune, filter, xs, d, margin, min_first };
+                let sx = nx.map(f64::sqrt);
                 let first = from.iter().copied().min().unwrap_or(0);
                 let mut b = first / L;
                 while b * L < to {
@@ -601,10 +603,10 @@ macro_rules! distance_kernels {
                     for r in 0..4 {
                         if need[r] {
                             let lo = ((b - 1) * L).max(from[r]);
-                            let (x, n) = (xi[r], nx[r]);
+                            let (x, n, sn) = (xi[r], nx[r], sx[r]);
                             let exact = |a: &[T], c: &[T]| dist_m::<T, 1>(a, [c])[0];
                             evaluations[r] +=
-                                ctx.finish(exact, x, n, lo, hi, b - 1, &dots[r], &mut u[r]);
+                                ctx.finish(exact, x, n, sn, lo, hi, b - 1, &dots[r], &mut u[r]);
                         }
                     }
                 }
