@@ -15,7 +15,7 @@ settings.load_profile("default")
 
 @pytest.fixture(scope="session")
 def digits():
-    """Scaled digits, split into a 300-row labelled set, a pool and a test set."""
+    """scikit-learn's digits as ``(X, y)``, features scaled to [0, 1]; tests split it themselves."""
     from sklearn.datasets import load_digits
 
     X, y = load_digits(return_X_y=True)
@@ -49,7 +49,7 @@ def torch():
 
 @pytest.fixture(scope="module")
 def mods(torch):
-    """The test modules of ``tests/torch_modules.py`` (imported once torch is known)."""
-    import torch_modules
+    """The test modules of ``tests/support/torch_modules.py`` (imported once torch is known)."""
+    from support import torch_modules
 
     return torch_modules

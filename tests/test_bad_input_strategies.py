@@ -2,7 +2,7 @@
 pools, one-class labelled sets, classes that appear late, and models with bad probabilities.
 
 Parametrised over ``get_strategy_names()``, so strategies added later are checked too (with
-the estimator and parameters of tests/strategy_setup.py). Whenever a query fails, the learner
+the estimator and parameters of tests/support/strategy_setup.py). Whenever a query fails, the learner
 and the pool must be exactly as before (compared pickled).
 """
 
@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
 from activekit.strategies import get_strategy, get_strategy_names
-from strategy_setup import make_learner
+from support.strategy_setup import make_learner
 
 NAMES = get_strategy_names()
 

@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from activekit import ActiveLearningClassifier, _kernels
 from activekit._rwlock import ReadersWriterLock
 from activekit.strategies import QueryStrategy, get_strategy_names
-from strategy_setup import make_learner
+from support.strategy_setup import make_learner
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 

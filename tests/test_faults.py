@@ -21,10 +21,10 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-import reference as ref
 from activekit import ActiveLearningClassifier, _kernels
 from activekit.stopping import StoppingCriterion
 from activekit.strategies import MarginSampling
+from support import reference as ref
 
 # -- the injector --------------------------------------------------------------------------
 

@@ -8,9 +8,9 @@ from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose
 
 from activekit import _kernels
-from reference import assert_valid_top_k
-from reference import top_k as ref_top_k
-from reference import uncertainty_scores as ref_scores
+from support.reference import assert_valid_top_k
+from support.reference import top_k as ref_top_k
+from support.reference import uncertainty_scores as ref_scores
 
 MEASURES = ["least_confident", "margin", "entropy"]
 ATOL = {np.float32: 2e-5, np.float64: 1e-12}

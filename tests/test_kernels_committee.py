@@ -8,9 +8,9 @@ from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose, assert_array_equal
 
 from activekit import _kernels
-from reference import assert_valid_top_k
-from reference import committee_scores as ref_committee
-from reference import vote_scores as ref_votes
+from support.reference import assert_valid_top_k
+from support.reference import committee_scores as ref_committee
+from support.reference import vote_scores as ref_votes
 
 MEASURES = ["consensus_entropy", "max_disagreement", "mean_std"]
 VOTE_MEASURES = ["vote_entropy", "variation_ratio"]

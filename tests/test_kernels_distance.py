@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-import reference as ref
 from activekit import _kernels
+from support import reference as ref
 
 
 @st.composite

@@ -14,8 +14,8 @@ from sklearn.svm import SVC, LinearSVC
 
 from activekit import ActiveLearningClassifier
 from activekit.strategies import RandomSampling
-from reference import assert_valid_top_k
-from reference import uncertainty_scores as ref_scores
+from support.reference import assert_valid_top_k
+from support.reference import uncertainty_scores as ref_scores
 
 
 @pytest.fixture

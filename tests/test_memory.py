@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from activekit.strategies import get_strategy_names
-from strategy_setup import make_learner
+from support.strategy_setup import make_learner
 
 N, D = 100_000, 64
 LIMIT = 2.0

@@ -18,7 +18,7 @@ from sklearn.model_selection import cross_val_score
 
 from activekit import ActiveLearningClassifier, _kernels
 from activekit.strategies import get_strategy_names
-from strategy_setup import make_learner
+from support.strategy_setup import make_learner
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 

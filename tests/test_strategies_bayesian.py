@@ -25,9 +25,9 @@ from activekit.strategies import (
     get_strategy,
 )
 from activekit.strategies._bayesian import _JointEntropy, _sampled_log_probs, batch_bald
-from reference import assert_valid_top_k
-from reference import committee_scores as ref_committee
-from reference import vote_scores as ref_votes
+from support.reference import assert_valid_top_k
+from support.reference import committee_scores as ref_committee
+from support.reference import vote_scores as ref_votes
 
 BAYESIAN = ["bald", "batch_bald", "mean_std", "variation_ratio"]
 

@@ -25,8 +25,8 @@ from activekit.strategies import (
     VoteEntropy,
     get_strategy,
 )
-from reference import committee_scores as ref_committee
-from reference import vote_scores as ref_votes
+from support.reference import committee_scores as ref_committee
+from support.reference import vote_scores as ref_votes
 
 STRATEGIES = [VoteEntropy, ConsensusEntropy, MaxDisagreement, VariationRatio]
 NAMES = ["vote_entropy", "consensus_entropy", "max_disagreement", "variation_ratio"]

@@ -15,7 +15,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import reference as ref
 from activekit import ActiveLearningClassifier
 from activekit.strategies import (
     ClusterMargin,
@@ -25,6 +24,7 @@ from activekit.strategies import (
     RankedBatch,
     TypiClust,
 )
+from support import reference as ref
 
 DISTANCE_STRATEGIES = ["coreset", "ranked_batch", "information_density", "kmeans", "typiclust",
                        "cluster_margin"]

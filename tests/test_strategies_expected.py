@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from activekit import ActiveLearningClassifier
 from activekit.strategies import ExpectedErrorReduction, ExpectedGradientLength
-from reference import assert_valid_top_k
+from support.reference import assert_valid_top_k
 
 # -- expected error reduction --------------------------------------------------------------
 

@@ -21,7 +21,6 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import reference
 from activekit import ActiveLearningClassifier, _kernels
 from activekit.strategies import (
     BADGE,
@@ -34,6 +33,7 @@ from activekit.strategies import (
 )
 from activekit.strategies._badge import gradient_embedding
 from activekit.strategies._expected import expected_gradient_lengths
+from support import reference
 
 
 @pytest.fixture(scope="module")
