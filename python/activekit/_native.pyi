@@ -4,6 +4,11 @@ import numpy as np
 import numpy.typing as npt
 
 __version__: str
+# The names each kernel family accepts, in order; taken from the core's enums.
+UNCERTAINTY_MEASURES: tuple[str, ...]
+COMMITTEE_MEASURES: tuple[str, ...]
+VOTE_MEASURES: tuple[str, ...]
+DISTANCE_METRICS: tuple[str, ...]
 
 def uncertainty_scores(
     probs: npt.NDArray[np.float32] | npt.NDArray[np.float64],

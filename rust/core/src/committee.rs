@@ -26,6 +26,7 @@
 
 use crate::error::{KernelError, Result};
 use crate::isa::{best_isa, Isa};
+use crate::names::{parse, Named};
 use crate::real::Real;
 use crate::topk::{check_k, scores_by_block, top_k_by_block, TopK};
 use crate::uncertainty::{block_stats, finish, RowStats, Uncertainty};
@@ -49,18 +50,20 @@ pub enum Disagreement {
     MeanStd,
 }
 
+impl Named for Disagreement {
+    const KIND: &'static str = "disagreement measure";
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("consensus_entropy", Self::ConsensusEntropy),
+        ("max_disagreement", Self::MeanKl),
+        ("mean_std", Self::MeanStd),
+    ];
+}
+
 impl FromStr for Disagreement {
     type Err = String;
 
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "consensus_entropy" => Ok(Self::ConsensusEntropy),
-            "max_disagreement" => Ok(Self::MeanKl),
-            "mean_std" => Ok(Self::MeanStd),
-            other => Err(format!(
-                "unknown disagreement measure {other:?}; expected one of \"consensus_entropy\", \"max_disagreement\", \"mean_std\""
-            )),
-        }
+        parse(s)
     }
 }
 
@@ -73,17 +76,19 @@ pub enum VoteMeasure {
     VariationRatio,
 }
 
+impl Named for VoteMeasure {
+    const KIND: &'static str = "vote measure";
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("vote_entropy", Self::VoteEntropy),
+        ("variation_ratio", Self::VariationRatio),
+    ];
+}
+
 impl FromStr for VoteMeasure {
     type Err = String;
 
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "vote_entropy" => Ok(Self::VoteEntropy),
-            "variation_ratio" => Ok(Self::VariationRatio),
-            other => Err(format!(
-                "unknown vote measure {other:?}; expected one of \"variation_ratio\", \"vote_entropy\""
-            )),
-        }
+        parse(s)
     }
 }
 

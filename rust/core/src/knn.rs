@@ -17,6 +17,7 @@
 
 use crate::cancel::Cancel;
 use crate::error::{KernelError, Result};
+use crate::names::{parse, Named};
 use crate::real::Real;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array1, Array2, ArrayView2, CowArray, Ix2, LinalgScalar, Zip};
@@ -42,17 +43,17 @@ pub enum Metric {
     Cosine,
 }
 
+impl Named for Metric {
+    const KIND: &'static str = "metric";
+    const NAMES: &'static [(&'static str, Self)] =
+        &[("euclidean", Self::Euclidean), ("cosine", Self::Cosine)];
+}
+
 impl FromStr for Metric {
     type Err = String;
 
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "euclidean" => Ok(Self::Euclidean),
-            "cosine" => Ok(Self::Cosine),
-            other => Err(format!(
-                "unknown metric {other:?}; expected one of \"cosine\", \"euclidean\""
-            )),
-        }
+        parse(s)
     }
 }
 

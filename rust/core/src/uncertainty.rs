@@ -10,6 +10,7 @@
 
 use crate::error::{KernelError, Result};
 use crate::isa::{best_isa, Isa};
+use crate::names::{parse, Named};
 use crate::real::Real;
 use crate::topk::{check_k, scores_by_block, top_k_by_block, TopK};
 use ndarray::{s, Array1, ArrayView2};
@@ -26,18 +27,20 @@ pub enum Uncertainty {
     Entropy,
 }
 
+impl Named for Uncertainty {
+    const KIND: &'static str = "uncertainty measure";
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("least_confident", Self::LeastConfident),
+        ("margin", Self::Margin),
+        ("entropy", Self::Entropy),
+    ];
+}
+
 impl FromStr for Uncertainty {
     type Err = String;
 
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "least_confident" => Ok(Self::LeastConfident),
-            "margin" => Ok(Self::Margin),
-            "entropy" => Ok(Self::Entropy),
-            other => Err(format!(
-                "unknown uncertainty measure {other:?}; expected one of \"entropy\", \"least_confident\", \"margin\""
-            )),
-        }
+        parse(s)
     }
 }
 

@@ -6,7 +6,7 @@
 
 use activekit_core as core;
 use activekit_core::{
-    Cancel, Disagreement, KernelError, Metric, Neighbors, TopK, Uncertainty, VoteMeasure,
+    Cancel, Disagreement, KernelError, Metric, Named, Neighbors, TopK, Uncertainty, VoteMeasure,
 };
 use numpy::ndarray::LinalgScalar;
 use numpy::{
@@ -14,6 +14,7 @@ use numpy::{
 };
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -605,6 +606,11 @@ fn mean_cosine_similarity<'py>(
     }
 }
 
+/// The names of `T`'s variants as a tuple of str, in the core's order.
+fn names_tuple<'py, T: Named>(py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+    PyTuple::new(py, core::names::<T>())
+}
+
 /// Native kernels of activekit. Import `activekit._kernels` instead of this module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -623,5 +629,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(knn_density, m)?)?;
     m.add_function(wrap_pyfunction!(mean_cosine_similarity, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    let py = m.py();
+    m.add("UNCERTAINTY_MEASURES", names_tuple::<Uncertainty>(py)?)?;
+    m.add("COMMITTEE_MEASURES", names_tuple::<Disagreement>(py)?)?;
+    m.add("VOTE_MEASURES", names_tuple::<VoteMeasure>(py)?)?;
+    m.add("DISTANCE_METRICS", names_tuple::<Metric>(py)?)?;
     Ok(())
 }
