@@ -25,7 +25,7 @@
 //! lowest member, whatever the thread count.
 
 use crate::error::{KernelError, Result};
-use crate::isa::{best_isa, Isa};
+use crate::isa::{best_isa, multiversion};
 use crate::names::{parse, Named};
 use crate::real::Real;
 use crate::topk::{check_k, scores_by_block, top_k_by_block, TopK};
@@ -168,42 +168,10 @@ fn elementwise_generic<T: Real>(acc: &mut [T], x: &[T], op: Op<'_, T>) {
     }
 }
 
-// The same loops compiled for wider vectors: IEEE additions and divisions, one per element,
-// give the same bits on every variant (see crate::isa).
-
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-#[target_feature(enable = "avx512f")]
-unsafe fn elementwise_avx512<T: Real>(acc: &mut [T], x: &[T], op: Op<'_, T>) {
-    elementwise_generic(acc, x, op);
-}
-
-/// # Safety
-/// The CPU must support AVX2.
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2")]
-unsafe fn elementwise_avx2<T: Real>(acc: &mut [T], x: &[T], op: Op<'_, T>) {
-    elementwise_generic(acc, x, op);
-}
-
-/// [`elementwise_generic`] on the variant `isa`, which must be supported by this CPU.
-fn elementwise<T: Real>(isa: Isa, acc: &mut [T], x: &[T], op: Op<'_, T>) {
-    match isa {
-        Isa::Baseline => elementwise_generic(acc, x, op),
-        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        Isa::Avx2 if std::arch::is_x86_feature_detected!("avx2") => {
-            // SAFETY: the CPU supports AVX2, checked in the match guard.
-            unsafe { elementwise_avx2(acc, x, op) }
-        }
-        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        Isa::Avx512 if std::arch::is_x86_feature_detected!("avx512f") => {
-            // SAFETY: the CPU supports AVX-512F, checked in the match guard.
-            unsafe { elementwise_avx512(acc, x, op) }
-        }
-        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        _ => elementwise_generic(acc, x, op),
-    }
+multiversion! {
+    /// [`elementwise_generic`] on the variant `isa`, compiled for wider vectors: IEEE additions
+    /// and divisions, one per element, give the same bits on every variant (see `crate::isa`).
+    fn elementwise<T: Real>(acc: &mut [T], x: &[T], op: Op<'_, T>) = elementwise_generic;
 }
 
 /// Buffers of one parallel job, reused across its groups of rows.
@@ -526,6 +494,7 @@ pub fn vote_top_k(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::isa::Isa;
     use crate::topk::BLOCK;
     use ndarray::{array, Array2, Array3};
     use proptest::prelude::*;

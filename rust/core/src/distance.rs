@@ -8,6 +8,7 @@
 
 use crate::cancel::Cancel;
 use crate::error::{KernelError, Result};
+use crate::isa::dispatch;
 pub(crate) use crate::isa::{best_isa, Isa};
 use crate::real::Real;
 use ndarray::ArrayView2;
@@ -622,28 +623,6 @@ distance_kernels!(avx2, 4, false, "avx2");
 // AVX-512F implies FMA (the filter's four-row dot products use it).
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 distance_kernels!(avx512, 4, true, "avx512f");
-
-/// Dispatch a call of one of the `distance_kernels!` functions to the variant `isa`, which
-/// falls back to the baseline where the CPU lacks it.
-macro_rules! dispatch {
-    ($isa:expr, $f:ident($($arg:expr),* $(,)?)) => {
-        match $isa {
-            Isa::Baseline => baseline::$f($($arg),*),
-            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-            Isa::Avx2 if std::arch::is_x86_feature_detected!("avx2") => {
-                // SAFETY: the CPU supports AVX2, checked in the match guard.
-                unsafe { avx2::$f($($arg),*) }
-            }
-            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-            Isa::Avx512 if std::arch::is_x86_feature_detected!("avx512f") => {
-                // SAFETY: the CPU supports AVX-512F, checked in the match guard.
-                unsafe { avx512::$f($($arg),*) }
-            }
-            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-            _ => baseline::$f($($arg),*),
-        }
-    };
-}
 
 /// Squared distance of two rows on the variant `isa` (bit-identical on every variant).
 pub(crate) fn sq_dist_isa<T: Real>(isa: Isa, a: &[T], b: &[T]) -> f64 {

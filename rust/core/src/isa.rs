@@ -45,3 +45,59 @@ pub(crate) fn supported_isas() -> Vec<Isa> {
     }
     v
 }
+
+/// Call one compiled variant of a function, chosen by `isa`; a variant the CPU lacks falls
+/// back to the baseline (the guards re-check the features, so a call is never unsound).
+///
+/// * `dispatch!(isa, f(args))` calls `f` of the modules `baseline`, `avx2` and `avx512` at the
+///   call site, whose functions carry the matching `#[target_feature]` (none for `baseline`).
+/// * `dispatch!(isa => base, avx2, avx512; (args))` calls the three functions named.
+macro_rules! dispatch {
+    ($isa:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        $crate::isa::dispatch!($isa => baseline::$f, avx2::$f, avx512::$f; ($($arg),*))
+    };
+    ($isa:expr => $baseline:path, $avx2:path, $avx512:path; ($($arg:expr),* $(,)?)) => {
+        match $isa {
+            $crate::isa::Isa::Baseline => $baseline($($arg),*),
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            $crate::isa::Isa::Avx2 if std::arch::is_x86_feature_detected!("avx2") => {
+                // SAFETY: the CPU supports AVX2, checked in the match guard.
+                unsafe { $avx2($($arg),*) }
+            }
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            $crate::isa::Isa::Avx512 if std::arch::is_x86_feature_detected!("avx512f") => {
+                // SAFETY: the CPU supports AVX-512F, checked in the match guard.
+                unsafe { $avx512($($arg),*) }
+            }
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            _ => $baseline($($arg),*),
+        }
+    };
+}
+pub(crate) use dispatch;
+
+/// Define `fn name<T: Bound>(isa: Isa, args...)` that runs the generic function `generic`
+/// compiled for the variant `isa` (see [`dispatch!`]): the AVX2 and AVX-512F copies are
+/// wrappers under `#[target_feature]` into which `generic` is inlined and vectorised.
+macro_rules! multiversion {
+    (
+        $(#[$attr:meta])*
+        $vis:vis fn $name:ident<$T:ident: $bound:path>($($arg:ident: $ty:ty),* $(,)?) = $generic:ident;
+    ) => {
+        $(#[$attr])*
+        $vis fn $name<$T: $bound>(isa: $crate::isa::Isa, $($arg: $ty),*) {
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            #[target_feature(enable = "avx2")]
+            fn avx2<$T: $bound>($($arg: $ty),*) {
+                $generic($($arg),*)
+            }
+            #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+            #[target_feature(enable = "avx512f")]
+            fn avx512<$T: $bound>($($arg: $ty),*) {
+                $generic($($arg),*)
+            }
+            $crate::isa::dispatch!(isa => $generic, avx2, avx512; ($($arg),*))
+        }
+    };
+}
+pub(crate) use multiversion;

@@ -9,7 +9,7 @@
 //! value, a negative entry, or a sum further than `tol` from one is an error naming the row.
 
 use crate::error::{KernelError, Result};
-use crate::isa::{best_isa, Isa};
+use crate::isa::{best_isa, multiversion};
 use crate::names::{parse, Named};
 use crate::real::Real;
 use crate::topk::{check_k, scores_by_block, top_k_by_block, TopK};
@@ -272,55 +272,15 @@ fn block_stats_generic<T: Real>(x: &[T], c: usize, kind: Uncertainty, out: &mut 
 // here asks, so every path gives bit-identical results (checked by a test); only the width of
 // the instructions differs.
 
-/// [`block_stats_generic`] compiled for AVX-512F.
-///
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-#[target_feature(enable = "avx512f")]
-unsafe fn block_stats_avx512<T: Real>(
-    x: &[T],
-    c: usize,
-    kind: Uncertainty,
-    out: &mut [RowStats<T>],
-) {
-    block_stats_generic(x, c, kind, out);
-}
-
-/// [`block_stats_generic`] compiled for AVX2.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2")]
-unsafe fn block_stats_avx2<T: Real>(x: &[T], c: usize, kind: Uncertainty, out: &mut [RowStats<T>]) {
-    block_stats_generic(x, c, kind, out);
-}
-
-/// Statistics of every row of the row-major block `x` (`c` values per row) into `out`, with
-/// the variant `isa`, which must be supported by this CPU (as [`best_isa`] ensures).
-fn block_stats_with<T: Real>(
-    isa: Isa,
-    x: &[T],
-    c: usize,
-    kind: Uncertainty,
-    out: &mut [RowStats<T>],
-) {
-    match isa {
-        Isa::Baseline => block_stats_generic(x, c, kind, out),
-        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        Isa::Avx2 if std::arch::is_x86_feature_detected!("avx2") => {
-            // SAFETY: the CPU supports AVX2, checked in the match guard.
-            unsafe { block_stats_avx2(x, c, kind, out) }
-        }
-        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        Isa::Avx512 if std::arch::is_x86_feature_detected!("avx512f") => {
-            // SAFETY: the CPU supports AVX-512F, checked in the match guard.
-            unsafe { block_stats_avx512(x, c, kind, out) }
-        }
-        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        _ => block_stats_generic(x, c, kind, out),
-    }
+multiversion! {
+    /// Statistics of every row of the row-major block `x` (`c` values per row) into `out`, with
+    /// the variant `isa` of [`block_stats_generic`].
+    fn block_stats_with<T: Real>(
+        x: &[T],
+        c: usize,
+        kind: Uncertainty,
+        out: &mut [RowStats<T>],
+    ) = block_stats_generic;
 }
 
 /// Statistics of every row of the row-major block `x` (`c` values per row) into `out`, on the
@@ -464,6 +424,7 @@ pub fn uncertainty_top_k<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::isa::Isa;
     use ndarray::{array, Array2};
     use proptest::prelude::*;
 
