@@ -12,12 +12,12 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from .._compat import Interval, _num_samples
+from .._random import draw_seed
+from . import _registry
 from ._base import QueryStrategy
-from ._hybrid import resolve_strategy, updated_copies
+from ._common import strategy_label, updated_copies
 
 __all__ = ["ActiveLearningByLearning", "arm_probabilities", "default_pmin", "exp4p_step"]
-
-_MAX_SEED = np.iinfo(np.int32).max
 
 #: Rounds assumed when neither ``n_rounds`` nor the learner's budget says (libact's example).
 DEFAULT_ROUNDS = 100
@@ -89,7 +89,7 @@ def _uniform_draws(n_pool, n_labeled, n_instances, rng):
 
 def _checked(indices, n_pool, n_instances, strategy):
     indices = np.asarray(indices)
-    name = getattr(strategy, "name", type(strategy).__name__)
+    name = strategy_label(strategy)
     if (
         indices.shape != (n_instances,)
         or indices.dtype.kind not in "iu"
@@ -258,9 +258,9 @@ class ActiveLearningByLearning(QueryStrategy):
     def _start(self, learner, n_labeled):
         """A new bandit: resolved strategies, uniform weights, empty history."""
         strategies = [
-            resolve_strategy(s, f"strategies[{i}]") for i, s in enumerate(self.strategies)
+            _registry.resolve_strategy(s, f"strategies[{i}]") for i, s in enumerate(self.strategies)
         ]
-        names = [getattr(s, "name", type(s).__name__) for s in strategies]
+        names = [strategy_label(s) for s in strategies]
         if self.uniform_sampler:
             names.append("uniform")
         n_arms = len(names)
@@ -381,7 +381,7 @@ class ActiveLearningByLearning(QueryStrategy):
         n_arms = len(p)
         batches = [
             _checked(
-                s.select(learner, X_pool, b, random_state=rng.randint(_MAX_SEED)), n_pool, b, s
+                s.select(learner, X_pool, b, random_state=draw_seed(rng)), n_pool, b, s
             )
             for s in self.strategies_
         ]

@@ -9,7 +9,7 @@ from scipy.special import expit, softmax
 
 from .. import _kernels
 from ._base import OrderedStrategy
-from ._expected import _by_last_layer, _is_one_vs_rest
+from ._common import by_last_layer, is_one_vs_rest, n_jobs_of
 
 __all__ = ["BADGE", "gradient_embedding", "gradient_factors"]
 
@@ -31,7 +31,7 @@ def _linear_gradient_factors(model, X):
         z = z.ravel()
         a = (expit(z) - (z > 0))[:, None]
     else:
-        if _is_one_vs_rest(model):
+        if is_one_vs_rest(model):
             a, probs = expit(z), np.asarray(model.predict_proba(X), dtype=np.float64)
         else:
             a = probs = softmax(z, axis=1)
@@ -67,7 +67,7 @@ def gradient_factors(estimator, X):
     >>> a.shape, h.shape, intercept
     ((3, 3), (3, 2), True)
     """
-    return _by_last_layer(
+    return by_last_layer(
         estimator,
         X,
         _linear_gradient_factors,
@@ -177,6 +177,6 @@ class BADGE(OrderedStrategy):
         a, h, intercept = gradient_factors(learner.estimator_, X_pool)
         picks = _kernels.kmeans_plusplus_outer(
             a, h, n_instances, intercept=intercept, random_state=random_state,
-            n_jobs=getattr(learner, "n_jobs", None),
+            n_jobs=n_jobs_of(learner),
         )
         return picks, _distances_to_earlier(a[picks], h[picks], intercept)

@@ -22,6 +22,7 @@ from .. import _kernels
 from .._compat import Interval
 from ._base import OrderedStrategy
 from ._committee import _CommitteeStrategy
+from ._common import n_jobs_of
 from ._posterior import _PosteriorSamples
 
 __all__ = ["BALD", "BatchBALD", "MeanSTD", "batch_bald"]
@@ -566,7 +567,7 @@ class BatchBALD(_PosteriorSamples, OrderedStrategy):
             n_candidates=self.n_candidates,
             max_candidates=self.max_candidates,
             random_state=random_state,
-            n_jobs=getattr(learner, "n_jobs", None),
+            n_jobs=n_jobs_of(learner),
             return_shortlist=True,
         )
         return indices, gains

@@ -13,9 +13,10 @@ from sklearn.utils import check_random_state
 
 from .. import _kernels
 from .._compat import Interval, StrOptions
+from .._random import draw_seed
 from ._base import OrderedStrategy
+from ._common import n_jobs_of, predict_proba
 from ._embedding import EMBEDDING_CONSTRAINT, embed_pool_and_labeled, uncertainty_or_none
-from ._uncertainty import predict_proba
 
 __all__ = ["ClusterMargin", "KMeansSampling", "TypiClust"]
 
@@ -40,7 +41,7 @@ def _kmeans(E, n_clusters, seed):
 
 
 def _seed(random_state):
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    return int(draw_seed(check_random_state(random_state)))
 
 
 class KMeansSampling(OrderedStrategy):
@@ -156,7 +157,7 @@ class TypiClust(OrderedStrategy):
         available = np.bincount(pool_labels, minlength=n_clusters)
         picked = np.zeros(n_pool, dtype=bool)
         order, scores = [], []
-        n_jobs = getattr(learner, "n_jobs", None)
+        n_jobs = n_jobs_of(learner)
         for _ in range(n_instances):
             # Fewest labelled, then largest, then lowest cluster id, among clusters with rows.
             candidates = np.flatnonzero(available > 0)

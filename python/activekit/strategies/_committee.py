@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from .. import _kernels
 from ._base import RankingStrategy
+from ._common import n_jobs_of
 from ._posterior import _PosteriorSamples
 
 __all__ = ["ConsensusEntropy", "MaxDisagreement", "VariationRatio", "VoteEntropy"]
@@ -33,7 +34,7 @@ class _CommitteeStrategy(_PosteriorSamples, RankingStrategy):
         """The disagreement on every row of ``X_pool`` (higher = more). MC dropout passes are
         seeded from the learner's ``random_state``, as :meth:`rank` is in ``query``."""
         random_state = getattr(learner, "random_state", None)
-        n_jobs = getattr(learner, "n_jobs", None)
+        n_jobs = n_jobs_of(learner)
         if self._votes:
             votes = self._sample_votes(learner, X_pool, random_state)
             return _kernels.vote_scores(votes, len(self.classes_), self._measure, n_jobs=n_jobs)
@@ -43,7 +44,7 @@ class _CommitteeStrategy(_PosteriorSamples, RankingStrategy):
     def rank(self, learner, X_pool, n_instances, random_state=None):
         """The ``n_instances`` rows of most disagreement and their scores, most first; equal
         scores are taken lowest row first. Scoring and selection run fused in Rust."""
-        n_jobs = getattr(learner, "n_jobs", None)
+        n_jobs = n_jobs_of(learner)
         if self._votes:
             votes = self._sample_votes(learner, X_pool, random_state)
             return _kernels.vote_top_k(

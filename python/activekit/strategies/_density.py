@@ -9,8 +9,8 @@ import numpy as np
 from .. import _kernels
 from .._compat import Interval, StrOptions
 from ._base import RankingStrategy
+from ._common import n_jobs_of, predict_proba
 from ._embedding import EMBEDDING_CONSTRAINT, embed_pool_and_labeled
-from ._uncertainty import predict_proba
 
 __all__ = ["InformationDensity"]
 
@@ -70,7 +70,7 @@ class InformationDensity(RankingStrategy):
         """The density term of every pool row, in [0, 1]."""
         self._validate_params()
         E_pool, _ = embed_pool_and_labeled(learner, X_pool, self.embedding, self.name)
-        n_jobs = getattr(learner, "n_jobs", None)
+        n_jobs = n_jobs_of(learner)
         if self.density == "cosine":
             try:
                 similarity = _kernels.mean_cosine_similarity(E_pool, n_jobs=n_jobs)

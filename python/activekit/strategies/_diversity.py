@@ -11,15 +11,12 @@ from sklearn.utils import check_random_state
 from .. import _kernels
 from .._compat import Interval, StrOptions
 from ._base import OrderedStrategy
+from ._common import n_jobs_of
 from ._embedding import EMBEDDING_CONSTRAINT, embed_pool_and_labeled, uncertainty_or_none
 
 __all__ = ["CoreSet", "RankedBatch"]
 
 _METRICS = {"euclidean", "cosine"}
-
-
-def _n_jobs(learner):
-    return getattr(learner, "n_jobs", None)
 
 
 class CoreSet(OrderedStrategy):
@@ -67,7 +64,7 @@ class CoreSet(OrderedStrategy):
         if len(E_lab) == 0:
             first = int(check_random_state(random_state).randint(len(E_pool)))
         return _kernels.kcenter_greedy(
-            E_pool, E_lab, n_instances, first=first, metric=self.metric, n_jobs=_n_jobs(learner)
+            E_pool, E_lab, n_instances, first=first, metric=self.metric, n_jobs=n_jobs_of(learner)
         )
 
 
@@ -121,7 +118,7 @@ class RankedBatch(OrderedStrategy):
         uncertainty = uncertainty_or_none(learner, X_pool, self.uncertainty)
         if uncertainty is None:
             uncertainty = np.zeros(n_pool)
-        n_jobs = _n_jobs(learner)
+        n_jobs = n_jobs_of(learner)
         if len(E_lab):
             dist, _ = _kernels.min_distances(E_pool, E_lab, metric=self.metric, n_jobs=n_jobs)
             dist = dist.astype(np.float64)

@@ -11,8 +11,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import _kernels
 from .._compat import HasMethods, _num_samples
-from .._dependencies import is_skorch_net
 from .._rows import stack_rows
+from ._common import torch_net
 
 __all__ = ["EMBEDDING_CONSTRAINT", "embed_pool_and_labeled", "uncertainty_or_none"]
 
@@ -24,8 +24,7 @@ EMBEDDING_CONSTRAINT = [callable, HasMethods(["transform"]), None]
 def _torch_embedding(estimator):
     """The embedding of a torch net (or a Pipeline ending in one), else None: the input of the
     net's ``embedding_layer``, by default its last ``torch.nn.Linear``."""
-    final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
-    if not is_skorch_net(final):
+    if torch_net(estimator) is None:
         return None
     from .._torch_inference import embed  # torch is imported already: a net exists
 

@@ -8,77 +8,23 @@ from numbers import Integral
 import numpy as np
 from scipy.special import entr, expit, softmax
 from sklearn.base import clone
-from sklearn.linear_model import LogisticRegression, SGDClassifier
-from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils.extmath import row_norms
 from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from .._compat import Interval, StrOptions, _num_samples
-from .._dependencies import is_skorch_net
 from .._rows import stack_rows
 from ._base import OrderedStrategy, RankingStrategy
-from ._uncertainty import check_probabilities, predict_proba
+from ._common import by_last_layer, check_probabilities, is_one_vs_rest, predict_proba
 
 __all__ = ["ExpectedErrorReduction", "ExpectedGradientLength", "expected_gradient_lengths"]
 
 #: Rows scored at a time by expected gradient length.
 _BLOCK = 65536
 
-_SUPPORTED = (
-    "LogisticRegression (binary or multinomial), SGDClassifier(loss='log_loss'), "
-    "a torch module (skorch net), or a Pipeline whose last step is one of them"
-)
-
 
 # -- expected gradient length --------------------------------------------------------------
-
-
-def _final_step(estimator, X):
-    """The last estimator of (possibly nested) Pipelines, and ``X`` taken through the steps
-    before it."""
-    while isinstance(estimator, Pipeline):
-        if len(estimator) > 1:
-            X = estimator[:-1].transform(X)
-        estimator = estimator[-1]
-    return estimator, X
-
-
-def _by_last_layer(estimator, X, linear, torch_name, need):
-    """``linear(model, Xt)`` when the last step of ``estimator`` is a linear model with a log
-    loss, ``activekit._torch_inference.<torch_name>(net, Xt)`` when it is a skorch net (``Xt``:
-    ``X`` through a Pipeline's earlier steps); for anything else a TypeError that starts with
-    ``need`` and says what was given and what is supported."""
-    model, Xt = _final_step(estimator, X)
-    if isinstance(model, LogisticRegression) or (
-        isinstance(model, SGDClassifier) and model.loss == "log_loss"
-    ):
-        return linear(model, Xt)
-    if is_skorch_net(model):
-        from .. import _torch_inference  # a net exists: torch is imported
-
-        return getattr(_torch_inference, torch_name)(model, Xt)
-    what = type(model).__name__
-    if isinstance(model, SGDClassifier):
-        what = f"SGDClassifier(loss={model.loss!r})"
-    if model is not estimator:
-        what = f"a Pipeline ending in {what}"
-    raise TypeError(f"{need}, got {what}; supported: {_SUPPORTED}")
-
-
-def _is_one_vs_rest(model):
-    """Whether a multiclass linear model is K binary problems rather than one softmax.
-
-    SGDClassifier always is. LogisticRegression is multinomial, except with scikit-learn
-    < 1.8's ``multi_class="ovr"``, or its liblinear solver on more than two classes.
-    """
-    if isinstance(model, SGDClassifier):
-        return True
-    multi_class = getattr(model, "multi_class", "auto")
-    return multi_class == "ovr" or (
-        multi_class in ("auto", "deprecated", "warn") and model.solver == "liblinear"
-    )
 
 
 def _sum_of_others(a):
@@ -127,7 +73,7 @@ def _linear_expected_gradient_lengths(model, X):
         # E|p1 - y| = p0 p1 + p1 p0, with p0 = sigmoid(-z) rather than 1 - p1.
         z = z.ravel()
         return 2.0 * expit(z) * expit(-z) * scale
-    if _is_one_vs_rest(model):
+    if is_one_vs_rest(model):
         # K binary log losses, one per class (the loss the model is trained on); the label is
         # drawn from the normalised probabilities.
         outputs, complements = expit(z), expit(-z)
@@ -174,7 +120,7 @@ def expected_gradient_lengths(estimator, X):
     >>> bool(lengths[0] > lengths[1])  # the boundary beats a confidently classified row
     True
     """
-    return _by_last_layer(
+    return by_last_layer(
         estimator,
         X,
         _linear_expected_gradient_lengths,

@@ -3,7 +3,6 @@ multiplies or weights the scores of ranking strategies."""
 
 from __future__ import annotations
 
-import copy
 import math
 from numbers import Real
 
@@ -12,49 +11,12 @@ from scipy.stats import rankdata
 from sklearn.utils import check_random_state
 
 from .._compat import HasMethods, Interval, StrOptions, _num_samples
+from .._random import draw_seed
+from . import _registry
 from ._base import QueryStrategy, RankingStrategy
+from ._common import strategy_label, updated_copies
 
-__all__ = ["CombinedStrategy", "EpsilonGreedy", "combine", "resolve_strategy", "updated_copies"]
-
-_MAX_SEED = np.iinfo(np.int32).max
-
-
-def resolve_strategy(strategy, label):
-    """A fresh strategy from a registered name, or an unfitted clone of a strategy object.
-
-    ``label`` is how errors name the parameter, e.g. ``"base"`` or ``"strategies[1]"``.
-    """
-    from . import get_strategy, get_strategy_names  # the name table imports this module
-
-    if isinstance(strategy, str):
-        if strategy not in get_strategy_names():
-            raise ValueError(
-                f"{label}={strategy!r} is not a known strategy; "
-                f"valid names are {get_strategy_names()}"
-            )
-    elif not callable(getattr(strategy, "select", None)):
-        raise TypeError(
-            f"{label} must be a strategy name or an object with a select method, "
-            f"got {type(strategy).__name__}"
-        )
-    return get_strategy(strategy)
-
-
-def updated_copies(strategies, learner):
-    """Shallow copies of ``strategies``, each told of the learner's new model through its
-    ``update`` hook: the originals are left as they were, as the learner's protocol asks."""
-    fresh = []
-    for strategy in strategies:
-        strategy = copy.copy(strategy)
-        update = getattr(strategy, "update", None)
-        if callable(update):
-            update(learner)
-        fresh.append(strategy)
-    return fresh
-
-
-def _label(strategy):
-    return getattr(strategy, "name", type(strategy).__name__)
+__all__ = ["CombinedStrategy", "EpsilonGreedy", "combine"]
 
 
 def n_random_picks(epsilon, n_instances, rng):
@@ -122,7 +84,7 @@ class EpsilonGreedy(QueryStrategy):
 
     def _base(self):
         base = getattr(self, "base_", None)
-        return resolve_strategy(self.base, "base") if base is None else base
+        return _registry.resolve_strategy(self.base, "base") if base is None else base
 
     def update(self, learner):
         """Resolve the base strategy (first call) and pass the learner's new model on to it."""
@@ -135,7 +97,7 @@ class EpsilonGreedy(QueryStrategy):
         rng = check_random_state(random_state)
         n_pool = _num_samples(X_pool)
         n_random = n_random_picks(self.epsilon, n_instances, rng)
-        seed = rng.randint(_MAX_SEED)
+        seed = draw_seed(rng)
         picks = np.empty(0, dtype=np.intp)
         if n_instances > n_random:
             chosen = self._base().select(learner, X_pool, n_instances - n_random, seed)
@@ -223,10 +185,11 @@ class CombinedStrategy(RankingStrategy):
         components = getattr(self, "strategies_", None)
         if components is None:
             components = [
-                resolve_strategy(s, f"strategies[{i}]") for i, s in enumerate(self.strategies)
+                _registry.resolve_strategy(s, f"strategies[{i}]")
+                for i, s in enumerate(self.strategies)
             ]
         unscored = [
-            f"strategies[{i}] ({_label(s)!r}, {type(s).__name__})"
+            f"strategies[{i}] ({strategy_label(s)!r}, {type(s).__name__})"
             for i, s in enumerate(components)
             if not callable(getattr(s, "score", None))
         ]
@@ -263,7 +226,7 @@ class CombinedStrategy(RankingStrategy):
             if weight == 0:
                 continue
             s = np.asarray(strategy.score(learner, X_pool), dtype=np.float64)
-            what = f"strategies[{i}] ({_label(strategy)!r})"
+            what = f"strategies[{i}] ({strategy_label(strategy)!r})"
             if s.shape != (n_pool,):
                 raise ValueError(f"{what} returned scores of shape {s.shape}, not ({n_pool},)")
             if not np.all(np.isfinite(s)):

@@ -14,16 +14,14 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 
 from .._compat import Interval, _num_samples
-from .._dependencies import is_skorch_net
+from .._random import draw_seed
 from ._base import QueryStrategy
+from ._common import torch_net
 
-__all__ = ["torch_net"]
-
-_MAX_SEED = np.iinfo(np.int32).max
+__all__: list[str] = []
 
 # A bootstrap resample with fewer than two classes (when the labelled set has two) is drawn
 # again, at most this many times; then the labelled set itself is used. With the smallest
@@ -61,12 +59,6 @@ def _positions(classes, labels):
     at = np.clip(np.searchsorted(classes, labels, sorter=sorter), 0, len(classes) - 1)
     positions = sorter[at]
     return positions, classes[positions] == labels
-
-
-def torch_net(estimator):
-    """The skorch net behind ``estimator`` (itself, or the last step of a Pipeline), else None."""
-    final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
-    return final if is_skorch_net(final) else None
 
 
 class _PosteriorSamples(QueryStrategy):
@@ -121,7 +113,7 @@ class _PosteriorSamples(QueryStrategy):
             return members, [None] * len(members)
         self._check_member(learner.estimator_, "the learner's estimator")
         rng = check_random_state(learner.random_state)
-        seeds = rng.randint(_MAX_SEED, size=self.n_members)
+        seeds = draw_seed(rng, size=self.n_members)
         y = np.asarray(learner.y_labeled_)
         members, samples = [], []
         for seed in seeds:

@@ -3,67 +3,11 @@ Scheffer et al. 2001; Settles 2009), scored and selected by the Rust kernels."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import _kernels
 from ._base import RankingStrategy
+from ._common import predict_proba
 
-__all__ = [
-    "EntropySampling",
-    "LeastConfidentSampling",
-    "MarginSampling",
-    "check_probabilities",
-    "predict_proba",
-]
-
-
-def predict_proba(learner, X_pool, strategy_name):
-    """Class probabilities of the learner's model on the pool, checked for use in a score."""
-    estimator = learner.estimator_
-    if not hasattr(estimator, "predict_proba"):
-        raise TypeError(
-            f"query_strategy={strategy_name!r} needs class probabilities, but the estimator "
-            f"{type(estimator).__name__} has no predict_proba; use an estimator with "
-            "predict_proba or query_strategy='random'"
-        )
-    if len(learner.classes_) < 2:
-        raise ValueError(
-            f"query_strategy={strategy_name!r} needs a model trained on at least 2 classes; "
-            f"the labelled set has only the class {learner.classes_.tolist()}"
-        )
-    return estimator.predict_proba(X_pool)
-
-
-def check_probabilities(probs, learner, strategy_name):
-    """``probs`` as float64 after checking that each row is a distribution over the classes.
-
-    For strategies that use probabilities in NumPy; the kernels check their own input.
-    """
-    p = np.asarray(probs, dtype=np.float64)
-    n_classes = len(learner.classes_)
-    if p.ndim != 2 or p.shape[1] != n_classes:
-        raise ValueError(
-            f"query_strategy={strategy_name!r}: predict_proba returned shape {p.shape}; "
-            f"expected (n_rows, {n_classes}), one column per class"
-        )
-    tol = max(1e-6, 4 * n_classes * np.finfo(np.float64).eps)
-    finite = np.isfinite(p).all(axis=1)
-    with np.errstate(invalid="ignore", over="ignore"):
-        sums = p.sum(axis=1)
-        bad = ~finite | (p < 0).any(axis=1) | (abs(sums - 1) > tol)
-    if bad.any():
-        row = int(np.argmax(bad))
-        if not finite[row]:
-            reason = "contains NaN or infinity"
-        elif (p[row] < 0).any():
-            reason = f"has the negative entry {p[row].min()}"
-        else:
-            reason = f"sums to {sums[row]}"
-        raise ValueError(
-            f"query_strategy={strategy_name!r}: predict_proba row {row} {reason}; expected "
-            f"finite non-negative probabilities summing to 1 (tolerance {tol:g})"
-        )
-    return p
+__all__ = ["EntropySampling", "LeastConfidentSampling", "MarginSampling"]
 
 
 class _UncertaintySampling(RankingStrategy):
