@@ -1,5 +1,7 @@
 """The Rust kernels against NumPy references: known answers, properties, bad input."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -242,3 +244,23 @@ def test_negative_n_jobs_counts_back_from_all_cores():
 
     assert _kernels.n_threads(-1) == os.cpu_count()
     assert _kernels.n_threads(-1000) == 1
+
+
+def test_measure_names_are_the_cores():
+    # One list per family, taken from the core's enums: a name the core accepts is accepted
+    # here, and the error lists exactly the core's names.
+    from activekit import _native
+
+    families = [
+        (_kernels.UNCERTAINTY_MEASURES, _native.UNCERTAINTY_MEASURES),
+        (_kernels.COMMITTEE_MEASURES, _native.COMMITTEE_MEASURES),
+        (_kernels.VOTE_MEASURES, _native.VOTE_MEASURES),
+        (_kernels.DISTANCE_METRICS, _native.DISTANCE_METRICS),
+    ]
+    for ours, core in families:
+        assert ours == core and len(ours) >= 2
+    for measure in _native.UNCERTAINTY_MEASURES:
+        _kernels.uncertainty_scores(np.full((1, 2), 0.5), measure)
+    names = sorted(_native.UNCERTAINTY_MEASURES)
+    with pytest.raises(ValueError, match=re.escape(f"must be one of {names}")):
+        _kernels.uncertainty_scores(np.full((1, 2), 0.5), "variance")

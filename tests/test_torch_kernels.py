@@ -20,7 +20,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.tree import DecisionTreeClassifier
 
-from activekit import ActiveLearningClassifier, _kernels
+from activekit import ActiveLearningClassifier, _backends, _kernels, _native
 from activekit.strategies import RandomSampling, get_strategy
 
 torch = pytest.importorskip("torch")
@@ -327,81 +327,129 @@ def test_neighbours_on_random_data(dtype):
 
 
 # --------------------------------------------------------------------------------------------
-# Bad input: the same exception, with the same message
-
+# Bad input: one rule set, the same error on both backends
 
 F32 = np.float32
+# (kernel, args, kwargs, exception, message). The argument rules and shapes are checked once, by
+# activekit._kernel_checks, before either backend runs; the data checks are the kernels' own
+# (Rust, and the twins with Rust's messages). Every message is the one activekit._kernels has
+# always given.
 BAD = [
-    ("uncertainty_scores", ([[0.5, 0.5], [np.nan, 1.0]], "margin"), {}),
-    ("uncertainty_scores", ([[0.5, 0.5], [-0.25, 1.25]], "entropy"), {}),
-    ("uncertainty_scores", ([[0.5, 0.5], [0.25, 0.25]], "least_confident"), {}),
-    ("uncertainty_scores", (np.array([[0.25, 0.25]], F32), "margin"), {}),
-    ("uncertainty_scores", (np.ones((3, 1)), "margin"), {}),
-    ("uncertainty_scores", (np.ones((0, 3)), "margin"), {}),
-    ("uncertainty_scores", (np.ones((2, 2, 2)), "margin"), {}),
-    ("uncertainty_scores", (np.ones((2, 2), complex), "margin"), {}),
-    ("uncertainty_scores", ([[0.5, 0.5]], "bogus"), {}),
-    ("uncertainty_scores", ([[0.5, 0.5]], "margin"), {"n_jobs": 0}),
-    ("uncertainty_top_k", ([[0.5, 0.5]], "margin", 2), {}),
-    ("top_k", ([0.5, 1.0, np.nan, np.nan], 1), {}),
-    ("top_k", ([0.5], 0), {}),
-    ("committee_scores", (np.full((1, 2, 2), 0.5), "max_disagreement"), {}),
-    ("committee_scores", ([[[0.5, 0.5]], [[0.25, 0.25]]], "consensus_entropy"), {}),
-    ("committee_top_k", ([[[0.5, 0.5], [1, 0]], [[0.5, 0.5], [-1, 2]]], "max_disagreement", 1), {}),
-    ("committee_scores", (np.ones((2, 3, 1)), "consensus_entropy"), {}),
-    ("committee_scores", (np.ones((2, 0, 2)), "consensus_entropy"), {}),
-    ("vote_scores", ([[0, 1, 2], [0, 3, 1]], 3, "vote_entropy"), {}),
-    ("vote_scores", ([[0, 1, 2], [0, -1, 5]], 3, "vote_entropy"), {}),
-    ("vote_scores", ([[0, 1]], 3, "variation_ratio"), {}),
-    ("vote_scores", (np.zeros((2, 0), int), 3, "variation_ratio"), {}),
-    ("vote_scores", ([[0.0, 1.0], [1.0, 0.0]], 3, "variation_ratio"), {}),
-    ("vote_scores", ([[0, 1], [1, 0]], 0, "variation_ratio"), {}),
-    ("vote_top_k", ([[0, 1], [1, 0]], 2, "vote_entropy", 3), {}),
-    ("kcenter_greedy", (np.ones((4, 2)), np.ones((1, 3)), 2), {}),
-    ("kcenter_greedy", (np.ones((4, 2)), np.ones((0, 2)), 2), {}),
-    ("kcenter_greedy", (np.ones((4, 2)), np.ones((0, 2)), 2), {"first": 4}),
-    ("kcenter_greedy", (np.ones((4, 2)), np.ones((1, 2)), 2), {"first": 0}),
-    ("kcenter_greedy", ([[0, 0], [np.nan, 1]], np.ones((1, 2)), 1), {}),
-    ("kcenter_greedy", ([[1, 0], [0, 0]], np.ones((1, 2)), 1), {"metric": "cosine"}),
-    ("kcenter_greedy", (np.ones((4, 2)), np.ones((1, 2)), 5), {}),
-    ("min_distances", (np.ones((4, 2)), np.ones((0, 2))), {}),
-    ("min_distances", (np.ones((4, 2)), [[1, np.inf]]), {}),
-    ("kmeans_plusplus", ([[0, 0], [1, 1], [np.inf, 0]], 2), {}),
-    ("kmeans_plusplus", (np.ones((3, 2)), 4), {}),
-    ("kmeans_plusplus_outer", (np.ones((3, 2)), np.ones((4, 2)), 1), {}),
-    ("kmeans_plusplus_outer", (np.ones((3, 2)), np.ones((3, 2)), 4), {}),
-    ("kmeans_plusplus_outer", ([[1.0], [np.nan]], np.ones((2, 2)), 1), {}),
-    ("kmeans_plusplus_outer", (np.ones((2, 1)), [[0.0], [np.inf]], 1), {}),
-    ("kmeans_plusplus_outer", (np.ones((2, 1)), [[0.0], [1e200]], 1), {}),
-    ("knn", (np.ones((3, 2)), 3), {}),
-    ("knn", ([[0, 0], [1, np.nan], [1, 1]], 1), {}),
-    ("knn", ([[0, 0], [1, 1]], 1), {"metric": "cosine"}),
-    ("knn", ([[0, 1e300], [1, 1]], 1), {}),
-    ("knn", (np.ones((3, 0)), 1), {}),
-    ("knn", (np.ones((3, 2)), 1), {"X_ref": np.ones((3, 3))}),
-    ("knn", (np.ones((3, 2)), 4), {"X_ref": np.ones((3, 2))}),
-    ("knn", (np.ones((3, 2)), 1), {"X_ref": [[1.0, 0.0], [0.0, 0.0]], "metric": "cosine"}),
-    ("knn_density", (np.ones((3, 2)), 0), {}),
-    ("mean_cosine_similarity", ([[1, 0], [0, 0]],), {}),
-    ("mean_cosine_similarity", (np.ones((0, 2)),), {}),
-    ("mean_cosine_similarity", ([[1, 0], [np.nan, 0]],), {}),
+    ("uncertainty_scores", ([[0.5, 0.5], [np.nan, 1.0]], "margin"), {}, ValueError, "probability row 1 contains NaN or infinite values"),
+    ("uncertainty_scores", ([[0.5, 0.5], [-0.25, 1.25]], "entropy"), {}, ValueError, "probability row 1 has a negative probability (-0.25)"),
+    ("uncertainty_scores", ([[0.5, 0.5], [0.25, 0.25]], "least_confident"), {}, ValueError, "probability row 1 sums to 0.5, not 1 (tolerance 0.000001)"),
+    ("uncertainty_scores", (np.array([[0.25, 0.25]], F32), "margin"), {}, ValueError, "probability row 0 sums to 0.5, not 1 (tolerance 0.0001)"),
+    ("uncertainty_scores", (np.ones((3, 1)), "margin"), {}, ValueError, "an uncertainty score (one column per class) needs at least 2 columns, got 1"),
+    ("uncertainty_scores", (np.ones((0, 3)), "margin"), {}, ValueError, "the probability matrix is empty: it has no rows"),
+    ("uncertainty_scores", (np.ones((2, 2, 2)), "margin"), {}, ValueError, "probs must be a 2-D array, got shape (2, 2, 2)"),
+    ("uncertainty_scores", (np.ones((2, 2), complex), "margin"), {}, TypeError, "probs must hold real numbers, got dtype complex128"),
+    ("uncertainty_scores", ([[0.5, 0.5]], "bogus"), {}, ValueError, "measure must be one of ['entropy', 'least_confident', 'margin'], got 'bogus'"),
+    ("uncertainty_scores", ([[0.5, 0.5]], "margin"), {"n_jobs": 0}, ValueError, "n_jobs must be None or a non-zero integer, got 0"),
+    ("uncertainty_top_k", ([[0.5, 0.5]], "margin", 2), {}, ValueError, "k must be between 1 and the number of rows (1), got 2"),
+    ("top_k", ([0.5, 1.0, np.nan, np.nan], 1), {}, ValueError, "score at index 2 is NaN and cannot be ranked"),
+    ("top_k", ([0.5], 0), {}, ValueError, "k must be between 1 and the number of rows (1), got 0"),
+    ("committee_scores", (np.full((1, 2, 2), 0.5), "max_disagreement"), {}, ValueError, "a committee needs at least 2 members, got 1"),
+    ("committee_scores", ([[[0.5, 0.5]], [[0.25, 0.25]]], "consensus_entropy"), {}, ValueError, "probability row 0 of committee member 1 sums to 0.5, not 1 (tolerance 0.000001)"),
+    ("committee_top_k", ([[[0.5, 0.5], [1, 0]], [[0.5, 0.5], [-1, 2]]], "max_disagreement", 1), {}, ValueError, "probability row 1 of committee member 1 has a negative probability (-1)"),
+    ("committee_scores", (np.ones((2, 3, 1)), "consensus_entropy"), {}, ValueError, "a committee disagreement (one column per class) needs at least 2 columns, got 1"),
+    ("committee_scores", (np.ones((2, 0, 2)), "consensus_entropy"), {}, ValueError, "the committee's probability array is empty: it has no rows"),
+    ("vote_scores", ([[0, 1, 2], [0, 3, 1]], 3, "vote_entropy"), {}, ValueError, "vote of committee member 1 at row 1 is 3, not a class index in 0..3"),
+    ("vote_scores", ([[0, 1, 2], [0, -1, 5]], 3, "vote_entropy"), {}, ValueError, "vote of committee member 1 at row 1 is -1, not a class index in 0..3"),
+    ("vote_scores", ([[0, 1]], 3, "variation_ratio"), {}, ValueError, "a committee needs at least 2 members, got 1"),
+    ("vote_scores", (np.zeros((2, 0), int), 3, "variation_ratio"), {}, ValueError, "the committee's vote array is empty: it has no rows"),
+    ("vote_scores", ([[0.0, 1.0], [1.0, 0.0]], 3, "variation_ratio"), {}, TypeError, "votes must hold integer class indices, got dtype float64"),
+    ("vote_scores", ([[0, 1], [1, 0]], 0, "variation_ratio"), {}, ValueError, "n_classes must be at least 1, got 0"),
+    ("vote_top_k", ([[0, 1], [1, 0]], 2, "vote_entropy", 3), {}, ValueError, "k must be between 1 and the number of rows (2), got 3"),
+    ("kcenter_greedy", (np.ones((4, 2)), np.ones((1, 3)), 2), {}, ValueError, "X_centers has 3 columns but X_pool has 2"),
+    ("kcenter_greedy", (np.ones((4, 2)), np.ones((0, 2)), 2), {}, ValueError, "first must be given when X_centers has no rows (draw it from your random_state)"),
+    ("kcenter_greedy", (np.ones((4, 2)), np.ones((0, 2)), 2), {"first": 4}, ValueError, "first must be a row index below the number of pool rows (4), got 4"),
+    ("kcenter_greedy", (np.ones((4, 2)), np.ones((1, 2)), 2), {"first": 0}, ValueError, "first must be None when there are centres (1 rows): the first pick is then the farthest row"),
+    ("kcenter_greedy", ([[0, 0], [np.nan, 1]], np.ones((1, 2)), 1), {}, ValueError, "X_pool row 1 contains NaN or infinity"),
+    ("kcenter_greedy", ([[1, 0], [0, 0]], np.ones((1, 2)), 1), {"metric": "cosine"}, ValueError, "X_pool row 1 has zero length; the cosine distance is undefined for it"),
+    ("kcenter_greedy", (np.ones((4, 2)), np.ones((1, 2)), 5), {}, ValueError, "k must be between 1 and the number of rows (4), got 5"),
+    ("min_distances", (np.ones((4, 2)), np.ones((0, 2))), {}, ValueError, "C is empty: it has no rows"),
+    ("min_distances", (np.ones((4, 2)), [[1, np.inf]]), {}, ValueError, "C row 0 contains NaN or infinity"),
+    ("kmeans_plusplus", ([[0, 0], [1, 1], [np.inf, 0]], 2), {}, ValueError, "X row 2 contains NaN or infinity"),
+    ("kmeans_plusplus", (np.ones((3, 2)), 4), {}, ValueError, "k must be between 1 and the number of rows (3), got 4"),
+    ("kmeans_plusplus_outer", (np.ones((3, 2)), np.ones((4, 2)), 1), {}, ValueError, "H has 4 rows but A has 3; they must match"),
+    ("kmeans_plusplus_outer", (np.ones((3, 2)), np.ones((3, 2)), 4), {}, ValueError, "k must be between 1 and the number of rows (3), got 4"),
+    ("kmeans_plusplus_outer", ([[1.0], [np.nan]], np.ones((2, 2)), 1), {}, ValueError, "A row 1 contains NaN or infinity"),
+    ("kmeans_plusplus_outer", (np.ones((2, 1)), [[0.0], [np.inf]], 1), {}, ValueError, "H row 1 contains NaN or infinity"),
+    ("kmeans_plusplus_outer", (np.ones((2, 1)), [[0.0], [1e200]], 1), {}, ValueError, "H row 1 is too large: its squared norm overflows the float type"),
+    ("knn", (np.ones((3, 2)), 3), {}, ValueError, "k must be between 1 and the number of rows of X minus one (2), got 3"),
+    ("knn", ([[0, 0], [1, np.nan], [1, 1]], 1), {}, ValueError, "X row 1 contains NaN or infinity"),
+    ("knn", ([[0, 0], [1, 1]], 1), {"metric": "cosine"}, ValueError, "X row 0 is all zeros, so its cosine distance is undefined"),
+    ("knn", ([[0, 1e300], [1, 1]], 1), {}, ValueError, "X row 0 is too large: its squared norm overflows the float type"),
+    ("knn", (np.ones((3, 0)), 1), {}, ValueError, "X needs at least 1 columns, got 0"),
+    ("knn", (np.ones((3, 2)), 1), {"X_ref": np.ones((3, 3))}, ValueError, "X_ref has 3 columns but X has 2; they must match"),
+    ("knn", (np.ones((3, 2)), 4), {"X_ref": np.ones((3, 2))}, ValueError, "k must be between 1 and the number of rows of X_ref (3), got 4"),
+    ("knn", (np.ones((3, 2)), 1), {"X_ref": [[1.0, 0.0], [0.0, 0.0]], "metric": "cosine"}, ValueError, "X_ref row 1 is all zeros, so its cosine distance is undefined"),
+    ("knn_density", (np.ones((3, 2)), 0), {}, ValueError, "k must be between 1 and the number of rows of X minus one (2), got 0"),
+    ("mean_cosine_similarity", ([[1, 0], [0, 0]],), {}, ValueError, "X row 1 is all zeros, so its cosine distance is undefined"),
+    ("mean_cosine_similarity", (np.ones((0, 2)),), {}, ValueError, "X is empty: it has no rows"),
+    ("mean_cosine_similarity", ([[1, 0], [np.nan, 0]],), {}, ValueError, "X row 1 contains NaN or infinity"),
+    # Rules that hold on every path: cosine rows are checked for NaN before zero length, rows
+    # whose squares overflow keep their direction, n_jobs is checked before the shapes.
+    ("kcenter_greedy", ([[0, 0], [np.nan, 1]], [[1, 1]], 1), {"metric": "cosine"}, ValueError, "X_pool row 1 contains NaN or infinity"),
+    ("min_distances", (np.ones((3, 0)), np.ones((1, 0))), {"metric": "cosine"}, ValueError, "X row 0 has zero length; the cosine distance is undefined for it"),
+    ("kcenter_greedy", (np.ones((4, 2)), np.ones((1, 2)), 2), {"first": 9}, ValueError, "first must be a row index below the number of pool rows (4), got 9"),
+    ("kcenter_greedy", (np.ones((4, 2)), np.ones((1, 2)), 2), {"first": True}, TypeError, "first must be None or an integer, got bool"),
+    ("committee_scores", (np.ones((2, 3, 1)), "mean_std"), {"n_jobs": 0}, ValueError, "n_jobs must be None or a non-zero integer, got 0"),
+    ("vote_scores", ([[0, 1]], 3, "vote_entropy"), {"n_jobs": 1.5}, ValueError, "n_jobs must be None or a non-zero integer, got 1.5"),
+    ("vote_scores", ([[0, 1], [1, 0]], 2**64, "vote_entropy"), {}, ValueError, "n_classes must be at most 2**63 - 1, got 18446744073709551616"),
+    ("vote_top_k", ([[0, 1], [1, 0]], 2, "vote_entropy", 1.0), {}, TypeError, "k must be an integer, got float 1.0"),
+    ("knn_density", (np.ones((3, 0)), 1), {}, ValueError, "X needs at least 1 columns, got 0"),
+    ("knn", (np.ones((0, 2)), 1), {"X_ref": np.ones((0, 2))}, ValueError, "X is empty: it has no rows"),
+    ("knn", (np.ones((3, 2)), 1), {"metric": "manhattan"}, ValueError, "metric must be one of ['cosine', 'euclidean'], got 'manhattan'"),
+    ("mean_cosine_similarity", (np.ones((3, 0)),), {}, ValueError, "X needs at least 1 columns, got 0"),
+    ("kmeans_plusplus_outer", (np.ones((3, 1)), np.ones((3, 1)), 2), {"intercept": 1}, TypeError, "intercept must be a bool, got int 1"),
+    ("committee_top_k", (np.ones((1, 0, 1)), "mean_std", 1), {}, ValueError, "k must be between 1 and the number of rows (0), got 1"),
 ]
 
 
-@pytest.mark.parametrize(("fn", "args", "kwargs"), BAD, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)])
-def test_bad_input_raises_like_rust(fn, args, kwargs):
-    with pytest.raises((ValueError, TypeError)) as rust:
+@pytest.mark.parametrize(
+    ("fn", "args", "kwargs", "error", "message"), BAD, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)]
+)
+def test_bad_input_gets_the_same_error_on_both_backends(fn, args, kwargs, error, message):
+    with pytest.raises(error) as rust:
         getattr(_kernels, fn)(*args, **kwargs)
-    with pytest.raises((ValueError, TypeError)) as torch_path:
+    assert str(rust.value) == message
+    with pytest.raises(error) as torch_path:
         twin(fn, *args, **kwargs)
-    assert type(torch_path.value) is type(rust.value)
-    assert str(torch_path.value) == str(rust.value)
-    # The same input as a CPU tensor, where torch can hold it.
+    assert str(torch_path.value) == message
+    # The same input as a CPU tensor (torch path inside the scope, Rust path outside it).
     first = np.asarray(args[0])
-    if first.dtype.kind in "biuf" and fn != "top_k":
-        with pytest.raises(type(rust.value)) as from_tensor:
-            twin(fn, torch.as_tensor(first), *args[1:], **kwargs)
-        assert str(from_tensor.value) == str(rust.value)
+    if first.dtype.kind in "biuf":
+        tensor_args = (torch.as_tensor(first), *args[1:])
+        for run in (twin, lambda fn, *a, **kw: getattr(_kernels, fn)(*a, **kw)):
+            with pytest.raises(error) as from_tensor:
+                run(fn, *tensor_args, **kwargs)
+            assert str(from_tensor.value) == message
+
+
+def test_reversed_rows_move_to_the_device():
+    # A C-contiguous array with a reversed axis of length 1 has a negative stride, which
+    # torch.from_numpy refuses: the torch backend copies it first.
+    probs = np.array([[0.25, 0.75]])[::-1]
+    assert probs.strides[0] < 0
+    assert_array_equal(twin("uncertainty_scores", probs, "margin"),
+                       _kernels.uncertainty_scores(probs, "margin"))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_unit_rows_agree_on_both_backends(dtype):
+    rng = np.random.RandomState(4)
+    X = rng.randn(300, 5).astype(dtype)
+    big = np.finfo(dtype).max / 4
+    X[:3] = [[big, big, 0, 0, 1], [np.finfo(dtype).smallest_subnormal, 0, 0, 0, 0], [-1, 0, 0, 0, 0]]
+    want = _backends.RUST.unit_rows(X, "X")
+    with _device.torch_scope("cpu"):
+        backend = _device.route(X)
+        got = backend.unit_rows(backend.as_float(X, "X", 2), "X").numpy()
+    assert got.dtype == want.dtype == dtype
+    assert_allclose(got, want, rtol=4 * np.finfo(dtype).eps, atol=0)
+    assert_allclose(want[:3], [[np.sqrt(0.5), np.sqrt(0.5), 0, 0, 0], [1, 0, 0, 0, 0],
+                               [-1, 0, 0, 0, 0]], rtol=1e-6, atol=1e-30)
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,7 +458,7 @@ def test_bad_input_raises_like_rust(fn, args, kwargs):
 
 def test_cpu_tensors_go_to_rust(monkeypatch):
     calls = []
-    monkeypatch.setattr(_kernels._native, "top_k", lambda *a: calls.append(a) or (0, 0))
+    monkeypatch.setattr(_native, "top_k", lambda *a: calls.append(a) or (0, 0))
     _kernels.top_k(torch.tensor([0.1, 0.7, 0.7], requires_grad=True), 2, n_jobs=1)
     (scores, k, threads), = calls
     assert isinstance(scores, np.ndarray) and scores.dtype == np.float32
@@ -421,7 +469,7 @@ def test_scope_runs_the_twins_and_returns_numpy(monkeypatch):
     def boom(*args):
         raise AssertionError("Rust ran")
 
-    monkeypatch.setattr(_kernels._native, "uncertainty_top_k", boom)
+    monkeypatch.setattr(_native, "uncertainty_top_k", boom)
     with _device.torch_scope("cpu") as scope:
         idx, scores = _kernels.uncertainty_top_k(np.array([[0.9, 0.1], [0.5, 0.5]]), "margin", 1)
     assert isinstance(idx, np.ndarray) and idx.dtype == np.intp and idx.tolist() == [1]
@@ -430,14 +478,31 @@ def test_scope_runs_the_twins_and_returns_numpy(monkeypatch):
 
 
 def test_routes():
-    assert _device.route(np.ones(3), torch.ones(3)) is None  # CPU tensors: Rust
+    assert _device.route(np.ones(3), torch.ones(3)) is _backends.RUST  # CPU tensors: Rust
     meta = torch.empty(3, device="meta")
     r = _device.route(np.ones(3), meta)
+    assert isinstance(r, _backends.TorchBackend)
     assert r.device.type == "meta" and not r.to_numpy and r.scope is None
     with _device.torch_scope("cpu") as scope:
         r = _device.route(np.ones(3))
         assert r.device.type == "cpu" and r.to_numpy and r.scope is scope
-    assert _device.route(np.ones(3)) is None
+    assert _device.route(np.ones(3)) is _backends.RUST
+
+
+def test_both_backends_offer_one_interface():
+    methods = {"as_float", "as_votes", "unit_rows", "to_f64", "call"}
+    torch_backend = _backends.TorchBackend(torch.device("cpu"), None, to_numpy=True)
+    for backend in (_backends.RUST, torch_backend):
+        assert methods <= {m for m in dir(backend) if not m.startswith("_")}
+    X = np.arange(6.0, dtype=np.float32).reshape(3, 2)
+    for backend in (_backends.RUST, torch_backend):
+        x = backend.as_float(X, "X", 2)
+        assert str(x.dtype).endswith("float32") and tuple(x.shape) == (3, 2)
+        assert str(backend.to_f64(x).dtype).endswith("float64")
+        v = backend.as_votes(np.array([[0, 1], [1, 1]], np.uint8), 2)
+        assert str(v.dtype).endswith("int64")
+        idx, vals = backend.call("top_k", backend.as_float([3.0, 1.0, 2.0], "s", 1), 2, threads=1)
+        assert np.asarray(idx).tolist() == [0, 2] and np.asarray(vals).tolist() == [3.0, 2.0]
 
 
 def test_a_matrix_of_rows_moves_once_per_scope():

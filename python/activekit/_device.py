@@ -1,14 +1,15 @@
 """Where a kernel runs: Rust on NumPy arrays, or its torch twin on a device.
 
-:mod:`activekit._kernels` asks :func:`route` about the inputs of every call:
+:mod:`activekit._kernels` asks :func:`route` about the inputs of every call and gets one of the
+two backends of :mod:`activekit._backends`:
 
-1. an input is a torch tensor on a non-CPU device: the twin in
-   :mod:`activekit._torch_kernels` runs on that device (other inputs are moved there) and the
-   results are torch tensors on it;
+1. an input is a torch tensor on a non-CPU device: the torch backend on that device (other
+   inputs are moved there), whose results are torch tensors on it;
 2. otherwise, inside a device scope (``ActiveLearningClassifier(device="cuda")`` opens one
-   around the strategy's work in every query): the inputs move to the scope's device, a matrix
-   of rows (pool, centres, references) once per scope, and the results come back as NumPy;
-3. otherwise: ``None``, the Rust kernel on NumPy (CPU tensors are viewed as NumPy arrays).
+   around the strategy's work in every query): the torch backend on the scope's device; the
+   inputs move there, a matrix of rows (pool, centres, references) once per scope, and the
+   results come back as NumPy;
+3. otherwise: the Rust backend on NumPy (CPU tensors are viewed as NumPy arrays).
 
 Nothing here imports torch until a tensor or a scope is involved: ``import activekit`` never
 does.
@@ -21,13 +22,11 @@ import contextvars
 import re
 import sys
 import types
-import warnings
 
-import numpy as np
-
+from . import _backends
 from ._dependencies import import_optional
 
-__all__ = ["Route", "check_device", "device_scope", "route", "torch_scope"]
+__all__ = ["check_device", "device_scope", "route", "torch_scope"]
 
 _DEVICE = re.compile(r"cuda(?::(\d+))?")
 _SCOPE = contextvars.ContextVar("activekit_device_scope", default=None)
@@ -112,8 +111,8 @@ def torch_scope(device):
     --------
     >>> import numpy as np
     >>> from activekit._device import route, torch_scope
-    >>> route(np.ones((3, 2))) is None   # the Rust kernel
-    True
+    >>> route(np.ones((3, 2)))           # the Rust kernel
+    RustBackend()
     >>> with torch_scope("cpu"):
     ...     r = route(np.ones((3, 2)))
     >>> r.device, r.to_numpy             # the twin on CPU tensors, results as NumPy
@@ -165,13 +164,9 @@ def _is_tensor(a):
     return torch is not None and isinstance(a, torch.Tensor)
 
 
-def _dtype_name(t):
-    # As NumPy names it: "float64", not "torch.float64".
-    return str(t.dtype).replace("torch.", "")
-
-
 def route(*arrays):
-    """Where a call on ``arrays`` runs: a :class:`Route` to a device, or ``None`` for Rust."""
+    """The backend a call on ``arrays`` runs on: a :class:`~activekit._backends.TorchBackend`
+    on a device, or :data:`~activekit._backends.RUST`."""
     devices = {a.device for a in arrays if _is_tensor(a) and a.device.type != "cpu"}
     if len(devices) > 1:
         names = ", ".join(sorted(str(d) for d in devices))
@@ -179,85 +174,8 @@ def route(*arrays):
     scope = _SCOPE.get()
     if devices:
         device = devices.pop()
-        return Route(device, scope if scope is not None and scope.device == device else None,
-                     to_numpy=False)
+        same = scope if scope is not None and scope.device == device else None
+        return _backends.TorchBackend(device, same, to_numpy=False)
     if scope is not None:
-        return Route(scope.device, scope, to_numpy=True)
-    return None
-
-
-class Route:
-    """Inputs moved to ``device`` for the twins there, and their results brought back."""
-
-    def __init__(self, device, scope, to_numpy):
-        from . import _torch_kernels
-
-        self.torch = _torch()
-        self.kernels = _torch_kernels
-        self.device = device
-        self.scope = scope
-        self.to_numpy = to_numpy
-
-    def _move(self, t):
-        if self.scope is not None:
-            self.scope.moves.append((tuple(t.shape), _dtype_name(t)))
-        return t.to(self.device)
-
-    def is_tensor(self, a):
-        return isinstance(a, self.torch.Tensor)
-
-    def cached(self, a):
-        """The tensor that NumPy array ``a`` became earlier in this scope, or None."""
-        if self.scope is None or not isinstance(a, np.ndarray):
-            return None
-        hit = self.scope._cache.get(id(a))
-        return hit[1] if hit is not None and hit[0] is a else None
-
-    def put(self, arr, key=None):
-        """Move a validated C-contiguous NumPy array to the device; with ``key`` (the array the
-        caller passed), remember it for the rest of the scope."""
-        with warnings.catch_warnings():
-            # A read-only array: the twins never write to their inputs.
-            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            host = self.torch.from_numpy(arr)
-        t = self._move(host)
-        if key is not None and self.scope is not None and isinstance(key, np.ndarray):
-            # Holding ``key`` keeps its id from being reused while the entry lives.
-            self.scope._cache[id(key)] = (key, t)
-        return t
-
-    def _on_device(self, t):
-        t = t.detach()
-        return t if t.device == self.device else self._move(t)
-
-    def floats(self, t, name, ndim):
-        """``_kernels._as_float`` for a tensor: float32 stays, other real dtypes become
-        float64, on the device."""
-        torch = self.torch
-        if t.ndim != ndim:
-            raise ValueError(f"{name} must be a {ndim}-D array, got shape {tuple(t.shape)}")
-        if t.is_complex():
-            raise TypeError(f"{name} must hold real numbers, got dtype {_dtype_name(t)}")
-        dtype = torch.float32 if t.dtype == torch.float32 else torch.float64
-        return self._on_device(t).to(dtype).contiguous()
-
-    def votes(self, t):
-        """``_kernels._as_votes`` for a tensor: integer class indices as int64, on the device."""
-        torch = self.torch
-        if t.ndim != 2:
-            raise ValueError(
-                f"votes must be a 2-D array (members, samples), got shape {tuple(t.shape)}"
-            )
-        if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
-            raise TypeError(
-                f"votes must hold integer class indices, got dtype {_dtype_name(t)}"
-            )
-        return self._on_device(t).to(torch.int64).contiguous()
-
-    def back(self, out):
-        """Results as the caller wants them: NumPy inside a scope, else tensors as they are."""
-        if isinstance(out, tuple):
-            return tuple(self.back(o) for o in out)
-        if self.to_numpy and isinstance(out, self.torch.Tensor):
-            return out.cpu().numpy()
-        return out
+        return _backends.TorchBackend(scope.device, scope, to_numpy=True)
+    return _backends.RUST

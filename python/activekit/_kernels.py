@@ -1,12 +1,22 @@
-"""The seam between Python and the Rust kernels: the only importer of ``activekit._native``.
+"""The seam between Python and the kernels: validate once, then route.
 
-Each function here makes its inputs C-contiguous float32 or float64 (float32 stays float32,
-anything else numeric becomes float64), checks their shapes, turns ``n_jobs`` into a thread
-count and calls the kernel with the GIL released. Kernel errors arrive as ``ValueError``.
+Every function here reads the same way:
 
-Devices. Every function also has a torch twin (:mod:`activekit._torch_kernels`) that selects
-what the Rust kernel selects, with the same checks and messages; :mod:`activekit._device`
-decides which runs:
+1. the names and integers are checked (:mod:`activekit._kernel_checks`, the one place for the
+   rules and their messages, and for the measure and metric names, which come from the core);
+2. :func:`activekit._device.route` picks a backend (:mod:`activekit._backends`): Rust on NumPy,
+   or torch on a device;
+3. the backend makes the arrays C-contiguous float32 or float64 (float32 stays float32,
+   anything else numeric becomes float64) or int64 votes, checking their forms;
+4. ``n_jobs`` becomes a thread count (an ``n_jobs`` error comes before a shape error), then
+   the shapes the kernel needs are checked (the rules module again);
+5. the backend calls the kernel: Rust on those threads with the GIL released, or its torch
+   twin (:mod:`activekit._torch_kernels`), which selects what the Rust kernel selects. What
+   depends on the data (probability rows, NaN scores, non-finite rows, votes out of range) the
+   kernels check themselves, the twins with Rust's messages. Kernel errors arrive as
+   ``ValueError``.
+
+Devices. :mod:`activekit._device` decides which backend runs:
 
 * given a torch tensor on a non-CPU device (CUDA), the twin runs there, other inputs are moved
   to that device, and the results are torch tensors on it, of the dtypes listed under Returns
@@ -21,12 +31,18 @@ decides which runs:
 
 from __future__ import annotations
 
-import os
-from numbers import Integral
-
 import numpy as np
 
-from . import _device, _native
+from . import _device
+from . import _kernel_checks as checks
+from ._backends import RUST
+from ._kernel_checks import (
+    COMMITTEE_MEASURES,
+    DISTANCE_METRICS,
+    UNCERTAINTY_MEASURES,
+    VOTE_MEASURES,
+    n_threads,
+)
 
 __all__ = [
     "COMMITTEE_MEASURES",
@@ -51,113 +67,11 @@ __all__ = [
     "vote_top_k",
 ]
 
-UNCERTAINTY_MEASURES = ("least_confident", "margin", "entropy")
-DISTANCE_METRICS = ("euclidean", "cosine")
-COMMITTEE_MEASURES = ("consensus_entropy", "max_disagreement", "mean_std")
-VOTE_MEASURES = ("vote_entropy", "variation_ratio")
 
-# Per-row tolerance on |sum(p) - 1|: a few ulps per class on top of a floor per dtype.
-_TOL_FLOOR = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-6}
-
-
-def n_threads(n_jobs):
-    """Thread count for a kernel from scikit-learn's ``n_jobs`` (0 means one per core).
-
-    ``None`` and ``-1`` use every core, ``-2`` all but one, and so on. A count above the
-    number of cores is capped there: results never depend on the count, more threads than
-    cores only add switching, and each count keeps a pool of its own threads (``n_jobs=10**9``
-    must not try to start a billion of them).
-
-    ``None`` (0) runs on one pool of a thread per core that concurrent calls share; any other
-    count on a pool of the calling thread's own, so that Python threads calling kernels with
-    ``n_jobs=1`` each get a thread (the kernels release the GIL and run side by side).
-
-    Examples
-    --------
-    >>> import os
-    >>> from activekit._kernels import n_threads
-    >>> n_threads(None), n_threads(1)
-    (0, 1)
-    >>> n_threads(10**9) == os.cpu_count()
-    True
-    """
-    if n_jobs is None:
-        return 0
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, Integral) or n_jobs == 0:
-        raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}")
-    cores = os.cpu_count() or 1
-    if n_jobs > 0:
-        return min(int(n_jobs), cores)
-    return max(cores + 1 + int(n_jobs), 1)
-
-
-def _to_numpy(a):
-    # A torch tensor (CPU) becomes a NumPy array without importing torch here.
-    if type(a).__module__.split(".")[0] == "torch":
-        a = a.detach().cpu().numpy()
-    return np.asarray(a)
-
-
-def _as_float(a, name, ndim, route=None, cache=False):
-    """``a`` checked and made C-contiguous float32/float64: a NumPy array, or with a device
-    ``route`` a tensor on that device (with ``cache``, a NumPy array moves once per scope)."""
-    if route is not None:
-        if route.is_tensor(a):
-            return route.floats(a, name, ndim)
-        hit = route.cached(a) if cache else None
-        if hit is not None:
-            return hit
-    arr = _to_numpy(a)
-    if arr.ndim != ndim:
-        raise ValueError(f"{name} must be a {ndim}-D array, got shape {arr.shape}")
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    dtype = np.float32 if arr.dtype == np.float32 else np.float64
-    # Converts byte order and layout only when needed; never writes to the input.
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    return arr if route is None else route.put(arr, key=a if cache else None)
-
-
-def _is_float32(a):
-    # A NumPy dtype prints as "float32", a torch dtype as "torch.float32".
-    return str(a.dtype).endswith("float32")
-
-
-def _is_float64(a):
-    return str(a.dtype).endswith("float64")
-
-
-def _to_f64(a):
-    return a.astype(np.float64) if isinstance(a, np.ndarray) else a.double()
-
-
-def _run(route, name, *args, n_jobs=None):
-    """The Rust kernel ``name`` on ``args`` and a thread count, or its torch twin."""
-    threads = n_threads(n_jobs)  # validated on both paths
-    if route is None:
-        return getattr(_native, name)(*args, threads)
-    return route.back(getattr(route.kernels, name)(*args))
-
-
-def _check_k(k, n, name="k"):
-    if isinstance(k, bool) or not isinstance(k, Integral):
-        raise TypeError(f"{name} must be an integer, got {type(k).__name__} {k!r}")
-    if not 1 <= k <= n:
-        raise ValueError(f"{name} must be between 1 and the number of rows ({n}), got {k}")
-    return int(k)
-
-
-def _check_measure(measure):
-    if measure not in UNCERTAINTY_MEASURES:
-        raise ValueError(
-            f"measure must be one of {sorted(UNCERTAINTY_MEASURES)}, got {measure!r}"
-        )
-
-
-def _tol(probs):
-    # Probabilities are along the last axis (classes).
-    dtype = np.dtype(np.float32 if _is_float32(probs) else np.float64)
-    return max(_TOL_FLOOR[dtype], 4 * probs.shape[-1] * float(np.finfo(dtype).eps))
+def _as_float(a, name, ndim):
+    """``a`` checked and made a C-contiguous float32/float64 NumPy array (for callers that
+    work on the array themselves)."""
+    return RUST.as_float(a, name, ndim)
 
 
 def uncertainty_scores(probs, measure, *, n_jobs=None):
@@ -184,10 +98,12 @@ def uncertainty_scores(probs, measure, *, n_jobs=None):
     >>> uncertainty_scores(np.array([[0.9, 0.1], [0.5, 0.5]]), "least_confident")
     array([0.1, 0.5])
     """
-    _check_measure(measure)
-    route = _device.route(probs)
-    p = _as_float(probs, "probs", 2, route)
-    return _run(route, "uncertainty_scores", p, measure, _tol(p), n_jobs=n_jobs)
+    checks.name_in(measure, UNCERTAINTY_MEASURES)
+    backend = _device.route(probs)
+    p = backend.as_float(probs, "probs", 2)
+    threads = checks.n_threads(n_jobs)
+    checks.probabilities(p)
+    return backend.call("uncertainty_scores", p, measure, checks.tol(p), threads=threads)
 
 
 def uncertainty_top_k(probs, measure, k, *, n_jobs=None):
@@ -203,11 +119,13 @@ def uncertainty_top_k(probs, measure, k, *, n_jobs=None):
     >>> idx.tolist(), scores.round(2).tolist()
     ([1, 2], [1.0, 0.8])
     """
-    _check_measure(measure)
-    route = _device.route(probs)
-    p = _as_float(probs, "probs", 2, route)
-    k = _check_k(k, p.shape[0])
-    return _run(route, "uncertainty_top_k", p, measure, k, _tol(p), n_jobs=n_jobs)
+    checks.name_in(measure, UNCERTAINTY_MEASURES)
+    backend = _device.route(probs)
+    p = backend.as_float(probs, "probs", 2)
+    k = checks.k_of(k, p.shape[0])
+    threads = checks.n_threads(n_jobs)
+    checks.probabilities(p)
+    return backend.call("uncertainty_top_k", p, measure, k, checks.tol(p), threads=threads)
 
 
 def top_k(scores, k, *, n_jobs=None):
@@ -220,19 +138,14 @@ def top_k(scores, k, *, n_jobs=None):
     >>> top_k(np.array([0.2, 0.7, 0.7, 0.1]), 2)[0].tolist()
     [1, 2]
     """
-    route = _device.route(scores)
-    s = _as_float(scores, "scores", 1, route)
-    k = _check_k(k, s.shape[0])
-    return _run(route, "top_k", s, k, n_jobs=n_jobs)
+    backend = _device.route(scores)
+    s = backend.as_float(scores, "scores", 1)
+    k = checks.k_of(k, s.shape[0])
+    return backend.call("top_k", s, k, threads=checks.n_threads(n_jobs))
 
 
 # --------------------------------------------------------------------------------------------
 # Committee disagreement: over the members' probabilities or over their votes
-
-
-def _check_in(measure, valid):
-    if measure not in valid:
-        raise ValueError(f"measure must be one of {sorted(valid)}, got {measure!r}")
 
 
 def committee_scores(probs, measure, *, n_jobs=None):
@@ -285,10 +198,12 @@ def committee_scores(probs, measure, *, n_jobs=None):
     >>> committee_scores(probs, "mean_std").tolist()   # each class: 1 and 0, or 0.5 and 0.5
     [0.5, 0.0]
     """
-    _check_in(measure, COMMITTEE_MEASURES)
-    route = _device.route(probs)
-    p = _as_float(probs, "probs", 3, route)
-    return _run(route, "committee_scores", p, measure, _tol(p), n_jobs=n_jobs)
+    checks.name_in(measure, COMMITTEE_MEASURES)
+    backend = _device.route(probs)
+    p = backend.as_float(probs, "probs", 3)
+    threads = checks.n_threads(n_jobs)
+    checks.committee(p)
+    return backend.call("committee_scores", p, measure, checks.tol(p), threads=threads)
 
 
 def committee_top_k(probs, measure, k, *, n_jobs=None):
@@ -306,34 +221,13 @@ def committee_top_k(probs, measure, k, *, n_jobs=None):
     >>> committee_top_k(probs, "max_disagreement", 2)[0].tolist()
     [1, 0]
     """
-    _check_in(measure, COMMITTEE_MEASURES)
-    route = _device.route(probs)
-    p = _as_float(probs, "probs", 3, route)
-    k = _check_k(k, p.shape[1])
-    return _run(route, "committee_top_k", p, measure, k, _tol(p), n_jobs=n_jobs)
-
-
-def _as_votes(votes, n_classes, route=None):
-    if route is not None and route.is_tensor(votes):
-        v = route.votes(votes)
-        n_classes = _check_int(n_classes, "n_classes")
-        if n_classes < 1:
-            raise ValueError(f"n_classes must be at least 1, got {n_classes}")
-        return v, n_classes
-    v = _to_numpy(votes)
-    if v.ndim != 2:
-        raise ValueError(f"votes must be a 2-D array (members, samples), got shape {v.shape}")
-    if v.dtype.kind not in "iu":
-        raise TypeError(f"votes must hold integer class indices, got dtype {v.dtype}")
-    if v.dtype.kind == "u" and v.size and v.max() > np.iinfo(np.int64).max:
-        raise ValueError(f"votes hold {v.max()}, not a class index below n_classes ({n_classes})")
-    n_classes = _check_int(n_classes, "n_classes")
-    if n_classes < 1:
-        raise ValueError(f"n_classes must be at least 1, got {n_classes}")
-    if n_classes > np.iinfo(np.int64).max:
-        raise ValueError(f"n_classes must be at most 2**63 - 1, got {n_classes}")
-    v = np.ascontiguousarray(v, dtype=np.int64)
-    return (v if route is None else route.put(v)), n_classes
+    checks.name_in(measure, COMMITTEE_MEASURES)
+    backend = _device.route(probs)
+    p = backend.as_float(probs, "probs", 3)
+    k = checks.k_of(k, p.shape[1])
+    threads = checks.n_threads(n_jobs)
+    checks.committee(p)
+    return backend.call("committee_top_k", p, measure, k, checks.tol(p), threads=threads)
 
 
 def vote_scores(votes, n_classes, measure, *, n_jobs=None):
@@ -374,10 +268,13 @@ def vote_scores(votes, n_classes, measure, *, n_jobs=None):
     >>> vote_scores(votes, 3, "vote_entropy").round(4).tolist()
     [0.6931, 0.0, 0.5623]
     """
-    _check_in(measure, VOTE_MEASURES)
-    route = _device.route(votes)
-    v, n_classes = _as_votes(votes, n_classes, route)
-    return _run(route, "vote_scores", v, n_classes, measure, n_jobs=n_jobs)
+    checks.name_in(measure, VOTE_MEASURES)
+    backend = _device.route(votes)
+    v = backend.as_votes(votes, n_classes)
+    n_classes = checks.n_classes(n_classes)
+    threads = checks.n_threads(n_jobs)
+    checks.votes(v)
+    return backend.call("vote_scores", v, n_classes, measure, threads=threads)
 
 
 def vote_top_k(votes, n_classes, measure, k, *, n_jobs=None):
@@ -395,58 +292,30 @@ def vote_top_k(votes, n_classes, measure, k, *, n_jobs=None):
     >>> idx.tolist(), scores.tolist()
     ([0, 2], [0.5, 0.25])
     """
-    _check_in(measure, VOTE_MEASURES)
-    route = _device.route(votes)
-    v, n_classes = _as_votes(votes, n_classes, route)
-    k = _check_k(k, v.shape[1])
-    return _run(route, "vote_top_k", v, n_classes, measure, k, n_jobs=n_jobs)
+    checks.name_in(measure, VOTE_MEASURES)
+    backend = _device.route(votes)
+    v = backend.as_votes(votes, n_classes)
+    n_classes = checks.n_classes(n_classes)
+    k = checks.k_of(k, v.shape[1])
+    threads = checks.n_threads(n_jobs)
+    checks.votes(v)
+    return backend.call("vote_top_k", v, n_classes, measure, k, threads=threads)
 
 
 # --------------------------------------------------------------------------------------------
 # Distances: k-center greedy, nearest centre, k-means++ seeding
 
 
-def _check_metric(metric):
-    if metric not in DISTANCE_METRICS:
-        raise ValueError(f"metric must be one of {sorted(DISTANCE_METRICS)}, got {metric!r}")
-
-
-def _unit_rows(a, name, route=None):
-    """Rows scaled to unit Euclidean length (norms in float64), in ``a``'s dtype.
-
-    Each row is first divided by its largest absolute value, so that rows whose squared norm
-    would overflow (``1e200``) or underflow (subnormal) still get their direction.
-    """
-    if route is not None:
-        return route.kernels.unit_rows(a, name)
-    if a.shape[0] == 0:
-        return a
-    bad = np.flatnonzero(~np.isfinite(a).all(axis=1))
-    if bad.size:
-        raise ValueError(f"{name} row {bad[0]} contains NaN or infinity")
-    scale = np.abs(a).max(axis=1, initial=0)
-    zero = np.flatnonzero(scale == 0)
-    if zero.size:
-        raise ValueError(
-            f"{name} row {zero[0]} has zero length; the cosine distance is undefined for it"
-        )
-    b = a / scale[:, None]  # a new array in a's dtype, entries in [-1, 1]
-    b /= np.sqrt(np.einsum("ij,ij->i", b, b, dtype=np.float64)).astype(a.dtype)[:, None]
-    return b
-
-
-def _pair(a, a_name, b, b_name, metric, route=None):
-    """Two matrices as C-contiguous arrays of one dtype (float32 only if both are)."""
-    a = _as_float(a, a_name, 2, route, cache=True)
-    b = _as_float(b, b_name, 2, route, cache=True)
+def _pair(backend, a, a_name, b, b_name, metric):
+    """Two matrices as C-contiguous arrays of one dtype (float32 only if both are), made unit
+    rows for the cosine metric."""
+    a = backend.as_float(a, a_name, 2, cache=True)
+    b = backend.as_float(b, b_name, 2, cache=True)
     if a.dtype != b.dtype:
-        a, b = _to_f64(a), _to_f64(b)
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(
-            f"{b_name} has {b.shape[1]} columns but {a_name} has {a.shape[1]}"
-        )
+        a, b = backend.to_f64(a), backend.to_f64(b)
+    checks.same_columns(a, a_name, b, b_name)
     if metric == "cosine":
-        a, b = _unit_rows(a, a_name, route), _unit_rows(b, b_name, route)
+        a, b = backend.unit_rows(a, a_name), backend.unit_rows(b, b_name)
     return a, b
 
 
@@ -517,24 +386,14 @@ def kcenter_greedy(
     >>> kcenter_greedy(X, [[10.0]], 2)[0].tolist()
     [0, 2]
     """
-    _check_metric(metric)
-    route = _device.route(X_pool, X_centers)
-    pool, centers = _pair(X_pool, "X_pool", X_centers, "X_centers", metric, route)
-    k = _check_k(k, pool.shape[0])
-    if first is not None:
-        if isinstance(first, bool) or not isinstance(first, Integral):
-            raise TypeError(f"first must be None or an integer, got {type(first).__name__}")
-        if not 0 <= first < pool.shape[0]:
-            raise ValueError(
-                f"first must be a row index below the number of pool rows "
-                f"({pool.shape[0]}), got {first}"
-            )
-        first = int(first)
-    if centers.shape[0] == 0 and first is None:
-        raise ValueError(
-            "first must be given when X_centers has no rows (draw it from your random_state)"
-        )
-    idx, dist, n_eval = _run(route, "kcenter_greedy", pool, centers, k, first, n_jobs=n_jobs)
+    checks.name_in(metric, DISTANCE_METRICS, "metric")
+    backend = _device.route(X_pool, X_centers)
+    pool, centers = _pair(backend, X_pool, "X_pool", X_centers, "X_centers", metric)
+    k = checks.k_of(k, pool.shape[0])
+    first = checks.first(first, pool.shape[0], centers.shape[0])
+    threads = checks.n_threads(n_jobs)
+    checks.no_first_with_centres(first, centers.shape[0])
+    idx, dist, n_eval = backend.call("kcenter_greedy", pool, centers, k, first, threads=threads)
     dist = _to_metric(dist, metric)
     return (idx, dist, n_eval) if return_n_evaluations else (idx, dist)
 
@@ -568,12 +427,11 @@ def min_distances(X, C, *, metric="euclidean", n_jobs=None):
     >>> d.tolist(), i.tolist()
     ([0.0, 1.0], [0, 1])
     """
-    _check_metric(metric)
-    route = _device.route(X, C)
-    x, c = _pair(X, "X", C, "C", metric, route)
-    if c.shape[0] == 0:
-        raise ValueError("C is empty: it has no rows")
-    dist, arg = _run(route, "min_distances", x, c, n_jobs=n_jobs)
+    checks.name_in(metric, DISTANCE_METRICS, "metric")
+    backend = _device.route(X, C)
+    x, c = _pair(backend, X, "X", C, "C", metric)
+    checks.has_rows(c, "C")
+    dist, arg = backend.call("min_distances", x, c, threads=checks.n_threads(n_jobs))
     return _to_metric(dist, metric), arg
 
 
@@ -624,10 +482,11 @@ def kmeans_plusplus(X, k, *, random_state=None, n_jobs=None):
     >>> sorted(int(i) // 2 for i in idx)   # one from each clump
     [0, 1]
     """
-    route = _device.route(X)
-    x = _as_float(X, "X", 2, route, cache=True)
-    k = _check_k(k, x.shape[0])
-    return _run(route, "kmeans_plusplus", x, k, seed_from(random_state), n_jobs=n_jobs)
+    backend = _device.route(X)
+    x = backend.as_float(X, "X", 2, cache=True)
+    k = checks.k_of(k, x.shape[0])
+    seed = seed_from(random_state)
+    return backend.call("kmeans_plusplus", x, k, seed, threads=checks.n_threads(n_jobs))
 
 
 def kmeans_plusplus_outer(A, H, k, *, intercept=True, random_state=None, n_jobs=None):
@@ -670,40 +529,20 @@ def kmeans_plusplus_outer(A, H, k, *, intercept=True, random_state=None, n_jobs=
     >>> bool((picks == kmeans_plusplus(G, 5, random_state=0)).all())
     True
     """
-    if not isinstance(intercept, (bool, np.bool_)):
-        raise TypeError(f"intercept must be a bool, got {type(intercept).__name__} {intercept!r}")
-    route = _device.route(A, H)
-    a = _as_float(A, "A", 2, route)
-    a = a if _is_float64(a) else _to_f64(a)
-    h = _as_float(H, "H", 2, route, cache=True)
-    if a.shape[0] != h.shape[0]:
-        raise ValueError(f"H has {h.shape[0]} rows but A has {a.shape[0]}; they must match")
-    k = _check_k(k, a.shape[0])
-    return _run(
-        route, "kmeans_plusplus_outer", a, h, bool(intercept), k, seed_from(random_state),
-        n_jobs=n_jobs,
+    intercept = checks.intercept(intercept)
+    backend = _device.route(A, H)
+    a = backend.to_f64(backend.as_float(A, "A", 2))
+    h = backend.as_float(H, "H", 2, cache=True)
+    checks.same_rows(a, "A", h, "H")
+    k = checks.k_of(k, a.shape[0])
+    seed = seed_from(random_state)
+    return backend.call(
+        "kmeans_plusplus_outer", a, h, intercept, k, seed, threads=checks.n_threads(n_jobs)
     )
 
 
 # --------------------------------------------------------------------------------------------
 # Neighbours: exact kNN, kNN density, mean cosine similarity
-
-
-def _check_int(k, name="k"):
-    if isinstance(k, bool) or not isinstance(k, Integral):
-        raise TypeError(f"{name} must be an integer, got {type(k).__name__} {k!r}")
-    return int(k)
-
-
-def _check_self_k(k, n):
-    k = _check_int(k)
-    if n < 2:
-        raise ValueError(f"X needs at least 2 rows to have neighbours other than itself, got {n}")
-    if not 1 <= k <= n - 1:
-        raise ValueError(
-            f"k must be between 1 and the number of rows of X minus one ({n - 1}), got {k}"
-        )
-    return k
 
 
 def knn(X, k, *, X_ref=None, metric="euclidean", n_jobs=None):
@@ -749,27 +588,23 @@ def knn(X, k, *, X_ref=None, metric="euclidean", n_jobs=None):
     >>> knn(np.array([[2.5, 0.0]]), 1, X_ref=X)[0].tolist()
     [[2]]
     """
-    _check_metric(metric)
-    route = _device.route(X, X_ref)
-    x = _as_float(X, "X", 2, route, cache=True)
+    checks.name_in(metric, DISTANCE_METRICS, "metric")
+    backend = _device.route(X, X_ref)
+    x = backend.as_float(X, "X", 2, cache=True)
     if X_ref is None:
-        k = _check_self_k(k, x.shape[0])
-        return _run(route, "knn", x, None, k, metric, n_jobs=n_jobs)
-    r = _as_float(X_ref, "X_ref", 2, route, cache=True)
+        k = checks.self_k(k, x.shape[0])
+        threads = checks.n_threads(n_jobs)
+        checks.has_columns(x, "X")
+        return backend.call("knn", x, None, k, metric, threads=threads)
+    r = backend.as_float(X_ref, "X_ref", 2, cache=True)
     if x.dtype != r.dtype:
-        x, r = _to_f64(x), _to_f64(r)
-    if x.shape[0] == 0:
-        raise ValueError("X is empty: it has no rows")
-    if x.shape[1] != r.shape[1]:
-        raise ValueError(
-            f"X_ref has {r.shape[1]} columns but X has {x.shape[1]}; they must match"
-        )
-    k = _check_int(k)
-    if not 1 <= k <= r.shape[0]:
-        raise ValueError(
-            f"k must be between 1 and the number of rows of X_ref ({r.shape[0]}), got {k}"
-        )
-    return _run(route, "knn", x, r, k, metric, n_jobs=n_jobs)
+        x, r = backend.to_f64(x), backend.to_f64(r)
+    checks.has_rows(x, "X")
+    checks.same_columns(x, "X", r, "X_ref", must_match=True)
+    k = checks.ref_k(k, r.shape[0])
+    threads = checks.n_threads(n_jobs)
+    checks.has_columns(x, "X")
+    return backend.call("knn", x, r, k, metric, threads=threads)
 
 
 def knn_density(X, k, *, metric="euclidean", n_jobs=None):
@@ -797,11 +632,13 @@ def knn_density(X, k, *, metric="euclidean", n_jobs=None):
     >>> knn_density(np.array([[0.0], [1.0], [3.0]]), 1).tolist()
     [0.5, 0.5, 0.3333333333333333]
     """
-    _check_metric(metric)
-    route = _device.route(X)
-    x = _as_float(X, "X", 2, route, cache=True)
-    k = _check_self_k(k, x.shape[0])
-    return _run(route, "knn_density", x, k, metric, n_jobs=n_jobs)
+    checks.name_in(metric, DISTANCE_METRICS, "metric")
+    backend = _device.route(X)
+    x = backend.as_float(X, "X", 2, cache=True)
+    k = checks.self_k(k, x.shape[0])
+    threads = checks.n_threads(n_jobs)
+    checks.has_columns(x, "X")
+    return backend.call("knn_density", x, k, metric, threads=threads)
 
 
 def mean_cosine_similarity(X, *, n_jobs=None):
@@ -828,6 +665,9 @@ def mean_cosine_similarity(X, *, n_jobs=None):
     >>> mean_cosine_similarity(np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0]])).round(4).tolist()
     [0.6667, 0.6667, 0.3333]
     """
-    route = _device.route(X)
-    x = _as_float(X, "X", 2, route, cache=True)
-    return _run(route, "mean_cosine_similarity", x, n_jobs=n_jobs)
+    backend = _device.route(X)
+    x = backend.as_float(X, "X", 2, cache=True)
+    threads = checks.n_threads(n_jobs)
+    checks.has_rows(x, "X")
+    checks.has_columns(x, "X")
+    return backend.call("mean_cosine_similarity", x, threads=threads)

@@ -1,14 +1,16 @@
 """Torch twins of the Rust kernels, for tensors on a CUDA device (and CPU tensors in the tests).
 
-Imported lazily by :mod:`activekit._device`, never by ``import activekit``. Each function takes
-what the ``activekit._native`` function of the same name takes, less the thread count: tensors
-that :mod:`activekit._kernels` has already shaped and typed (C-contiguous float32 or float64,
-int64 votes, all on one device), and returns tensors on that device. It checks what the Rust
-kernel checks, raising ``ValueError`` with the same message, and selects by the same rules:
-equal scores lowest index first, k-center and nearest-centre ties lowest index first, kNN
-candidates chosen from the ``|r|^2 - 2 q.r`` matrix product (ties lowest index) and returned
-with their distances recomputed from the rows, the SplitMix64 stream and draw rule of
-``rust/core/src/kmeanspp.rs``.
+Imported lazily by :mod:`activekit._backends`, never by ``import activekit``. Each function
+takes what the ``activekit._native`` function of the same name takes, less the thread count:
+tensors that :mod:`activekit._kernels` has already shaped and typed (C-contiguous float32 or
+float64, int64 votes, all on one device), and arguments it has already checked (names, ``k``,
+``first``, ``tol``, shapes: :mod:`activekit._kernel_checks`), and returns tensors on that
+device. What depends on the data it checks as the Rust kernel does, raising ``ValueError`` with
+the same message (probability rows, NaN scores, non-finite or overflowing rows, zero rows for
+the cosine metric, votes out of range), and it selects by the same rules: equal scores lowest
+index first, k-center and nearest-centre ties lowest index first, kNN candidates chosen from the
+``|r|^2 - 2 q.r`` matrix product (ties lowest index) and returned with their distances
+recomputed from the rows, the SplitMix64 stream and draw rule of ``rust/core/src/kmeanspp.rs``.
 
 Exactness. The twins perform the same operations as the kernels but torch sums in its own order
 (and on a GPU, in another again), so a value can differ from Rust's in its last bits:
@@ -43,14 +45,13 @@ import math
 import numpy as np
 import torch
 
+from . import _kernel_checks as checks
+
 # Elements of a float64 temporary: 128 MiB.
 _CHUNK = 1 << 24
 # A float32 pool is copied to float64 once for the k-center greedy up to this many bytes.
 _F64_COPY_MAX = 8 << 30
 _DIRECT = "donot_use_mm_for_euclid_dist"
-_MEASURES = ("least_confident", "margin", "entropy")
-_COMMITTEE = ("consensus_entropy", "max_disagreement", "mean_std")
-_VOTES = ("vote_entropy", "variation_ratio")
 
 
 def _show(x, dtype=torch.float64):
@@ -84,26 +85,10 @@ def _sqrt(x):
     return torch.sqrt(x)
 
 
-def _check_k(k, n):
-    if k < 1 or k > n:
-        raise ValueError(f"k must be between 1 and the number of rows ({n}), got {k}")
-
-
-def _check_measure(measure, valid, what):
-    if measure not in valid:
-        names = ", ".join(f'"{m}"' for m in sorted(valid))
-        raise ValueError(f'unknown {what} "{measure}"; expected one of {names}')
-
-
-def _check_tol(tol):
-    if not (tol >= 0 and math.isfinite(tol)):
-        raise ValueError(f"tol must be a finite number >= 0, got {_show(tol)}")
-
-
 def _check_finite(x, what):
     row = _first(~torch.isfinite(x).all(1)) if x.shape[1] else None
     if row is not None:
-        raise ValueError(f"{what} row {row} contains NaN or infinity")
+        raise checks.row_not_finite(what, row)
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,7 +110,6 @@ def _top_k(scores, k):
 
 def top_k(scores, k):
     """Indices (int64) and values of the ``k`` highest scores."""
-    _check_k(k, scores.shape[0])
     nan = _first(torch.isnan(scores))
     if nan is not None:
         raise ValueError(f"score at index {nan} is NaN and cannot be ranked")
@@ -216,17 +200,6 @@ def _reason(row, tol):
     return f"sums to {_show(s, row.dtype)}, not 1 (tolerance {_show(tol, row.dtype)})"
 
 
-def _check_probs(p, tol):
-    n, c = p.shape
-    if n == 0:
-        raise ValueError("the probability matrix is empty: it has no rows")
-    if c < 2:
-        raise ValueError(
-            f"an uncertainty score (one column per class) needs at least 2 columns, got {c}"
-        )
-    _check_tol(tol)
-
-
 def _uncertainty(p, measure, tol):
     n, c = p.shape
     scores = torch.empty(n, dtype=p.dtype, device=p.device)
@@ -251,29 +224,11 @@ def _uncertainty(p, measure, tol):
 
 
 def uncertainty_scores(probs, measure, tol):
-    _check_measure(measure, _MEASURES, "uncertainty measure")
-    _check_probs(probs, tol)
     return _uncertainty(probs, measure, tol)
 
 
 def uncertainty_top_k(probs, measure, k, tol):
-    _check_measure(measure, _MEASURES, "uncertainty measure")
-    _check_probs(probs, tol)
-    _check_k(k, probs.shape[0])
     return _top_k(_uncertainty(probs, measure, tol), k)
-
-
-def _check_committee(p, tol):
-    m, n, c = p.shape
-    if m < 2:
-        raise ValueError(f"a committee needs at least 2 members, got {m}")
-    if n == 0:
-        raise ValueError("the committee's probability array is empty: it has no rows")
-    if c < 2:
-        raise ValueError(
-            f"a committee disagreement (one column per class) needs at least 2 columns, got {c}"
-        )
-    _check_tol(tol)
 
 
 def _committee(p, measure, tol):
@@ -321,15 +276,10 @@ def _committee(p, measure, tol):
 
 
 def committee_scores(probs, measure, tol):
-    _check_measure(measure, _COMMITTEE, "disagreement measure")
-    _check_committee(probs, tol)
     return _committee(probs, measure, tol)
 
 
 def committee_top_k(probs, measure, k, tol):
-    _check_measure(measure, _COMMITTEE, "disagreement measure")
-    _check_committee(probs, tol)
-    _check_k(k, probs.shape[1])
     return _top_k(_committee(probs, measure, tol), k)
 
 
@@ -338,12 +288,7 @@ def committee_top_k(probs, measure, k, tol):
 
 
 def _votes(v, n_classes, measure):
-    _check_measure(measure, _VOTES, "vote measure")
     m, n = v.shape
-    if m < 2:
-        raise ValueError(f"a committee needs at least 2 members, got {m}")
-    if n == 0:
-        raise ValueError("the committee's vote array is empty: it has no rows")
     bad = (v < 0) | (v >= n_classes)
     row = _first(bad.any(0))
     if row is not None:
@@ -379,8 +324,6 @@ def vote_scores(votes, n_classes, measure):
 
 
 def vote_top_k(votes, n_classes, measure, k):
-    _check_measure(measure, _VOTES, "vote measure")
-    _check_k(k, votes.shape[1])
     return _top_k(_votes(votes, n_classes, measure), k)
 
 
@@ -389,25 +332,24 @@ def vote_top_k(votes, n_classes, measure, k):
 
 
 def unit_rows(a, name):
-    """Rows scaled to unit length (norms in float64), in ``a``'s dtype (``_kernels._unit_rows``)."""
+    """Rows scaled to unit length (norms in float64), in ``a``'s dtype: the torch backend's
+    ``unit_rows``, with the Rust backend's checks (non-finite rows first, then zero rows) and
+    its scaling by each row's largest absolute value, so that rows whose squared norm would
+    overflow or underflow keep their direction."""
     if a.shape[0] == 0:
         return a
+    _check_finite(a, name)
+    scale = a.abs().amax(1) if a.shape[1] else a.new_zeros(a.shape[0])
+    zero = _first(scale == 0)
+    if zero is not None:
+        raise checks.row_zero_length(name, zero)
     out = torch.empty_like(a)
     for lo, hi in _spans(a.shape[0], a.shape[1]):
-        blk = a[lo:hi].to(torch.float64)
-        norms = _sqrt(blk.mul(blk).sum(1))
-        zero = _first(norms == 0)
-        if zero is not None:
-            raise ValueError(
-                f"{name} row {lo + zero} has zero length; the cosine distance is undefined for it"
-            )
-        out[lo:hi] = blk / norms[:, None]
+        # The Rust backend's operations: divide in a's dtype, norm in float64, divide again.
+        blk = a[lo:hi] / scale[lo:hi, None]
+        b64 = blk.to(torch.float64)
+        out[lo:hi] = blk / _sqrt(b64.mul(b64).sum(1)).to(a.dtype)[:, None]
     return out
-
-
-def _check_width(x, x_name, c, c_name):
-    if x.shape[1] != c.shape[1]:
-        raise ValueError(f"{c_name} has {c.shape[1]} columns but {x_name} has {x.shape[1]}")
 
 
 def _dist(a64, b64):
@@ -440,9 +382,6 @@ def _nearest(x, c):
 
 def min_distances(X, C):
     """Distance (float64) from each row of ``X`` to its nearest row of ``C``, and its index."""
-    if C.shape[0] == 0:
-        raise ValueError("C is empty: it has no rows")
-    _check_width(X, "X", C, "C")
     _check_finite(X, "X")
     _check_finite(C, "C")
     return _nearest(X, C)
@@ -453,19 +392,6 @@ def kcenter_greedy(X_pool, X_centers, k, first):
     with one pass over the pool; argmax takes the lowest index among ties."""
     n, d = X_pool.shape
     m = X_centers.shape[0]
-    _check_k(k, n)
-    _check_width(X_pool, "X_pool", X_centers, "X_centers")
-    if m == 0 and first is None:
-        raise ValueError("first must be given when there are no centres to start from")
-    if m == 0 and first >= n:
-        raise ValueError(
-            f"first must be a row index below the number of pool rows ({n}), got {first}"
-        )
-    if m > 0 and first is not None:
-        raise ValueError(
-            f"first must be None when there are centres ({m} rows): the first pick is then "
-            "the farthest row"
-        )
     _check_finite(X_pool, "X_pool")
     _check_finite(X_centers, "X_centers")
     dev = X_pool.device
@@ -559,7 +485,6 @@ def _d2_sampling(n, k, seed, dist_to, dev):
 def kmeans_plusplus(X, k, seed):
     """k-means++ seeding with the Rust kernel's generator and draw rule."""
     n = X.shape[0]
-    _check_k(k, n)
     _check_finite(X, "X")
     return _d2_sampling(n, k, seed, lambda c: _sq_dist_to(X, X[c].to(torch.float64)), X.device)
 
@@ -568,7 +493,6 @@ def kmeans_plusplus_outer(A, H, intercept, k, seed):
     """k-means++ over the rows ``A[i] (x) [H[i], 1]`` from the factorised squared distance,
     with the Rust kernel's cancellation rule (below ``1e-12`` of the two squared norms: 0)."""
     n = A.shape[0]
-    _check_k(k, n)
     _check_finite(A, "A")
     _check_finite(H, "H")
     bias = 1.0 if intercept else 0.0
@@ -615,7 +539,7 @@ def _row_error(issue, what):
         raise ValueError(
             f"{what} row {row} is too large: its squared norm overflows the float type"
         )
-    raise ValueError(f"{what} row {row} contains NaN or infinity")
+    raise checks.row_not_finite(what, row)
 
 
 def _prepare(x, what, metric):
@@ -698,31 +622,9 @@ def _search(q, q_sq, r, r_sq, k, metric, exclude_self):
 def knn(X, X_ref, k, metric):
     """Indices (int64, nearest first) and distances (``X``'s dtype) of the ``k`` nearest rows of
     ``X_ref`` (``None``: the other rows of ``X``)."""
-    _check_measure(metric, ("euclidean", "cosine"), "metric")
     if X_ref is None:
-        n = X.shape[0]
-        if n == 0:
-            raise ValueError("X is empty: it has no rows")
-        if X.shape[1] == 0:
-            raise ValueError("X needs at least 1 columns, got 0")
-        if k < 1 or k >= n:
-            raise ValueError(
-                f"k must be between 1 and {n - 1} (the number of rows of X minus one), got {k}"
-            )
         rows, sq = _prepare(X, "X", metric)
         return _search(rows, sq, rows, sq, k, metric, True)
-    if X_ref.shape[0] == 0:
-        raise ValueError("X_ref is empty: it has no rows")
-    if X.shape[1] == 0:
-        raise ValueError("X needs at least 1 columns, got 0")
-    if X.shape[1] != X_ref.shape[1]:
-        raise ValueError(
-            f"X_ref has {X_ref.shape[1]} columns but X has {X.shape[1]}; they must match"
-        )
-    if k < 1 or k > X_ref.shape[0]:
-        raise ValueError(
-            f"k must be between 1 and {X_ref.shape[0]} (the number of rows of X_ref), got {k}"
-        )
     q, q_sq = _prepare(X, "X", metric)
     r, r_sq = _prepare(X_ref, "X_ref", metric)
     return _search(q, q_sq, r, r_sq, k, metric, False)
@@ -740,10 +642,6 @@ def knn_density(X, k, metric):
 def mean_cosine_similarity(X):
     """Mean cosine similarity of every row to all rows, ``u_i . mean_j u_j``, in O(n d)."""
     n, d = X.shape
-    if n == 0:
-        raise ValueError("X is empty: it has no rows")
-    if d == 0:
-        raise ValueError("X needs at least 1 columns, got 0")
     issue = torch.zeros(n, dtype=torch.int8, device=X.device)
     inv = torch.empty(n, dtype=torch.float64, device=X.device)
     mean = torch.zeros(d, dtype=torch.float64, device=X.device)
