@@ -290,18 +290,51 @@ fn dots_4<T: Real, const FMA: bool>(xi: [&[T]; 4], block: &[T]) -> [[T; FILTER_L
     out
 }
 
-/// What a row's update needs besides the row: the picks, their prune bounds and filter.
-struct Block<'a, T> {
-    picks: &'a [usize],
-    prune: &'a [f64],
-    filter: &'a Filter<T>,
-    xs: &'a [T],
-    d: usize,
-    margin: f64,
-    min_first: bool,
+/// In which order a row meets the picks of a filter block whose lower bounds do not rule them
+/// out. Either way the row ends at the same minimum; the order changes how many exact
+/// distances it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// In pick order, so that the triangle-inequality test may use the current `u` (it holds
+    /// for a `u` from earlier picks only). Needed once rows skip picks by that test.
+    PickOrder,
+    /// The pick with the smallest lower bound first (the first among equals): it lowers `u`
+    /// most often and rules out the others. Every pick of the block is then tested against
+    /// the block's first `cut`.
+    SmallestBoundFirst,
 }
 
-impl<T: Real> Block<'_, T> {
+/// The picks a row is compared with in [`filtered_update`]: what every row's update shares.
+pub(crate) struct Picks<'a, T> {
+    /// Rows of `xs` picked so far, in pick order.
+    pub(crate) indices: &'a [usize],
+    /// The prune bound of each pick (its squared pick distance; see [`rules_out`]).
+    pub(crate) prune: &'a [f64],
+    /// The picks' filter (the same picks, in the same order).
+    pub(crate) filter: &'a Filter<T>,
+    /// The matrix the picks are rows of, row-major with `d` columns.
+    pub(crate) xs: &'a [T],
+    pub(crate) d: usize,
+    /// The safety factor of the triangle-inequality test: pick `t` is skipped when
+    /// `prune[t] >= 4 u margin`.
+    pub(crate) margin: f64,
+    pub(crate) order: Order,
+}
+
+/// A row to bring up to date in [`filtered_update`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowUpdate<'a, T> {
+    /// The row's values.
+    pub(crate) x: &'a [T],
+    /// Its squared norm.
+    pub(crate) norm: f64,
+    /// The first pick it has not met.
+    pub(crate) from: usize,
+    /// Its squared distance to the nearest pick met so far (an upper bound).
+    pub(crate) u: f64,
+}
+
+impl<T: Real> Picks<'_, T> {
     /// For picks `lo..hi` of filter block `blk` (dot products `dots` with row `xi`, squared
     /// norm `nx`, norm `sx`, taken once a row): lower bounds, then exact distances for the
     /// picks they do not rule out, lowering `u`. Returns the number of picks compared.
@@ -346,13 +379,11 @@ impl<T: Real> Block<'_, T> {
             };
         }
         let mut evaluations = 0;
-        if self.min_first {
-            // The pick with the smallest lower bound below `u` first (the first among
-            // equals): it lowers `u` most often and rules out the others. The triangle-
-            // inequality test holds for a `u` from earlier picks only: out of order, every
-            // pick is tested against the block's first `cut`. The result is the minimum of
-            // `u` and the exact distances of the picks not ruled out, in whatever order they
-            // are computed (the others' distances are at least `u`).
+        if self.order == Order::SmallestBoundFirst {
+            // The pick with the smallest lower bound below `u` first (see `Order`). The
+            // result is the minimum of `u` and the exact distances of the picks not ruled
+            // out, in whatever order they are computed (the others' distances are at least
+            // `u`).
             let mut best = None;
             let mut best_low = *u;
             for p in lo..hi {
@@ -369,7 +400,7 @@ impl<T: Real> Block<'_, T> {
             let Some(best) = best else {
                 return evaluations;
             };
-            let dist = exact(xi, row(self.xs, self.d, self.picks[best]));
+            let dist = exact(xi, row(self.xs, self.d, self.indices[best]));
             if dist < *u {
                 *u = dist;
             }
@@ -377,7 +408,7 @@ impl<T: Real> Block<'_, T> {
                 if p == best || lower[p - first_lane] >= *u || rules_out(prune[p], cut) {
                     continue;
                 }
-                let dist = exact(xi, row(self.xs, self.d, self.picks[p]));
+                let dist = exact(xi, row(self.xs, self.d, self.indices[p]));
                 if dist < *u {
                     *u = dist;
                 }
@@ -402,7 +433,7 @@ impl<T: Real> Block<'_, T> {
             if lower[p - first_lane] >= *u || rules_out(prune[p], 4.0 * *u * self.margin) {
                 continue;
             }
-            let dist = exact(xi, row(self.xs, self.d, self.picks[p]));
+            let dist = exact(xi, row(self.xs, self.d, self.indices[p]));
             if dist < *u {
                 *u = dist;
             }
@@ -420,7 +451,7 @@ impl<T: Real> Block<'_, T> {
 macro_rules! distance_kernels {
     ($module:ident, $tile:literal, $fma:literal $(, $feature:literal)?) => {
         mod $module {
-            use super::{block_ruled_out, dots_1, dots_4, leaf, row, Block, Filter, FILTER_LANES, PAIRWISE_BLOCK};
+            use super::{block_ruled_out, dots_1, dots_4, leaf, row, Picks, RowUpdate, FILTER_LANES, PAIRWISE_BLOCK};
             use crate::real::Real;
 
             /// [`sq_dist_m`], with the common case of one pairwise block inlined.
@@ -517,31 +548,18 @@ macro_rules! distance_kernels {
                 dist
             }
 
-            /// Lower `u`, the squared distance of row `xi` to its nearest centre so far, with
-            /// picks `from..` of `picks` (rows of `xs`) in order. Pick `t` is skipped when
-            /// `prune[t] >= 4 u margin` (the triangle-inequality test of the k-center greedy),
-            /// or when `filter` (the same picks) proves its distance is at least `u`; only the
-            /// others are computed exactly. `nx` is the squared norm of `xi`. Returns the new
-            /// `u` and the number of picks compared (estimated or exact).
+            /// Lower `row.u`, the squared distance of `row.x` to its nearest pick so far, with
+            /// picks `row.from..` of `picks`. Pick `t` is skipped when `prune[t] >= 4 u margin`
+            /// (the triangle-inequality test of the k-center greedy), or when the filter proves
+            /// its distance is at least `u`; only the others are computed exactly. Returns the
+            /// new `u` and the number of picks compared (estimated or exact).
             $(#[target_feature(enable = $feature)])?
-            #[allow(clippy::too_many_arguments)]
-            pub(super) fn filtered_update<T: Real>(
-                xi: &[T],
-                nx: f64,
-                from: usize,
-                picks: &[usize],
-                prune: &[f64],
-                filter: &Filter<T>,
-                xs: &[T],
-                d: usize,
-                margin: f64,
-                mut u: f64,
-                min_first: bool,
-            ) -> (f64, u64) {
+            pub(super) fn filtered_update<T: Real>(ctx: &Picks<'_, T>, row: RowUpdate<'_, T>) -> (f64, u64) {
                 const L: usize = FILTER_LANES;
-                let to = picks.len().min(prune.len()).min(filter.len);
+                let RowUpdate { x: xi, norm: nx, from, mut u } = row;
+                let (prune, filter, d, margin) = (ctx.prune, ctx.filter, ctx.d, ctx.margin);
+                let to = ctx.indices.len().min(prune.len()).min(filter.len);
                 let mut evaluations = 0;
-                let ctx = Block { picks, prune, filter, xs, d, margin, min_first };
                 let sx = nx.sqrt();
                 let mut b = from / L;
                 while b * L < to {
@@ -561,28 +579,20 @@ macro_rules! distance_kernels {
                 (u, evaluations)
             }
 
-            /// [`filtered_update`] for four rows at once (`from`, `u` for each): each block of
-            /// the filter is read once for the four, whose dot products run side by side.
-            /// Each row's result is the one [`filtered_update`] gives it alone.
+            /// [`filtered_update`] for four rows at once: each block of the filter is read once
+            /// for the four, whose dot products run side by side. Each row's result is the one
+            /// [`filtered_update`] gives it alone.
             $(#[target_feature(enable = $feature)])?
-            #[allow(clippy::too_many_arguments)]
             pub(super) fn filtered_update4<T: Real>(
-                xi: [&[T]; 4],
-                nx: [f64; 4],
-                from: [usize; 4],
-                picks: &[usize],
-                prune: &[f64],
-                filter: &Filter<T>,
-                xs: &[T],
-                d: usize,
-                margin: f64,
-                mut u: [f64; 4],
-                min_first: bool,
+                ctx: &Picks<'_, T>,
+                rows: [RowUpdate<'_, T>; 4],
             ) -> ([f64; 4], [u64; 4]) {
                 const L: usize = FILTER_LANES;
-                let to = picks.len().min(prune.len()).min(filter.len);
+                let (xi, nx, from) = (rows.map(|r| r.x), rows.map(|r| r.norm), rows.map(|r| r.from));
+                let mut u = rows.map(|r| r.u);
+                let (prune, filter, d, margin) = (ctx.prune, ctx.filter, ctx.d, ctx.margin);
+                let to = ctx.indices.len().min(prune.len()).min(filter.len);
                 let mut evaluations = [0; 4];
-                let ctx = Block { picks, prune, filter, xs, d, margin, min_first };
                 let sx = nx.map(f64::sqrt);
                 let first = from.iter().copied().min().unwrap_or(0);
                 let mut b = first / L;
@@ -635,48 +645,24 @@ pub(crate) fn sq_norms<T: Real>(isa: Isa, xs: &[T], d: usize, out: &mut [f64]) {
     dispatch!(isa, sq_norms(xs, d, out))
 }
 
-/// See `filtered_update` in [`distance_kernels!`], on the variant `isa`.
-#[allow(clippy::too_many_arguments)]
+/// The squared distance of `row` to its nearest pick, lowered with the picks it has not met,
+/// and the number of picks compared; see `filtered_update` in [`distance_kernels!`]. On the
+/// variant `isa`.
 pub(crate) fn filtered_update<T: Real>(
     isa: Isa,
-    xi: &[T],
-    nx: f64,
-    from: usize,
-    picks: &[usize],
-    prune: &[f64],
-    filter: &Filter<T>,
-    xs: &[T],
-    d: usize,
-    margin: f64,
-    u: f64,
-    min_first: bool,
+    picks: &Picks<'_, T>,
+    row: RowUpdate<'_, T>,
 ) -> (f64, u64) {
-    dispatch!(
-        isa,
-        filtered_update(xi, nx, from, picks, prune, filter, xs, d, margin, u, min_first)
-    )
+    dispatch!(isa, filtered_update(picks, row))
 }
 
-/// See `filtered_update4` in [`distance_kernels!`], on the variant `isa`.
-#[allow(clippy::too_many_arguments)]
+/// [`filtered_update`] for four rows at once, each with the result it gets alone.
 pub(crate) fn filtered_update4<T: Real>(
     isa: Isa,
-    xi: [&[T]; 4],
-    nx: [f64; 4],
-    from: [usize; 4],
-    picks: &[usize],
-    prune: &[f64],
-    filter: &Filter<T>,
-    xs: &[T],
-    d: usize,
-    margin: f64,
-    u: [f64; 4],
-    min_first: bool,
+    picks: &Picks<'_, T>,
+    rows: [RowUpdate<'_, T>; 4],
 ) -> ([f64; 4], [u64; 4]) {
-    dispatch!(
-        isa,
-        filtered_update4(xi, nx, from, picks, prune, filter, xs, d, margin, u, min_first)
-    )
+    dispatch!(isa, filtered_update4(picks, rows))
 }
 
 /// Whether every value of `r` is finite: `0 v` is (signed) zero for a finite `v` and NaN for
@@ -984,21 +970,28 @@ mod tests {
                 for &p in &picks {
                     filter.push(row(&x, d, p), sq_norm(row(&x, d, p)));
                 }
-                for (i, min_first) in (0..n).zip([false, true].into_iter().cycle()) {
+                let orders = [Order::PickOrder, Order::SmallestBoundFirst];
+                let no_prune = vec![-1.0; n];
+                for (i, order) in (0..n).zip(orders.into_iter().cycle()) {
                     let xi = row(&x, d, i);
+                    let ctx = Picks {
+                        indices: &picks,
+                        prune: &no_prune,
+                        filter: &filter,
+                        xs: &x,
+                        d,
+                        margin: 1.0,
+                        order,
+                    };
                     let (u, evals) = filtered_update(
                         isa,
-                        xi,
-                        sq_norm(xi),
-                        0,
-                        &picks,
-                        &vec![-1.0; n],
-                        &filter,
-                        &x,
-                        d,
-                        1.0,
-                        f64::INFINITY,
-                        min_first,
+                        &ctx,
+                        RowUpdate {
+                            x: xi,
+                            norm: sq_norm(xi),
+                            from: 0,
+                            u: f64::INFINITY,
+                        },
                     );
                     let min = picks
                         .iter()
@@ -1009,41 +1002,26 @@ mod tests {
                 }
                 // Four rows at once, each from its own pick on and from its own bound: each
                 // row's result is the one-row update's, bit for bit, evaluations included.
-                for (i, min_first) in (0..n - 3).zip([false, true].into_iter().cycle()) {
-                    let rows = [i, i + 1, i + 2, i + 3];
-                    let from = rows.map(|r| (r * 5) % n);
-                    let start = rows.map(|r| if r % 3 == 0 { f64::INFINITY } else { 1.0 });
-                    let prune: Vec<f64> = (0..n).map(|p| (p % 4) as f64 - 1.0).collect();
-                    let (us, evals) = filtered_update4(
-                        isa,
-                        rows.map(|r| row(&x, d, r)),
-                        rows.map(|r| sq_norm(row(&x, d, r))),
-                        from,
-                        &picks,
-                        &prune,
-                        &filter,
-                        &x,
+                let prune: Vec<f64> = (0..n).map(|p| (p % 4) as f64 - 1.0).collect();
+                for (i, order) in (0..n - 3).zip(orders.into_iter().cycle()) {
+                    let ctx = Picks {
+                        indices: &picks,
+                        prune: &prune,
+                        filter: &filter,
+                        xs: &x,
                         d,
-                        1.0,
-                        start,
-                        min_first,
-                    );
+                        margin: 1.0,
+                        order,
+                    };
+                    let rows = [i, i + 1, i + 2, i + 3].map(|r| RowUpdate {
+                        x: row(&x, d, r),
+                        norm: sq_norm(row(&x, d, r)),
+                        from: (r * 5) % n,
+                        u: if r % 3 == 0 { f64::INFINITY } else { 1.0 },
+                    });
+                    let (us, evals) = filtered_update4(isa, &ctx, rows);
                     for t in 0..4 {
-                        let xi = row(&x, d, rows[t]);
-                        let one = filtered_update(
-                            isa,
-                            xi,
-                            sq_norm(xi),
-                            from[t],
-                            &picks,
-                            &prune,
-                            &filter,
-                            &x,
-                            d,
-                            1.0,
-                            start[t],
-                            min_first,
-                        );
+                        let one = filtered_update(isa, &ctx, rows[t]);
                         assert_eq!((us[t].to_bits(), evals[t]), (one.0.to_bits(), one.1));
                     }
                 }

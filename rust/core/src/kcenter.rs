@@ -55,7 +55,7 @@ use crate::buckets::{Buckets, Item};
 use crate::cancel::Cancel;
 use crate::distance::{
     best_isa, check_finite, check_same_width, filtered_update, filtered_update4, row, sq_norm,
-    Filter,
+    Filter, Order, Picks, RowUpdate,
 };
 use crate::error::{KernelError, Result};
 use crate::real::Real;
@@ -264,45 +264,39 @@ fn greedy<T: Real>(
             for j in 0..m {
                 labelled.push(row(cs, d, j), sq_norm(row(cs, d, j)));
             }
-            let order: Vec<usize> = (0..m).collect();
+            let indices: Vec<usize> = (0..m).collect();
             let zeros = vec![0.0; m];
+            // No triangle-inequality test against the labelled centres (their prune bounds
+            // are 0), so their order is free.
+            let centres = Picks {
+                indices: &indices,
+                prune: &zeros,
+                filter: &labelled,
+                xs: cs,
+                d,
+                margin: PRUNE_MARGIN,
+                order: Order::SmallestBoundFirst,
+            };
+            fn fresh<T>(x: &[T], norm: f64) -> RowUpdate<'_, T> {
+                RowUpdate {
+                    x,
+                    norm,
+                    from: 0,
+                    u: f64::INFINITY,
+                }
+            }
             let evals = first_pass(xs, d, &mut norms, &mut bound, cancel, |rows, nx, bounds| {
                 if let (Ok(rows4), Ok(nx4)) =
                     (<[&[T]; 4]>::try_from(rows), <[f64; 4]>::try_from(nx))
                 {
-                    let (us, es) = filtered_update4(
-                        isa,
-                        rows4,
-                        nx4,
-                        [0; 4],
-                        &order,
-                        &zeros,
-                        &labelled,
-                        cs,
-                        d,
-                        PRUNE_MARGIN,
-                        [f64::INFINITY; 4],
-                        true, // the centre with the smallest lower bound first
-                    );
+                    let rows4 = [0, 1, 2, 3].map(|t| fresh(rows4[t], nx4[t]));
+                    let (us, es) = filtered_update4(isa, &centres, rows4);
                     bounds.copy_from_slice(&us);
                     return es.iter().sum();
                 }
                 let mut evals = 0;
                 for ((x, &n), u) in rows.iter().zip(nx).zip(bounds.iter_mut()) {
-                    let (v, e) = filtered_update(
-                        isa,
-                        x,
-                        n,
-                        0,
-                        &order,
-                        &zeros,
-                        &labelled,
-                        cs,
-                        d,
-                        PRUNE_MARGIN,
-                        f64::INFINITY,
-                        true, // the centre with the smallest lower bound first
-                    );
+                    let (v, e) = filtered_update(isa, &centres, fresh(x, n));
                     *u = v;
                     evals += e;
                 }
@@ -354,8 +348,24 @@ fn greedy<T: Real>(
         }
         // Bring the stale rows up to date against the picks each has not met, on every thread
         // (each fetching its next row ahead), and find their new buckets.
-        let (queue_r, picked) = (&queue, &picks.indices);
-        let (prune, filter) = (&prune, &filter);
+        let queue_r = &queue;
+        let earlier = Picks {
+            indices: &picks.indices,
+            prune: &prune,
+            filter: &filter,
+            xs,
+            d,
+            margin: PRUNE_MARGIN,
+            // The triangle-inequality test relies on it.
+            order: Order::PickOrder,
+        };
+        let earlier = &earlier;
+        let stale_row = |r: &Item| RowUpdate {
+            x: row(xs, d, r.index as usize),
+            norm: r.norm,
+            from: r.seen as usize,
+            u: r.bound,
+        };
         lowered.clear();
         lowered.resize(stale.len(), (Item::default(), 0, 0));
         stale
@@ -378,21 +388,8 @@ fn greedy<T: Real>(
                             prefetch(row(xs, d, r.index as usize));
                         }
                     }
-                    let at = |t: usize| &rs[t];
-                    let (us, evaluations) = filtered_update4(
-                        isa,
-                        [0, 1, 2, 3].map(|t| row(xs, d, at(t).index as usize)),
-                        [0, 1, 2, 3].map(|t| at(t).norm),
-                        [0, 1, 2, 3].map(|t| at(t).seen as usize),
-                        picked,
-                        prune,
-                        filter,
-                        xs,
-                        d,
-                        PRUNE_MARGIN,
-                        [0, 1, 2, 3].map(|t| at(t).bound),
-                        false, // in pick order: the triangle-inequality test relies on it
-                    );
+                    let rows4 = [0, 1, 2, 3].map(|t| stale_row(&rs[t]));
+                    let (us, evaluations) = filtered_update4(isa, earlier, rows4);
                     for (t, slot) in slots.iter_mut().enumerate() {
                         *slot = (
                             item(&rs[t], us[t]),
@@ -403,20 +400,7 @@ fn greedy<T: Real>(
                 }
                 let done = chunk.len() - chunk.len() % 4;
                 for (r, slot) in chunk[done..].iter().zip(out[done..].iter_mut()) {
-                    let (u, evaluations) = filtered_update(
-                        isa,
-                        row(xs, d, r.index as usize),
-                        r.norm,
-                        r.seen as usize,
-                        picked,
-                        prune,
-                        filter,
-                        xs,
-                        d,
-                        PRUNE_MARGIN,
-                        r.bound,
-                        false, // in pick order: the triangle-inequality test relies on it
-                    );
+                    let (u, evaluations) = filtered_update(isa, earlier, stale_row(r));
                     *slot = (item(r, u), evaluations, queue_r.bucket_of(u));
                 }
             });
