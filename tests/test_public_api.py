@@ -45,6 +45,7 @@ def test_exported_members():
         "RandomSampling",
         "RankedBatch",
         "RankingStrategy",
+        "ScoringStrategy",
         "TypiClust",
         "VariationRatio",
         "VoteEntropy",
@@ -81,6 +82,17 @@ def test_constructor_signature():
         "verbose": 0,
         "stopping": None,
     }
+
+
+def test_fit_signature():
+    """``on_round`` is the one fit parameter beyond X and y, keyword-only."""
+    params = inspect.signature(activekit.ActiveLearningClassifier.fit).parameters
+    assert [(name, p.kind.name, p.default) for name, p in params.items()] == [
+        ("self", "POSITIONAL_OR_KEYWORD", inspect.Parameter.empty),
+        ("X", "POSITIONAL_OR_KEYWORD", inspect.Parameter.empty),
+        ("y", "POSITIONAL_OR_KEYWORD", inspect.Parameter.empty),
+        ("on_round", "KEYWORD_ONLY", None),
+    ]
 
 
 def test_import_does_not_import_torch_or_matplotlib():

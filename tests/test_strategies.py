@@ -10,9 +10,12 @@ from activekit.strategies import (
     EntropySampling,
     LeastConfidentSampling,
     MarginSampling,
+    OrderedStrategy,
     QueryStrategy,
     RandomSampling,
     RankingStrategy,
+    ScoringStrategy,
+    combine,
     get_strategy,
     get_strategy_names,
 )
@@ -68,8 +71,8 @@ def test_random_sampling_is_seeded():
     assert len(np.unique(a)) == 10
 
 
-class FarthestFromZero(RankingStrategy):
-    """A user-defined ranking strategy: only ``score`` is written."""
+class FarthestFromZero(ScoringStrategy):
+    """A user-defined scoring strategy: only ``score`` is written."""
 
     name = "norm"
 
@@ -102,6 +105,47 @@ def test_user_strategies_plug_in(digits):
     sim = ActiveLearningClassifier(query_strategy=FirstRows(), budget=30, random_state=0)
     sim.fit(X, y)
     assert len(np.unique(sim.labeled_indices_)) == 30
+
+
+def test_each_base_names_the_method_its_subclasses_write():
+    for name in get_strategy_names():
+        strategy = get_strategy(name)
+        writes_score = callable(getattr(strategy, "score", None))
+        writes_rank = callable(getattr(strategy, "rank", None))
+        assert isinstance(strategy, ScoringStrategy) == writes_score, name
+        assert isinstance(strategy, RankingStrategy) == writes_rank, name
+    assert issubclass(ScoringStrategy, RankingStrategy)
+    assert issubclass(RankingStrategy, QueryStrategy)
+
+
+class OldStyleScores(RankingStrategy):
+    """Written when RankingStrategy was the base of scoring strategies: only ``score``."""
+
+    name = "old_norm"
+
+    def score(self, learner, X_pool):
+        return np.linalg.norm(X_pool, axis=1)
+
+
+class NoRank(RankingStrategy):
+    name = "no_rank"
+
+
+def test_subclasses_of_the_former_names_still_work(digits):
+    X, y = digits
+    assert OrderedStrategy is RankingStrategy
+    learner = ActiveLearningClassifier().fit(X[:60], y[:60])
+    old = OldStyleScores().rank(learner, X[60:], 7)
+    new = FarthestFromZero().rank(learner, X[60:], 7)
+    assert_array_equal(old[0], new[0])
+    assert_array_equal(old[1], new[1])
+    assert_array_equal(OldStyleScores().select(learner, X[60:], 7), new[0])
+    hybrid = combine(OldStyleScores(), "margin", method="rank")
+    assert hybrid.score(learner, X[60:]).shape == (len(X) - 60,)
+    with pytest.raises(NotImplementedError, match="NoRank does not implement rank"):
+        NoRank().select(learner, X[60:], 3)
+    with pytest.raises(TypeError, match=r"strategies\[0\] \('no_rank', NoRank\)"):
+        combine(NoRank(), "margin")
 
 
 def test_a_strategy_returning_repeats_is_caught(digits):

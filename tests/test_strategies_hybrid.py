@@ -24,7 +24,7 @@ from activekit.strategies import (
     InformationDensity,
     MarginSampling,
     QueryStrategy,
-    RankingStrategy,
+    ScoringStrategy,
     combine,
 )
 from activekit.strategies._adaptive import (
@@ -38,7 +38,7 @@ from activekit.strategies._adaptive import (
 # -- small strategies whose picks and scores are known -----------------------------------------
 
 
-class Fixed(RankingStrategy):
+class Fixed(ScoringStrategy):
     """Scores given in advance."""
 
     name = "fixed"
@@ -62,7 +62,7 @@ class Rows(QueryStrategy):
         return np.arange(self.start, self.start + n_instances)
 
 
-class Counting(RankingStrategy):
+class Counting(ScoringStrategy):
     """Counts the update calls it received (on copies, as the protocol asks)."""
 
     name = "counting"
@@ -77,7 +77,7 @@ class Counting(RankingStrategy):
         return np.zeros(len(X_pool))
 
 
-class DensityOnly(RankingStrategy):
+class DensityOnly(ScoringStrategy):
     """The density term of information density, on its own."""
 
     name = "density"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ._adaptive import ActiveLearningByLearning
 from ._badge import BADGE
-from ._base import OrderedStrategy, QueryStrategy, RankingStrategy
+from ._base import OrderedStrategy, QueryStrategy, RankingStrategy, ScoringStrategy
 from ._bayesian import BALD, BatchBALD, MeanSTD
 from ._cluster import ClusterMargin, KMeansSampling, TypiClust
 from ._committee import ConsensusEntropy, MaxDisagreement, VariationRatio, VoteEntropy
@@ -52,6 +52,7 @@ __all__ = [
     "RandomSampling",
     "RankedBatch",
     "RankingStrategy",
+    "ScoringStrategy",
     "TypiClust",
     "VariationRatio",
     "VoteEntropy",

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from scipy.special import expit, softmax
 
 from .. import _kernels
-from ._base import OrderedStrategy
+from ._base import RankingStrategy
 from ._common import by_last_layer, is_one_vs_rest, n_jobs_of
 
 __all__ = ["BADGE", "gradient_embedding", "gradient_factors"]
@@ -130,7 +130,7 @@ def _distances_to_earlier(a, h, intercept):
     return out
 
 
-class BADGE(OrderedStrategy):
+class BADGE(RankingStrategy):
     """Batch Active learning by Diverse Gradient Embeddings (Ash et al. 2020).
 
     Every pool row becomes its gradient embedding: the gradient of the loss at the model's

@@ -1,4 +1,11 @@
-"""The strategy protocol: one method, ``select``."""
+"""The strategy protocol, and three bases named by the one method a subclass writes.
+
+- :class:`QueryStrategy`: ``select`` (the positions to label).
+- :class:`RankingStrategy`: ``rank`` (the positions in order, with a number each).
+- :class:`ScoringStrategy`: ``score`` (a number for every pool row; the top ones are picked).
+
+``OrderedStrategy`` is ``RankingStrategy``'s former name, kept as an alias.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from sklearn.base import BaseEstimator
 
 from .. import _kernels
 
-__all__ = ["OrderedStrategy", "QueryStrategy", "RankingStrategy"]
+__all__ = ["OrderedStrategy", "QueryStrategy", "RankingStrategy", "ScoringStrategy"]
 
 
 class QueryStrategy(BaseEstimator):
@@ -19,7 +26,10 @@ class QueryStrategy(BaseEstimator):
     constructor only stores parameters, so they clone, pickle and take part in grid search.
 
     Subclasses set the class attribute ``name`` (the key under which
-    :func:`activekit.strategies.get_strategy` finds them) and implement :meth:`select`.
+    :func:`activekit.strategies.get_strategy` finds them once it is added to the table in
+    ``activekit/strategies/_registry.py``) and implement :meth:`select`; or they derive from
+    :class:`RankingStrategy` and write ``rank``, or from :class:`ScoringStrategy` and write
+    ``score``.
     """
 
     name: ClassVar[str]
@@ -69,9 +79,19 @@ class QueryStrategy(BaseEstimator):
         return self
 
 
-class OrderedStrategy(QueryStrategy):
-    """A strategy whose picks each come with a number: subclasses implement :meth:`rank`,
-    and :meth:`select` returns its picks (so ``query(return_scores=True)`` works)."""
+class RankingStrategy(QueryStrategy):
+    """Base of strategies that pick a batch themselves, in order, with a number for each pick:
+    subclasses write :meth:`rank`; :meth:`select` returns its picks, and
+    ``query(return_scores=True)`` its numbers.
+
+    For strategies whose picks depend on each other (a greedy cover, a clustering, a bandit);
+    a strategy that scores every row on its own and takes the top scores is a
+    :class:`ScoringStrategy`.
+
+    ``OrderedStrategy`` is this class's former name. Before :class:`ScoringStrategy` existed,
+    ``RankingStrategy`` was the base of scoring strategies; a subclass written then, which
+    writes only ``score``, is still ranked by its scores.
+    """
 
     def rank(self, learner, X_pool, n_instances, random_state=None):
         """The picks, most informative first, and the criterion each was picked by.
@@ -81,17 +101,24 @@ class OrderedStrategy(QueryStrategy):
         indices : ndarray of shape (n_instances,)
         scores : ndarray of shape (n_instances,)
         """
+        if callable(getattr(self, "score", None)):
+            return _top_scores(self, learner, X_pool, n_instances)
         raise NotImplementedError(f"{type(self).__name__} does not implement rank")
 
     def select(self, learner, X_pool, n_instances, random_state=None):
         return self.rank(learner, X_pool, n_instances, random_state)[0]
 
 
-class RankingStrategy(OrderedStrategy):
-    """A strategy that scores every row and takes the highest scores.
+#: The former name of :class:`RankingStrategy`.
+OrderedStrategy = RankingStrategy
 
-    Subclasses implement :meth:`score`; :meth:`rank` and :meth:`select` follow. A subclass may
-    override :meth:`rank` with a kernel that fuses scoring and selection.
+
+class ScoringStrategy(RankingStrategy):
+    """Base of strategies that score every row and take the highest scores: subclasses write
+    :meth:`score`; :meth:`rank` and :meth:`select` follow.
+
+    A subclass may override :meth:`rank` with a kernel that fuses scoring and selection.
+    Scoring strategies are what :func:`activekit.strategies.combine` combines.
     """
 
     def score(self, learner, X_pool):
@@ -108,5 +135,9 @@ class RankingStrategy(OrderedStrategy):
 
         Equal scores are taken lowest index first.
         """
-        scores = self.score(learner, X_pool)
-        return _kernels.top_k(scores, n_instances, n_jobs=learner.n_jobs)
+        return _top_scores(self, learner, X_pool, n_instances)
+
+
+def _top_scores(strategy, learner, X_pool, n_instances):
+    scores = strategy.score(learner, X_pool)
+    return _kernels.top_k(scores, n_instances, n_jobs=learner.n_jobs)

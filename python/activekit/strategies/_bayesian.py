@@ -20,7 +20,7 @@ from sklearn.utils import check_random_state
 
 from .. import _kernels
 from .._compat import Interval
-from ._base import OrderedStrategy
+from ._base import RankingStrategy
 from ._committee import _CommitteeStrategy
 from ._common import n_jobs_of
 from ._posterior import _PosteriorSamples
@@ -443,7 +443,7 @@ def batch_bald(
     return result
 
 
-class BatchBALD(_PosteriorSamples, OrderedStrategy):
+class BatchBALD(_PosteriorSamples, RankingStrategy):
     """BatchBALD (Kirsch et al. 2019): a batch whose labels are jointly most informative about
     the model, picked greedily.
 

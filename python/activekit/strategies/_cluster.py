@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 from .. import _kernels
 from .._compat import Interval, StrOptions
 from .._random import draw_seed
-from ._base import OrderedStrategy
+from ._base import RankingStrategy
 from ._common import n_jobs_of, predict_proba
 from ._embedding import EMBEDDING_CONSTRAINT, embed_pool_and_labeled, uncertainty_or_none
 
@@ -44,7 +44,7 @@ def _seed(random_state):
     return int(draw_seed(check_random_state(random_state)))
 
 
-class KMeansSampling(OrderedStrategy):
+class KMeansSampling(RankingStrategy):
     """Cluster the pool into as many clusters as rows wanted; take from each cluster its most
     uncertain row (without a model that can say: the row nearest the cluster centre), so the
     batch is spread over the pool.
@@ -100,7 +100,7 @@ class KMeansSampling(OrderedStrategy):
         return chosen, value[chosen]
 
 
-class TypiClust(OrderedStrategy):
+class TypiClust(RankingStrategy):
     """TypiClust (Hacohen et al. 2022): typical rows of the largest uncovered clusters.
 
     The labelled rows and the pool are clustered by k-means into ``n_labeled + n_instances``
@@ -183,7 +183,7 @@ class TypiClust(OrderedStrategy):
         return np.asarray(order, dtype=np.intp), np.asarray(scores)
 
 
-class ClusterMargin(OrderedStrategy):
+class ClusterMargin(RankingStrategy):
     """Cluster-margin (Citovsky et al. 2021): diversity among the most uncertain.
 
     The ``candidates_per_pick * n_instances`` rows of smallest margin are clustered

@@ -14,14 +14,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 from .. import _kernels
-from ._base import RankingStrategy
+from ._base import ScoringStrategy
 from ._common import n_jobs_of
 from ._posterior import _PosteriorSamples
 
 __all__ = ["ConsensusEntropy", "MaxDisagreement", "VariationRatio", "VoteEntropy"]
 
 
-class _CommitteeStrategy(_PosteriorSamples, RankingStrategy):
+class _CommitteeStrategy(_PosteriorSamples, ScoringStrategy):
     """Score each pool row by how much the posterior samples (a committee's members, or MC
     dropout passes) disagree on it.
 

@@ -8,14 +8,14 @@ import numpy as np
 
 from .. import _kernels
 from .._compat import Interval, StrOptions
-from ._base import RankingStrategy
+from ._base import ScoringStrategy
 from ._common import n_jobs_of, predict_proba
 from ._embedding import EMBEDDING_CONSTRAINT, embed_pool_and_labeled
 
 __all__ = ["InformationDensity"]
 
 
-class InformationDensity(RankingStrategy):
+class InformationDensity(ScoringStrategy):
     """Uncertainty times representativeness: ``u(x) * density(x) ** beta``.
 
     Uncertain rows in sparse corners of the pool are outliers that teach little; weighting

@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 
 from .. import _kernels
 from .._compat import Interval, StrOptions
-from ._base import OrderedStrategy
+from ._base import RankingStrategy
 from ._common import n_jobs_of
 from ._embedding import EMBEDDING_CONSTRAINT, embed_pool_and_labeled, uncertainty_or_none
 
@@ -19,7 +19,7 @@ __all__ = ["CoreSet", "RankedBatch"]
 _METRICS = {"euclidean", "cosine"}
 
 
-class CoreSet(OrderedStrategy):
+class CoreSet(RankingStrategy):
     """Core-set selection: k-center greedy (farthest-first traversal) from the labelled set.
 
     Each pick is the pool row farthest from its nearest labelled or already-picked row, so
@@ -68,7 +68,7 @@ class CoreSet(OrderedStrategy):
         )
 
 
-class RankedBatch(OrderedStrategy):
+class RankedBatch(RankingStrategy):
     """Ranked batch-mode sampling (Cardoso et al. 2017): uncertainty traded against distance.
 
     Each pick maximises ``alpha * (1 - sim) + (1 - alpha) * uncertainty``, where ``sim`` is

@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 
 from .._compat import Interval, StrOptions, _num_samples
 from .._rows import stack_rows
-from ._base import OrderedStrategy, RankingStrategy
+from ._base import RankingStrategy, ScoringStrategy
 from ._common import by_last_layer, check_probabilities, is_one_vs_rest, predict_proba
 
 __all__ = ["ExpectedErrorReduction", "ExpectedGradientLength", "expected_gradient_lengths"]
@@ -130,7 +130,7 @@ def expected_gradient_lengths(estimator, X):
     )
 
 
-class ExpectedGradientLength(RankingStrategy):
+class ExpectedGradientLength(ScoringStrategy):
     """Expected gradient length (Settles, Craven and Ray 2008): the rows that would change the
     model most.
 
@@ -207,7 +207,7 @@ def _subsample(rng, n, size):
     return np.sort(rng.choice(n, size=size, replace=False))
 
 
-class ExpectedErrorReduction(OrderedStrategy):
+class ExpectedErrorReduction(RankingStrategy):
     """Expected error reduction (Roy and McCallum 2001): the rows whose label would most
     reduce the model's expected loss over the pool.
 

@@ -1,5 +1,5 @@
 """Hybrids: epsilon-greedy exploration around a base strategy, and ``combine``, which
-multiplies or weights the scores of ranking strategies."""
+multiplies or weights the scores of scoring strategies."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from .._compat import HasMethods, Interval, StrOptions, _num_samples
 from .._random import draw_seed
 from . import _registry
-from ._base import QueryStrategy, RankingStrategy
+from ._base import QueryStrategy, ScoringStrategy
 from ._common import strategy_label, updated_copies
 
 __all__ = ["CombinedStrategy", "EpsilonGreedy", "combine"]
@@ -120,11 +120,11 @@ def _ranks(s):
     return (rankdata(s, method="average") - 1.0) / max(len(s) - 1, 1)
 
 
-class CombinedStrategy(RankingStrategy):
-    """Scores of several ranking strategies combined into one: a product or a weighted sum.
+class CombinedStrategy(ScoringStrategy):
+    """Scores of several scoring strategies combined into one: a product or a weighted sum.
 
     Build hybrids without subclassing, e.g. uncertainty times density. Made by
-    :func:`combine`; every component must be a ranking strategy (one with a ``score``
+    :func:`combine`; every component must be a scoring strategy (one with a ``score``
     method, higher = more informative).
 
     - ``method="product"``: ``prod_k s_k ** w_k``, the weights as exponents (all 1 by
@@ -141,15 +141,15 @@ class CombinedStrategy(RankingStrategy):
 
     Parameters
     ----------
-    strategies : list of (str or RankingStrategy)
-        Registered names or ranking strategy objects (cloned when resolved).
+    strategies : list of (str or ScoringStrategy)
+        Registered names or scoring strategy objects (cloned when resolved).
     weights : array-like of shape (n_strategies,), default=None
         Non-negative, not all zero; ``None`` gives every strategy weight 1.
     method : {"product", "sum", "rank"}, default="product"
 
     Attributes
     ----------
-    strategies_ : list of RankingStrategy
+    strategies_ : list of ScoringStrategy
         The resolved components, kept up to date through the learner's ``update`` hook.
 
     Examples
@@ -195,7 +195,7 @@ class CombinedStrategy(RankingStrategy):
         ]
         if unscored:
             raise TypeError(
-                "combine needs ranking strategies (with a score method), but these do not "
+                "combine needs scoring strategies (with a score method), but these do not "
                 f"score rows: {', '.join(unscored)}"
             )
         n = len(components)
@@ -246,15 +246,15 @@ class CombinedStrategy(RankingStrategy):
 
 
 def combine(*strategies, weights=None, method="product"):
-    """A ranking strategy whose score multiplies or weights the scores of ``strategies``.
+    """A scoring strategy whose score multiplies or weights the scores of ``strategies``.
 
     Shorthand for :class:`CombinedStrategy` that checks its arguments at once: unknown names,
     strategies without a ``score`` method and bad weights raise here rather than at ``fit``.
 
     Parameters
     ----------
-    *strategies : str or RankingStrategy
-        Registered names or ranking strategy objects.
+    *strategies : str or ScoringStrategy
+        Registered names or scoring strategy objects.
     weights : array-like of shape (n_strategies,), default=None
         Exponents for ``method="product"``, coefficients otherwise; ``None`` is all ones.
     method : {"product", "sum", "rank"}, default="product"
@@ -280,7 +280,7 @@ def combine(*strategies, weights=None, method="product"):
     >>> combine("margin", "coreset")
     Traceback (most recent call last):
     ...
-    TypeError: combine needs ranking strategies (with a score method), but these do not score rows: strategies[1] ('coreset', CoreSet)
+    TypeError: combine needs scoring strategies (with a score method), but these do not score rows: strategies[1] ('coreset', CoreSet)
     """  # noqa: E501
     combined = CombinedStrategy(list(strategies), weights=weights, method=method)
     combined._components()

@@ -4,13 +4,13 @@ Scheffer et al. 2001; Settles 2009), scored and selected by the Rust kernels."""
 from __future__ import annotations
 
 from .. import _kernels
-from ._base import RankingStrategy
+from ._base import ScoringStrategy
 from ._common import predict_proba
 
 __all__ = ["EntropySampling", "LeastConfidentSampling", "MarginSampling"]
 
 
-class _UncertaintySampling(RankingStrategy):
+class _UncertaintySampling(ScoringStrategy):
     _measure: str
 
     def score(self, learner, X_pool):
