@@ -205,36 +205,30 @@ def votes_in_int64(largest, n_classes):
 # Shapes each kernel needs
 
 
-def probabilities(probs):
-    """An ``(n, c)`` probability matrix: rows, and at least two classes."""
-    n, c = probs.shape
-    if n == 0:
-        raise ValueError("the probability matrix is empty: it has no rows")
-    if c < 2:
-        raise ValueError(
-            f"an uncertainty score (one column per class) needs at least 2 columns, got {c}"
-        )
-
-
-def committee(probs):
-    """An ``(m, n, c)`` stack of members' probabilities: two members, rows, two classes."""
-    m, n, c = probs.shape
+def members(m):
     if m < 2:
         raise ValueError(f"a committee needs at least 2 members, got {m}")
+
+
+def probabilities(probs):
+    """An ``(n, c)`` probability matrix, or an ``(m, n, c)`` stack of a committee's: two
+    members, rows, and at least two classes."""
+    if len(probs.shape) == 3:
+        members(probs.shape[0])
+        array, scores = "the committee's probability array", "a committee disagreement"
+    else:
+        array, scores = "the probability matrix", "an uncertainty score"
+    n, c = probs.shape[-2:]
     if n == 0:
-        raise ValueError("the committee's probability array is empty: it has no rows")
+        raise ValueError(f"{array} is empty: it has no rows")
     if c < 2:
-        raise ValueError(
-            f"a committee disagreement (one column per class) needs at least 2 columns, got {c}"
-        )
+        raise ValueError(f"{scores} (one column per class) needs at least 2 columns, got {c}")
 
 
 def votes(v):
     """An ``(m, n)`` vote table: two members and rows."""
-    m, n = v.shape
-    if m < 2:
-        raise ValueError(f"a committee needs at least 2 members, got {m}")
-    if n == 0:
+    members(v.shape[0])
+    if v.shape[1] == 0:
         raise ValueError("the committee's vote array is empty: it has no rows")
 
 

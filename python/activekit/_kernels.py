@@ -74,6 +74,30 @@ def _as_float(a, name, ndim):
     return RUST.as_float(a, name, ndim)
 
 
+def _on_probabilities(kernel, probs, measure, k, n_jobs):
+    """An uncertainty (2-D ``probs``) or committee (3-D) kernel; ``k`` is None for scores."""
+    committee = kernel.startswith("committee")
+    checks.name_in(measure, COMMITTEE_MEASURES if committee else UNCERTAINTY_MEASURES)
+    backend = _device.route(probs)
+    p = backend.as_float(probs, "probs", 3 if committee else 2)
+    top = () if k is None else (checks.k_of(k, p.shape[-2]),)  # rows: the axis before classes
+    threads = checks.n_threads(n_jobs)
+    checks.probabilities(p)
+    return backend.call(kernel, p, measure, *top, checks.tol(p), threads=threads)
+
+
+def _on_votes(kernel, votes, n_classes, measure, k, n_jobs):
+    """A vote kernel; ``k`` is None for scores."""
+    checks.name_in(measure, VOTE_MEASURES)
+    backend = _device.route(votes)
+    v = backend.as_votes(votes, n_classes)
+    n_classes = checks.n_classes(n_classes)
+    top = () if k is None else (checks.k_of(k, v.shape[1]),)
+    threads = checks.n_threads(n_jobs)
+    checks.votes(v)
+    return backend.call(kernel, v, n_classes, measure, *top, threads=threads)
+
+
 def uncertainty_scores(probs, measure, *, n_jobs=None):
     """Uncertainty of every row of an ``(n, c)`` probability matrix (higher = more uncertain).
 
@@ -98,12 +122,7 @@ def uncertainty_scores(probs, measure, *, n_jobs=None):
     >>> uncertainty_scores(np.array([[0.9, 0.1], [0.5, 0.5]]), "least_confident")
     array([0.1, 0.5])
     """
-    checks.name_in(measure, UNCERTAINTY_MEASURES)
-    backend = _device.route(probs)
-    p = backend.as_float(probs, "probs", 2)
-    threads = checks.n_threads(n_jobs)
-    checks.probabilities(p)
-    return backend.call("uncertainty_scores", p, measure, checks.tol(p), threads=threads)
+    return _on_probabilities("uncertainty_scores", probs, measure, None, n_jobs)
 
 
 def uncertainty_top_k(probs, measure, k, *, n_jobs=None):
@@ -119,13 +138,7 @@ def uncertainty_top_k(probs, measure, k, *, n_jobs=None):
     >>> idx.tolist(), scores.round(2).tolist()
     ([1, 2], [1.0, 0.8])
     """
-    checks.name_in(measure, UNCERTAINTY_MEASURES)
-    backend = _device.route(probs)
-    p = backend.as_float(probs, "probs", 2)
-    k = checks.k_of(k, p.shape[0])
-    threads = checks.n_threads(n_jobs)
-    checks.probabilities(p)
-    return backend.call("uncertainty_top_k", p, measure, k, checks.tol(p), threads=threads)
+    return _on_probabilities("uncertainty_top_k", probs, measure, k, n_jobs)
 
 
 def top_k(scores, k, *, n_jobs=None):
@@ -198,12 +211,7 @@ def committee_scores(probs, measure, *, n_jobs=None):
     >>> committee_scores(probs, "mean_std").tolist()   # each class: 1 and 0, or 0.5 and 0.5
     [0.5, 0.0]
     """
-    checks.name_in(measure, COMMITTEE_MEASURES)
-    backend = _device.route(probs)
-    p = backend.as_float(probs, "probs", 3)
-    threads = checks.n_threads(n_jobs)
-    checks.committee(p)
-    return backend.call("committee_scores", p, measure, checks.tol(p), threads=threads)
+    return _on_probabilities("committee_scores", probs, measure, None, n_jobs)
 
 
 def committee_top_k(probs, measure, k, *, n_jobs=None):
@@ -221,13 +229,7 @@ def committee_top_k(probs, measure, k, *, n_jobs=None):
     >>> committee_top_k(probs, "max_disagreement", 2)[0].tolist()
     [1, 0]
     """
-    checks.name_in(measure, COMMITTEE_MEASURES)
-    backend = _device.route(probs)
-    p = backend.as_float(probs, "probs", 3)
-    k = checks.k_of(k, p.shape[1])
-    threads = checks.n_threads(n_jobs)
-    checks.committee(p)
-    return backend.call("committee_top_k", p, measure, k, checks.tol(p), threads=threads)
+    return _on_probabilities("committee_top_k", probs, measure, k, n_jobs)
 
 
 def vote_scores(votes, n_classes, measure, *, n_jobs=None):
@@ -268,13 +270,7 @@ def vote_scores(votes, n_classes, measure, *, n_jobs=None):
     >>> vote_scores(votes, 3, "vote_entropy").round(4).tolist()
     [0.6931, 0.0, 0.5623]
     """
-    checks.name_in(measure, VOTE_MEASURES)
-    backend = _device.route(votes)
-    v = backend.as_votes(votes, n_classes)
-    n_classes = checks.n_classes(n_classes)
-    threads = checks.n_threads(n_jobs)
-    checks.votes(v)
-    return backend.call("vote_scores", v, n_classes, measure, threads=threads)
+    return _on_votes("vote_scores", votes, n_classes, measure, None, n_jobs)
 
 
 def vote_top_k(votes, n_classes, measure, k, *, n_jobs=None):
@@ -292,14 +288,7 @@ def vote_top_k(votes, n_classes, measure, k, *, n_jobs=None):
     >>> idx.tolist(), scores.tolist()
     ([0, 2], [0.5, 0.25])
     """
-    checks.name_in(measure, VOTE_MEASURES)
-    backend = _device.route(votes)
-    v = backend.as_votes(votes, n_classes)
-    n_classes = checks.n_classes(n_classes)
-    k = checks.k_of(k, v.shape[1])
-    threads = checks.n_threads(n_jobs)
-    checks.votes(v)
-    return backend.call("vote_top_k", v, n_classes, measure, k, threads=threads)
+    return _on_votes("vote_top_k", votes, n_classes, measure, k, n_jobs)
 
 
 # --------------------------------------------------------------------------------------------
