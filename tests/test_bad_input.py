@@ -219,6 +219,22 @@ def test_fit_rejects_parameters(fitted, data, case, params, exc, message):
     assert snapshot(fitted) == before
 
 
+@pytest.mark.parametrize(
+    ("params", "on_round", "exc", "message"),
+    [
+        (dict(budget=30), 3, TypeError, "on_round must be a callable or None, got int 3"),
+        ({}, print, ValueError, r"on_round is called after each round of a simulated fit, but budget=None makes fit an ordinary fit on all of \(X, y\); set budget to simulate"),
+    ],
+    ids=["not callable", "no simulation"],
+)
+def test_fit_rejects_on_round(fitted, data, params, on_round, exc, message):
+    X, y, _ = data
+    fitted.set_params(**params)
+    before = snapshot(fitted)
+    assert_rejected(lambda: fitted.fit(X, y, on_round=on_round), exc, message, fitted)
+    assert snapshot(fitted) == before
+
+
 FIT_DATA_CASES = [
     ("empty X", lambda X, y: (X[:0], y[:0]), ValueError, r"0 sample\(s\)"),
     ("1-D X", lambda X, y: (X[:, 0], y), ValueError, "Expected 2D array, got 1D"),

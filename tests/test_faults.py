@@ -2,9 +2,9 @@
 
 A fault (RuntimeError, MemoryError or KeyboardInterrupt) is raised at a chosen call of one of
 the places a step runs user code: the estimator's fit, the strategy's update hook, its
-selection, a stopping criterion. Every operation that changes the learner (teach, a plain
-refit, a simulated fit) is all-or-nothing: after the fault the learner pickles to the same
-bytes as before, and the same step, retried without the fault, gives what a learner that
+selection, a stopping criterion, a simulation's ``on_round`` callback. Every operation that
+changes the learner (teach, a plain refit, a simulated fit) is all-or-nothing: after the
+fault the learner pickles to the same bytes as before, and the same step, retried without the fault, gives what a learner that
 never failed gives. Ctrl-C in a long Rust kernel, alone or inside a query, raises
 KeyboardInterrupt within about a second and leaves nothing half-done.
 """
@@ -130,7 +130,7 @@ def refit(learner, data):
 def simulate(learner, data):
     learner.set_params(budget=30)
     try:
-        learner.fit(data[2], data[3])
+        learner.fit(data[2], data[3], on_round=lambda learner, record: hit("on_round"))
     finally:
         learner.set_params(budget=None)
 
@@ -148,6 +148,7 @@ CASES = [
     ("simulation", "strategy.update", 3),
     ("simulation", "strategy.select", 3),
     ("simulation", "stopping.check", 3),
+    ("simulation", "on_round", 3),
 ]
 ERRORS = [RuntimeError, MemoryError, KeyboardInterrupt]
 

@@ -81,6 +81,23 @@ def test_a_simulation_survives_saving_and_loading(data, tmp_path):
         assert_same_learner(loaded, learner, X, y)
 
 
+def test_a_pickle_refers_to_the_class_path_and_attribute_names_it_always_did(data):
+    """Pickles saved by earlier versions load while the class stays importable at
+    activekit._learner and keeps these attribute names: renaming one (or moving the class)
+    needs an alias or a ``__setstate__`` that upgrades the old state."""
+    X, _, pool, y_pool = data
+    learner = ActiveLearningClassifier(budget=30, random_state=0).fit(pool, y_pool)
+    learner.should_stop(X)
+    cls = type(learner)
+    assert (cls.__module__, cls.__qualname__) == ("activekit._learner", "ActiveLearningClassifier")
+    assert sorted(learner.__getstate__()) == [
+        "X_labeled_", "_stop_checked_at", "batch_size", "budget", "classes_",
+        "device", "estimator", "estimator_", "history_", "labeled_indices_", "n_features_in_",
+        "n_initial", "n_jobs", "n_queries_", "query_strategy", "query_strategy_", "random_state",
+        "stop_reason_", "stopping", "stopping_", "verbose", "y_labeled_",
+    ]
+
+
 @pytest.mark.parametrize("backend", ["loky", "multiprocessing", "threading"])
 def test_cross_val_score_in_parallel_matches_sequential(digits, backend):
     X, y = digits

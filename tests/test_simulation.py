@@ -109,6 +109,38 @@ def test_cross_val_score_measures_accuracy_at_a_budget(digits):
     assert np.all((scores > 0.5) & (scores <= 1.0))
 
 
+def test_on_round_sees_each_trained_model_with_its_record(digits):
+    X, y = digits
+    params = dict(n_initial=12, batch_size=7, budget=40, random_state=0)
+    seen = []
+
+    def on_round(learner, record):
+        seen.append((record, learner.y_labeled_, learner.predict_proba(X[:5])))
+
+    learner = ActiveLearningClassifier(**params).fit(X, y, on_round=on_round)
+    assert len(seen) == len(learner.history_) == 5
+    assert all(record is kept for (record, _, _), kept in zip(seen, learner.history_, strict=True))
+    # Each call sees the model trained on the labels acquired so far, the last the final one.
+    assert [len(labels) for _, labels, _ in seen] == [12, 19, 26, 33, 40]
+    assert_array_equal(seen[-1][1], learner.y_labeled_)
+    assert_array_equal(seen[-1][2], learner.predict_proba(X[:5]))
+    assert not np.array_equal(seen[0][2], seen[-1][2])
+    # Watching changes nothing.
+    plain = ActiveLearningClassifier(**params).fit(X, y)
+    assert_array_equal(plain.labeled_indices_, learner.labeled_indices_)
+    assert_array_equal(plain.predict_proba(X), learner.predict_proba(X))
+
+
+def test_on_round_is_an_ordinary_fit_parameter(digits):
+    X, y = digits
+    rounds = []
+    cross_val_score(
+        ActiveLearningClassifier(budget=30, random_state=0), X[:600], y[:600], cv=3,
+        params={"on_round": lambda learner, record: rounds.append(record["round"])},
+    )
+    assert rounds == [0, 1, 2] * 3
+
+
 class _Terminal(io.StringIO):
     def isatty(self):
         return True

@@ -257,5 +257,8 @@ class TorchClassifier(NeuralNetClassifier):
 
 
 def wrap_module(module):
-    """A :class:`TorchClassifier` around a ``torch.nn.Module`` class or instance."""
+    """A :class:`TorchClassifier` around a ``torch.nn.Module`` class or instance, with every
+    other parameter at its default: what a learner given a bare module fits (called only
+    by :func:`activekit._estimators.wrap`, which also routes ``estimator__*`` parameters
+    to it)."""
     return TorchClassifier(module)

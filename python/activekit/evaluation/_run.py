@@ -12,14 +12,15 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_X_y
 from tqdm.auto import tqdm
 
-from .._learner import ActiveLearningClassifier
+from .._estimators import resolve
+from .._learner import ActiveLearningClassifier, default_estimator
+from .._random import MAX_SEED
 from ..strategies import get_strategy
 from ._results import ActiveLearningResults
 
 __all__ = ["DEFAULT_STRATEGIES", "evaluate_strategies"]
 
 DEFAULT_STRATEGIES = ("random", "least_confident", "margin", "entropy")
-_MAX_SEED = np.iinfo(np.uint32).max
 
 
 def _name(strategy):
@@ -40,7 +41,7 @@ def _check_seeds(seeds):
     seeds = list(seeds)
     if not seeds or not all(isinstance(s, Integral) and not isinstance(s, bool) for s in seeds):
         raise ValueError(f"seeds must be a positive integer or a list of integers, got {seeds!r}")
-    if not all(0 <= s <= _MAX_SEED for s in seeds):
+    if not all(0 <= s <= MAX_SEED for s in seeds):
         raise ValueError(f"seeds must be between 0 and 2**32 - 1 (random states), got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct, got {seeds!r}")
@@ -136,8 +137,7 @@ def _one_run(template, scorer, X, y, X_test, y_test, test_size, strategy, seed, 
             tick()
 
     learner = clone(template).set_params(query_strategy=strategy, random_state=seed)
-    learner._validate_params()
-    learner._fit(X_train, y_train, on_round=on_round)
+    learner.fit(X_train, y_train, on_round=on_round)
     return records, {"strategy": _name(strategy), "seed": seed, "stop_reason": learner.stop_reason_}
 
 
@@ -244,7 +244,6 @@ def evaluate_strategies(
         stopping=stopping,
         n_jobs=1 if n_jobs not in (None, 1) else None,
     )
-    template._validate_params()
 
     runs = [(s, seed) for s in strategies for seed in seeds]
     args = (template, scorer, X, y, X_test, y_test, test_size)
@@ -271,7 +270,7 @@ def evaluate_strategies(
         "dataset": dataset,
         "n_samples": int(X.shape[0]),
         "n_features": int(X.shape[1]),
-        "estimator": repr(template._make_estimator()),
+        "estimator": repr(clone(resolve(estimator, default_estimator))),
         "strategies": names,
         "seeds": seeds,
         "budget": budget,
