@@ -1,4 +1,7 @@
-"""The strategy table, the protocol, and user-defined strategies."""
+"""The strategy table, the protocol, user-defined strategies, and what the docstrings list."""
+
+import inspect
+import re
 
 import numpy as np
 import pytest
@@ -6,7 +9,9 @@ from numpy.testing import assert_array_equal
 from sklearn.base import clone
 
 from activekit import ActiveLearningClassifier
+from activekit._random import MAX_DRAWN_SEED
 from activekit.strategies import (
+    CombinedStrategy,
     EntropySampling,
     LeastConfidentSampling,
     MarginSampling,
@@ -19,6 +24,7 @@ from activekit.strategies import (
     get_strategy,
     get_strategy_names,
 )
+from activekit.strategies._registry import registered_classes
 
 
 def test_names_are_sorted_and_match_classes():
@@ -153,3 +159,37 @@ def test_a_strategy_returning_repeats_is_caught(digits):
     learner = ActiveLearningClassifier(query_strategy=Broken()).fit(X[:60], y[:60])
     with pytest.raises(ValueError, match="'broken' returned repeated positions"):
         learner.query(X[60:], n_instances=3)
+
+
+def test_drawn_seeds_stay_below_int32_max():
+    # Every seed a strategy draws for a component (committee replica, k-means, an arm, the
+    # base of epsilon-greedy) is rng.randint(MAX_DRAWN_SEED): changing the bound changes
+    # every seeded pick.
+    assert MAX_DRAWN_SEED == np.iinfo(np.int32).max
+
+
+def documented(cls, section):
+    """The entry names of a numpydoc ``section`` of ``cls``'s docstring, in order."""
+    lines = inspect.cleandoc(cls.__doc__).splitlines()
+    if section not in lines:
+        return []
+    start = lines.index(section)
+    assert set(lines[start + 1]) == {"-"}, f"{cls.__name__}: {section} has no underline"
+    names = []
+    for line in lines[start + 2 :]:
+        if not line or line.startswith(" "):
+            continue
+        entry = re.match(r"(\*{0,2}\w+) : ", line)
+        if entry is None:  # the next section's heading
+            break
+        names.append(entry.group(1))
+    return names
+
+
+@pytest.mark.parametrize(
+    "cls", [*registered_classes(), CombinedStrategy], ids=lambda cls: cls.__name__
+)
+def test_every_strategy_documents_its_parameters(cls):
+    params = list(inspect.signature(cls).parameters)
+    assert documented(cls, "Parameters") == params
+    assert "{" not in "".join(documented(cls, "Attributes"))

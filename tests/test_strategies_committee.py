@@ -1,6 +1,7 @@
 """Query by committee: hand-computed disagreement, the committee's training (bootstrap seeds,
 class alignment, refits, all-or-nothing), and the four strategies in the learner."""
 
+import inspect
 import pickle
 
 import numpy as np
@@ -18,19 +19,23 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from activekit import ActiveLearningClassifier
+from activekit._random import draw_seed
 from activekit.strategies import (
+    BALD,
+    BatchBALD,
     ConsensusEntropy,
     MaxDisagreement,
+    MeanSTD,
     VariationRatio,
     VoteEntropy,
     get_strategy,
 )
+from activekit.strategies._posterior import ATTRIBUTE_DOCS, PARAMETER_DOCS
 from support.reference import committee_scores as ref_committee
 from support.reference import vote_scores as ref_votes
 
 STRATEGIES = [VoteEntropy, ConsensusEntropy, MaxDisagreement, VariationRatio]
 NAMES = ["vote_entropy", "consensus_entropy", "max_disagreement", "variation_ratio"]
-_MAX_SEED = np.iinfo(np.int32).max
 
 
 def H(*p):
@@ -165,7 +170,7 @@ def test_bootstrap_replicas_follow_the_seed(digits):
     ).fit(X_lab, y_lab)
     # The recipe: member seeds from the learner's random_state, each seed drawing the rows of
     # its resample and becoming the replica's own random_state.
-    seeds = np.random.RandomState(7).randint(_MAX_SEED, size=3)
+    seeds = draw_seed(np.random.RandomState(7), size=3)
     for member, seed in zip(learner.query_strategy_.members_, seeds, strict=True):
         rows = np.random.RandomState(seed).randint(80, size=80)
         want = DecisionTreeClassifier(max_features=8, random_state=int(seed))
@@ -344,3 +349,27 @@ def test_clone_and_pickle(digits, cls):
 ])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# The parameters every committee and Bayesian strategy shares are documented from one text.
+
+POSTERIOR_CLASSES = [*STRATEGIES, BALD, MeanSTD, BatchBALD]
+
+
+@pytest.mark.parametrize("cls", POSTERIOR_CLASSES, ids=lambda cls: cls.__name__)
+def test_shared_parameters_are_documented_from_one_text(cls):
+    doc = inspect.cleandoc(cls.__doc__)
+    params = list(inspect.signature(cls).parameters)
+    assert params[:3] == list(PARAMETER_DOCS)
+    for entries in (PARAMETER_DOCS, ATTRIBUTE_DOCS):
+        for name, text in entries.items():
+            assert text.startswith(f"{name} : ")
+            assert text in doc, f"{cls.__name__} lacks the shared entry for {name}"
+            assert doc.count(f"\n{name} : ") == 1
+    assert "{posterior_" not in doc
+    parameters = doc.index("Parameters\n----------\n" + PARAMETER_DOCS["committee"])
+    attributes = doc.index("Attributes\n----------\n" + ATTRIBUTE_DOCS["members_"])
+    assert parameters < attributes
+    # Only BALD-like strategies may speak of BALD (MeanSTD's n_samples entry once did).
+    if cls not in (BALD, BatchBALD):
+        assert "BALD be" not in doc

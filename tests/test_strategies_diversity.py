@@ -1,6 +1,7 @@
 """Density and diversity strategies against NumPy references, in embedding spaces, on
 degenerate pools, and in the simulated loop."""
 
+import inspect
 import warnings
 from types import SimpleNamespace
 
@@ -16,6 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from activekit import ActiveLearningClassifier
+from activekit._random import draw_seed
 from activekit.strategies import (
     ClusterMargin,
     CoreSet,
@@ -23,7 +25,9 @@ from activekit.strategies import (
     KMeansSampling,
     RankedBatch,
     TypiClust,
+    get_strategy,
 )
+from activekit.strategies._embedding import EMBEDDING_DOC
 from support import reference as ref
 
 DISTANCE_STRATEGIES = ["coreset", "ranked_batch", "information_density", "kmeans", "typiclust",
@@ -165,7 +169,7 @@ def test_information_density_knn_form(fitted):
 def test_kmeans_takes_one_per_cluster(fitted):
     learner, pool = fitted
     idx, value = KMeansSampling().rank(learner, pool, 6, random_state=0)
-    seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)
+    seed = draw_seed(np.random.RandomState(0))
     labels = KMeans(6, n_init=1, random_state=seed).fit_predict(pool)
     assert len(set(labels[idx])) == 6
     assert np.all(np.diff(value) <= 0)
@@ -178,7 +182,7 @@ def test_kmeans_takes_one_per_cluster(fitted):
 
 def kmeans_labels(E, n_clusters, random_state):
     """The clustering TypiClust draws: k-means, one init, seeded from ``random_state``."""
-    seed = np.random.RandomState(random_state).randint(np.iinfo(np.int32).max)
+    seed = draw_seed(np.random.RandomState(random_state))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # duplicated points
         return KMeans(n_clusters, n_init=1, random_state=seed).fit_predict(E)
@@ -385,3 +389,10 @@ def test_coreset_with_values_whose_products_and_squares_overflow():
         assert_array_equal(idx, want)
         with np.errstate(over="ignore"):  # the reference meets the same inf distances
             assert_array_equal(idx, greedy_reference(table[:3], table[3:], k))
+
+
+@pytest.mark.parametrize("name", DISTANCE_STRATEGIES)
+def test_the_embedding_parameter_is_documented_from_one_text(name):
+    cls = type(get_strategy(name))
+    assert "embedding" in inspect.signature(cls).parameters
+    assert EMBEDDING_DOC in inspect.cleandoc(cls.__doc__)

@@ -23,7 +23,7 @@ from .._compat import Interval
 from ._base import RankingStrategy
 from ._committee import _CommitteeStrategy
 from ._common import n_jobs_of
-from ._posterior import _PosteriorSamples
+from ._posterior import _PosteriorSamples, posterior_docstring
 
 __all__ = ["BALD", "BatchBALD", "MeanSTD", "batch_bald"]
 
@@ -38,6 +38,7 @@ _TINY = np.finfo(np.float64).tiny
 _TIE = 1e-10
 
 
+@posterior_docstring
 class BALD(_CommitteeStrategy):
     """Bayesian Active Learning by Disagreement (Houlsby et al. 2011; Gal et al. 2017): choose
     the rows whose label would tell most about the model, by the mutual information between
@@ -53,27 +54,11 @@ class BALD(_CommitteeStrategy):
 
     Parameters
     ----------
-    committee : list of estimators, default=None
-        Models whose class probabilities are the posterior samples, each cloned and trained on
-        the whole labelled set (a deep ensemble, say); at least 2. ``None`` means ``n_samples``
-        MC dropout passes of the learner's estimator when it is a torch module (a skorch net,
-        also as a Pipeline's last step), else ``n_members`` bootstrap replicas of it.
-    n_members : int, default=5
-        Size of the default committee of a non-torch estimator (at least 2): replicas trained
-        on bootstrap resamples of the labelled set, with every ``random_state`` parameter set
-        to its own seed drawn from the learner's ``random_state``.
-    n_samples : int, default=20
-        MC dropout passes ``T`` of a torch module (at least 2), with dropout on and everything
-        else in eval mode (:func:`activekit.torch.mc_dropout_proba`); their masks are seeded by
-        the ``random_state`` that ``select`` receives. A module without a dropout layer is a
-        ``ValueError`` at ``fit``: its passes would agree and its BALD be identically zero.
+    {posterior_parameters}
 
     Attributes
     ----------
-    members_ : list of estimators or None
-        The trained committee, renewed after every training; ``None`` with MC dropout.
-    classes_ : ndarray of shape (n_classes,)
-        The labelled set's classes at the last training: the columns of the samples.
+    {posterior_attributes}
 
     See Also
     --------
@@ -98,6 +83,7 @@ class BALD(_CommitteeStrategy):
     _votes = False
 
 
+@posterior_docstring
 class MeanSTD(_CommitteeStrategy):
     """Mean standard deviation (Kampffmeyer et al. 2016): choose the rows whose class
     probabilities vary most across posterior samples,
@@ -110,27 +96,11 @@ class MeanSTD(_CommitteeStrategy):
 
     Parameters
     ----------
-    committee : list of estimators, default=None
-        Models whose class probabilities are the posterior samples, each cloned and trained on
-        the whole labelled set (a deep ensemble, say); at least 2. ``None`` means ``n_samples``
-        MC dropout passes of the learner's estimator when it is a torch module (a skorch net,
-        also as a Pipeline's last step), else ``n_members`` bootstrap replicas of it.
-    n_members : int, default=5
-        Size of the default committee of a non-torch estimator (at least 2): replicas trained
-        on bootstrap resamples of the labelled set, with every ``random_state`` parameter set
-        to its own seed drawn from the learner's ``random_state``.
-    n_samples : int, default=20
-        MC dropout passes ``T`` of a torch module (at least 2), with dropout on and everything
-        else in eval mode (:func:`activekit.torch.mc_dropout_proba`); their masks are seeded by
-        the ``random_state`` that ``select`` receives. A module without a dropout layer is a
-        ``ValueError`` at ``fit``: its passes would agree and its BALD be identically zero.
+    {posterior_parameters}
 
     Attributes
     ----------
-    members_ : list of estimators or None
-        The trained committee, renewed after every training; ``None`` with MC dropout.
-    classes_ : ndarray of shape (n_classes,)
-        The labelled set's classes at the last training: the columns of the samples.
+    {posterior_attributes}
 
     Examples
     --------
@@ -443,6 +413,7 @@ def batch_bald(
     return result
 
 
+@posterior_docstring
 class BatchBALD(_PosteriorSamples, RankingStrategy):
     """BatchBALD (Kirsch et al. 2019): a batch whose labels are jointly most informative about
     the model, picked greedily.
@@ -462,20 +433,7 @@ class BatchBALD(_PosteriorSamples, RankingStrategy):
 
     Parameters
     ----------
-    committee : list of estimators, default=None
-        Models whose class probabilities are the posterior samples, each cloned and trained on
-        the whole labelled set (a deep ensemble, say); at least 2. ``None`` means ``n_samples``
-        MC dropout passes of the learner's estimator when it is a torch module (a skorch net,
-        also as a Pipeline's last step), else ``n_members`` bootstrap replicas of it.
-    n_members : int, default=5
-        Size of the default committee of a non-torch estimator (at least 2): replicas trained
-        on bootstrap resamples of the labelled set, with every ``random_state`` parameter set
-        to its own seed drawn from the learner's ``random_state``.
-    n_samples : int, default=20
-        MC dropout passes ``T`` of a torch module (at least 2), with dropout on and everything
-        else in eval mode (:func:`activekit.torch.mc_dropout_proba`); their masks are seeded by
-        the ``random_state`` that ``select`` receives. A module without a dropout layer is a
-        ``ValueError`` at ``fit``: its passes would agree and its BALD be identically zero.
+    {posterior_parameters}
     n_configurations : int, default=2000
         ``M``: the most label configurations of the batch held, exact or sampled. The cost
         of a pick grows as ``M x n_candidates x c``.
@@ -506,10 +464,7 @@ class BatchBALD(_PosteriorSamples, RankingStrategy):
 
     Attributes
     ----------
-    members_ : list of estimators or None
-        The trained committee, renewed after every training; ``None`` with MC dropout.
-    classes_ : ndarray of shape (n_classes,)
-        The labelled set's classes at the last training: the columns of the samples.
+    {posterior_attributes}
     shortlist_sizes_ : ndarray of shape (n_instances,)
         Set by every :meth:`rank` (and :meth:`select`, so by every query): how many rows
         each pick of the last batch was searched among; above ``n_candidates`` from the pick

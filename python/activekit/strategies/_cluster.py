@@ -16,7 +16,12 @@ from .._compat import Interval, StrOptions
 from .._random import draw_seed
 from ._base import RankingStrategy
 from ._common import n_jobs_of, predict_proba
-from ._embedding import EMBEDDING_CONSTRAINT, embed_pool_and_labeled, uncertainty_or_none
+from ._embedding import (
+    EMBEDDING_CONSTRAINT,
+    embed_pool_and_labeled,
+    embedding_docstring,
+    uncertainty_or_none,
+)
 
 __all__ = ["ClusterMargin", "KMeansSampling", "TypiClust"]
 
@@ -44,6 +49,7 @@ def _seed(random_state):
     return int(draw_seed(check_random_state(random_state)))
 
 
+@embedding_docstring
 class KMeansSampling(RankingStrategy):
     """Cluster the pool into as many clusters as rows wanted; take from each cluster its most
     uncertain row (without a model that can say: the row nearest the cluster centre), so the
@@ -55,7 +61,7 @@ class KMeansSampling(RankingStrategy):
     Parameters
     ----------
     uncertainty : {"least_confident", "margin", "entropy"}, default="margin"
-    embedding : None, callable or transformer, default=None
+    {embedding_parameter}
 
     Examples
     --------
@@ -100,6 +106,7 @@ class KMeansSampling(RankingStrategy):
         return chosen, value[chosen]
 
 
+@embedding_docstring
 class TypiClust(RankingStrategy):
     """TypiClust (Hacohen et al. 2022): typical rows of the largest uncovered clusters.
 
@@ -119,7 +126,7 @@ class TypiClust(RankingStrategy):
     ----------
     n_neighbors : int, default=20
     max_clusters : int, default=500
-    embedding : None, callable or transformer, default=None
+    {embedding_parameter}
 
     Examples
     --------
@@ -183,6 +190,7 @@ class TypiClust(RankingStrategy):
         return np.asarray(order, dtype=np.intp), np.asarray(scores)
 
 
+@embedding_docstring
 class ClusterMargin(RankingStrategy):
     """Cluster-margin (Citovsky et al. 2021): diversity among the most uncertain.
 
@@ -202,7 +210,7 @@ class ClusterMargin(RankingStrategy):
     Parameters
     ----------
     candidates_per_pick : int, default=10
-    embedding : None, callable or transformer, default=None
+    {embedding_parameter}
 
     Examples
     --------

@@ -16,7 +16,7 @@ from typing import ClassVar
 from .. import _kernels
 from ._base import ScoringStrategy
 from ._common import n_jobs_of
-from ._posterior import _PosteriorSamples
+from ._posterior import _PosteriorSamples, posterior_docstring
 
 __all__ = ["ConsensusEntropy", "MaxDisagreement", "VariationRatio", "VoteEntropy"]
 
@@ -54,6 +54,7 @@ class _CommitteeStrategy(_PosteriorSamples, ScoringStrategy):
         return _kernels.committee_top_k(probs, self._measure, n_instances, n_jobs=n_jobs)
 
 
+@posterior_docstring
 class VoteEntropy(_CommitteeStrategy):
     """Choose the rows whose committee votes are most split: the entropy of the vote
     distribution, ``-sum_j (v_j / m) ln(v_j / m)`` for ``v_j`` of the ``m`` members predicting
@@ -63,29 +64,11 @@ class VoteEntropy(_CommitteeStrategy):
 
     Parameters
     ----------
-    committee : list of estimators, default=None
-        The members, each cloned and trained on the whole labelled set; at least 2. ``None``
-        means ``n_members`` bootstrap replicas of the learner's estimator or, when it is a
-        torch module (a skorch net, also as a Pipeline's last step), ``n_samples`` MC dropout
-        passes of it.
-    n_members : int, default=5
-        Size of the default committee (at least 2); ignored when ``committee`` is given. Each
-        replica is trained on a bootstrap resample of the labelled set (drawn again if it has
-        fewer than two classes while the set has two), with every ``random_state`` parameter
-        set to its own seed; the seeds are drawn from the learner's ``random_state``.
-    n_samples : int, default=20
-        MC dropout passes (at least 2) standing in for the members when the learner's
-        estimator is a torch module and ``committee`` is ``None``; their masks are seeded by
-        the ``random_state`` that ``select`` receives. A module without dropout is an error.
+    {posterior_parameters}
 
     Attributes
     ----------
-    members_ : list of estimators or None
-        The trained committee, renewed after every training of the learner; ``None`` when the
-        members are MC dropout passes.
-    classes_ : ndarray of shape (n_classes,)
-        The labelled set's classes when the committee was trained; the columns of the
-        members' aligned probabilities and the meaning of their votes.
+    {posterior_attributes}
 
     Examples
     --------
@@ -106,6 +89,7 @@ class VoteEntropy(_CommitteeStrategy):
     _votes = True
 
 
+@posterior_docstring
 class VariationRatio(_CommitteeStrategy):
     """Choose the rows where the most members vote against the majority: the
     variation ratio ``1 - max_j v_j / m`` for ``v_j`` of the ``m`` members predicting class
@@ -115,29 +99,11 @@ class VariationRatio(_CommitteeStrategy):
 
     Parameters
     ----------
-    committee : list of estimators, default=None
-        The members, each cloned and trained on the whole labelled set; at least 2. ``None``
-        means ``n_members`` bootstrap replicas of the learner's estimator or, when it is a
-        torch module (a skorch net, also as a Pipeline's last step), ``n_samples`` MC dropout
-        passes of it.
-    n_members : int, default=5
-        Size of the default committee (at least 2); ignored when ``committee`` is given. Each
-        replica is trained on a bootstrap resample of the labelled set (drawn again if it has
-        fewer than two classes while the set has two), with every ``random_state`` parameter
-        set to its own seed; the seeds are drawn from the learner's ``random_state``.
-    n_samples : int, default=20
-        MC dropout passes (at least 2) standing in for the members when the learner's
-        estimator is a torch module and ``committee`` is ``None``; their masks are seeded by
-        the ``random_state`` that ``select`` receives. A module without dropout is an error.
+    {posterior_parameters}
 
     Attributes
     ----------
-    members_ : list of estimators or None
-        The trained committee, renewed after every training of the learner; ``None`` when the
-        members are MC dropout passes.
-    classes_ : ndarray of shape (n_classes,)
-        The labelled set's classes when the committee was trained; the columns of the
-        members' aligned probabilities and the meaning of their votes.
+    {posterior_attributes}
 
     Examples
     --------
@@ -161,6 +127,7 @@ class VariationRatio(_CommitteeStrategy):
     _votes = True
 
 
+@posterior_docstring
 class ConsensusEntropy(_CommitteeStrategy):
     """Choose the rows whose consensus is least sure: the entropy ``H(p̄)`` of the
     members' mean class distribution (McCallum and Nigam 1998).
@@ -169,29 +136,11 @@ class ConsensusEntropy(_CommitteeStrategy):
 
     Parameters
     ----------
-    committee : list of estimators, default=None
-        The members, each cloned and trained on the whole labelled set; at least 2. ``None``
-        means ``n_members`` bootstrap replicas of the learner's estimator or, when it is a
-        torch module (a skorch net, also as a Pipeline's last step), ``n_samples`` MC dropout
-        passes of it.
-    n_members : int, default=5
-        Size of the default committee (at least 2); ignored when ``committee`` is given. Each
-        replica is trained on a bootstrap resample of the labelled set (drawn again if it has
-        fewer than two classes while the set has two), with every ``random_state`` parameter
-        set to its own seed; the seeds are drawn from the learner's ``random_state``.
-    n_samples : int, default=20
-        MC dropout passes (at least 2) standing in for the members when the learner's
-        estimator is a torch module and ``committee`` is ``None``; their masks are seeded by
-        the ``random_state`` that ``select`` receives. A module without dropout is an error.
+    {posterior_parameters}
 
     Attributes
     ----------
-    members_ : list of estimators or None
-        The trained committee, renewed after every training of the learner; ``None`` when the
-        members are MC dropout passes.
-    classes_ : ndarray of shape (n_classes,)
-        The labelled set's classes when the committee was trained; the columns of the
-        members' aligned probabilities and the meaning of their votes.
+    {posterior_attributes}
 
     Examples
     --------
@@ -208,6 +157,7 @@ class ConsensusEntropy(_CommitteeStrategy):
     _votes = False
 
 
+@posterior_docstring
 class MaxDisagreement(_CommitteeStrategy):
     """Choose the rows where the members differ most from their consensus: the mean
     KL divergence ``(1/m) sum_i KL(p_i || p̄)`` of each member's class distribution from the
@@ -218,29 +168,11 @@ class MaxDisagreement(_CommitteeStrategy):
 
     Parameters
     ----------
-    committee : list of estimators, default=None
-        The members, each cloned and trained on the whole labelled set; at least 2. ``None``
-        means ``n_members`` bootstrap replicas of the learner's estimator or, when it is a
-        torch module (a skorch net, also as a Pipeline's last step), ``n_samples`` MC dropout
-        passes of it.
-    n_members : int, default=5
-        Size of the default committee (at least 2); ignored when ``committee`` is given. Each
-        replica is trained on a bootstrap resample of the labelled set (drawn again if it has
-        fewer than two classes while the set has two), with every ``random_state`` parameter
-        set to its own seed; the seeds are drawn from the learner's ``random_state``.
-    n_samples : int, default=20
-        MC dropout passes (at least 2) standing in for the members when the learner's
-        estimator is a torch module and ``committee`` is ``None``; their masks are seeded by
-        the ``random_state`` that ``select`` receives. A module without dropout is an error.
+    {posterior_parameters}
 
     Attributes
     ----------
-    members_ : list of estimators or None
-        The trained committee, renewed after every training of the learner; ``None`` when the
-        members are MC dropout passes.
-    classes_ : ndarray of shape (n_classes,)
-        The labelled set's classes when the committee was trained; the columns of the
-        members' aligned probabilities and the meaning of their votes.
+    {posterior_attributes}
 
     Examples
     --------

@@ -1,6 +1,7 @@
 """What several strategies need alike: the model's class probabilities, checked; the kind of
 model behind a learner (a skorch net as the last step, a linear model with a log loss); the
-name a strategy goes by in messages; and fresh copies of component strategies.
+name a strategy goes by in messages; fresh copies of component strategies; and docstring
+entries shared by several classes, written once.
 
 Seeds come from :mod:`activekit._random` (``draw_seed``), the kernels from
 :mod:`activekit._kernels`.
@@ -20,6 +21,7 @@ __all__ = [
     "SUPPORTED_LAST_LAYERS",
     "by_last_layer",
     "check_probabilities",
+    "fill_docstring",
     "final_step",
     "is_one_vs_rest",
     "n_jobs_of",
@@ -187,3 +189,44 @@ def is_one_vs_rest(model):
     return multi_class == "ovr" or (
         multi_class in ("auto", "deprecated", "warn") and model.solver == "liblinear"
     )
+
+
+# -- shared docstring entries ----------------------------------------------------------------
+
+
+def fill_docstring(doc, **entries):
+    """``doc`` with every line that holds only ``{key}`` replaced by ``entries[key]``, each of
+    its lines indented as the placeholder was; ``None`` (docstrings stripped by ``python -OO``)
+    stays ``None``.
+
+    Entries shared by several classes (the parameters every committee strategy takes, say)
+    are written once and placed in each class's docstring by a placeholder line.
+
+    Examples
+    --------
+    >>> doc = '''Summary.
+    ...
+    ...     Parameters
+    ...     ----------
+    ...     {shared}
+    ...     '''
+    >>> print(fill_docstring(doc, shared="k : int\\n    How many."))
+    Summary.
+    <BLANKLINE>
+        Parameters
+        ----------
+        k : int
+            How many.
+    <BLANKLINE>
+    """
+    if doc is None:
+        return None
+    lines = []
+    for line in doc.splitlines():
+        key = line.strip()
+        if key.startswith("{") and key.endswith("}") and key[1:-1] in entries:
+            indent = line[: len(line) - len(line.lstrip())]
+            lines.extend(indent + text if text else "" for text in entries[key[1:-1]].splitlines())
+        else:
+            lines.append(line)
+    return "\n".join(lines)

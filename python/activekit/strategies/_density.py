@@ -10,11 +10,12 @@ from .. import _kernels
 from .._compat import Interval, StrOptions
 from ._base import ScoringStrategy
 from ._common import n_jobs_of, predict_proba
-from ._embedding import EMBEDDING_CONSTRAINT, embed_pool_and_labeled
+from ._embedding import EMBEDDING_CONSTRAINT, embed_pool_and_labeled, embedding_docstring
 
 __all__ = ["InformationDensity"]
 
 
+@embedding_docstring
 class InformationDensity(ScoringStrategy):
     """Uncertainty times representativeness: ``u(x) * density(x) ** beta``.
 
@@ -35,7 +36,7 @@ class InformationDensity(ScoringStrategy):
     density : {"cosine", "knn"}, default="cosine"
     n_neighbors : int, default=10
         For ``density="knn"``.
-    embedding : None, callable or transformer, default=None
+    {embedding_parameter}
 
     Examples
     --------

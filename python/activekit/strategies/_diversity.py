@@ -12,13 +12,19 @@ from .. import _kernels
 from .._compat import Interval, StrOptions
 from ._base import RankingStrategy
 from ._common import n_jobs_of
-from ._embedding import EMBEDDING_CONSTRAINT, embed_pool_and_labeled, uncertainty_or_none
+from ._embedding import (
+    EMBEDDING_CONSTRAINT,
+    embed_pool_and_labeled,
+    embedding_docstring,
+    uncertainty_or_none,
+)
 
 __all__ = ["CoreSet", "RankedBatch"]
 
 _METRICS = {"euclidean", "cosine"}
 
 
+@embedding_docstring
 class CoreSet(RankingStrategy):
     """Core-set selection: k-center greedy (farthest-first traversal) from the labelled set.
 
@@ -31,9 +37,7 @@ class CoreSet(RankingStrategy):
     Parameters
     ----------
     metric : {"euclidean", "cosine"}, default="euclidean"
-    embedding : None, callable or transformer, default=None
-        The space distances are measured in: ``None`` is the raw features, or the transform of
-        a wrapped Pipeline's steps but the last.
+    {embedding_parameter}
 
     Examples
     --------
@@ -68,6 +72,7 @@ class CoreSet(RankingStrategy):
         )
 
 
+@embedding_docstring
 class RankedBatch(RankingStrategy):
     """Ranked batch-mode sampling (Cardoso et al. 2017): uncertainty traded against distance.
 
@@ -81,7 +86,7 @@ class RankedBatch(RankingStrategy):
     uncertainty : {"least_confident", "margin", "entropy"}, default="least_confident"
     alpha : float in [0, 1] or "auto", default="auto"
     metric : {"euclidean", "cosine"}, default="euclidean"
-    embedding : None, callable or transformer, default=None
+    {embedding_parameter}
 
     Examples
     --------

@@ -12,13 +12,35 @@ from sklearn.utils.validation import check_is_fitted
 from .. import _kernels
 from .._compat import HasMethods, _num_samples
 from .._rows import stack_rows
-from ._common import torch_net
+from ._common import fill_docstring, torch_net
 
-__all__ = ["EMBEDDING_CONSTRAINT", "embed_pool_and_labeled", "uncertainty_or_none"]
+__all__ = [
+    "EMBEDDING_CONSTRAINT",
+    "EMBEDDING_DOC",
+    "embed_pool_and_labeled",
+    "embedding_docstring",
+    "uncertainty_or_none",
+]
 
 #: The ``embedding`` parameter of every distance-based strategy: a callable, a transformer, or
 #: None (raw features, a wrapped Pipeline's transform, or a torch module's penultimate layer).
 EMBEDDING_CONSTRAINT = [callable, HasMethods(["transform"]), None]
+
+#: The docstring entry of that parameter, placed by :func:`embedding_docstring`.
+EMBEDDING_DOC = """\
+embedding : None, callable or transformer, default=None
+    The space the strategy measures distances in. ``None``: a torch module's penultimate
+    layer (:func:`activekit.torch.embed`), else the transform of a wrapped Pipeline's steps
+    but the last, else the raw features. A callable ``f(X) -> array`` is applied to the rows;
+    a transformer is used as it is when fitted, else fitted (unsupervised) on the labelled
+    rows and the pool. The embedding must be a dense, finite, numeric 2-D array."""
+
+
+def embedding_docstring(cls):
+    """Class decorator: the line ``{embedding_parameter}`` of the class's docstring becomes
+    :data:`EMBEDDING_DOC`."""
+    cls.__doc__ = fill_docstring(cls.__doc__, embedding_parameter=EMBEDDING_DOC)
+    return cls
 
 
 def _torch_embedding(estimator):

@@ -19,14 +19,63 @@ from sklearn.utils import check_random_state
 from .._compat import Interval, _num_samples
 from .._random import draw_seed
 from ._base import QueryStrategy
-from ._common import torch_net
+from ._common import fill_docstring, torch_net
 
-__all__: list[str] = []
+__all__ = ["ATTRIBUTE_DOCS", "PARAMETER_DOCS", "posterior_docstring"]
 
 # A bootstrap resample with fewer than two classes (when the labelled set has two) is drawn
 # again, at most this many times; then the labelled set itself is used. With the smallest
 # labelled set that has two classes (two rows), 100 redraws all fail with probability 2**-100.
 _MAX_REDRAWS = 100
+
+#: The docstring entries of the parameters every posterior-sample strategy (committee and
+#: Bayesian) takes: one text for all of them, placed by :func:`posterior_docstring`.
+PARAMETER_DOCS = {
+    "committee": """\
+committee : list of estimators, default=None
+    The posterior samples as a committee of models (a deep ensemble, say), each cloned and
+    trained on the whole labelled set; at least 2. ``None`` means ``n_samples`` MC dropout
+    passes of the learner's estimator when it is a torch module (a skorch net, also as a
+    Pipeline's last step), else ``n_members`` bootstrap replicas of it.""",
+    "n_members": f"""\
+n_members : int, default=5
+    Size of the default committee of an estimator that is not a torch module (at least 2);
+    ignored when ``committee`` is given. Each replica is trained on a bootstrap resample of
+    the labelled set (drawn again, at most {_MAX_REDRAWS} times, while it has fewer than two
+    classes and the set has two; then the labelled set itself), with every ``random_state``
+    parameter set to its own seed; the seeds are drawn from the learner's ``random_state``.""",
+    "n_samples": """\
+n_samples : int, default=20
+    MC dropout passes ``T`` of a torch module (at least 2), standing in for the committee
+    when ``committee`` is ``None``: dropout on and everything else in eval mode
+    (:func:`activekit.torch.mc_dropout_proba`), the masks seeded by the ``random_state``
+    that ``select`` receives. A module without a dropout layer is a ``ValueError`` at
+    ``fit``: its passes would all be the same model.""",
+}
+
+#: The docstring entries of the attributes every posterior-sample strategy sets in ``update``.
+ATTRIBUTE_DOCS = {
+    "members_": """\
+members_ : list of estimators or None
+    The trained committee, renewed after every training of the learner; ``None`` when the
+    samples are MC dropout passes.""",
+    "classes_": """\
+classes_ : ndarray of shape (n_classes,)
+    The labelled set's classes at the last training: the columns of the samples' class
+    probabilities and the meaning of their votes.""",
+}
+
+
+def posterior_docstring(cls):
+    """Class decorator: the lines ``{posterior_parameters}`` and ``{posterior_attributes}``
+    of the class's docstring become :data:`PARAMETER_DOCS` and :data:`ATTRIBUTE_DOCS`."""
+    cls.__doc__ = fill_docstring(
+        cls.__doc__,
+        posterior_parameters="\n".join(PARAMETER_DOCS.values()),
+        posterior_attributes="\n".join(ATTRIBUTE_DOCS.values()),
+    )
+    return cls
+
 
 
 def _bootstrap(y, rng):
