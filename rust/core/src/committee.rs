@@ -24,7 +24,7 @@
 //! checked to be a class index; the error names the lowest invalid row and, within it, the
 //! lowest member, whatever the thread count.
 
-use crate::error::{KernelError, Result};
+use crate::error::{Input, KernelError, Result};
 use crate::isa::{best_isa, multiversion};
 use crate::names::{parse, Named};
 use crate::real::Real;
@@ -116,12 +116,12 @@ fn check_committee<T: Real>(probs: &ArrayView3<T>, tol: T) -> Result<()> {
     check_members(m)?;
     if n == 0 {
         return Err(KernelError::Empty {
-            what: "the committee's probability array",
+            what: Input::CommitteeProbabilities,
         });
     }
     if c < 2 {
-        return Err(KernelError::TooFewColumns {
-            what: "a committee disagreement (one column per class)",
+        return Err(KernelError::TooFewClasses {
+            what: "a committee disagreement",
             min: 2,
             got: c,
         });
@@ -362,9 +362,7 @@ pub fn committee_top_k<T: Real>(
 fn check_votes(votes: &ArrayView2<i64>) -> Result<()> {
     check_members(votes.nrows())?;
     if votes.ncols() == 0 {
-        return Err(KernelError::Empty {
-            what: "the committee's vote array",
-        });
+        return Err(KernelError::Empty { what: Input::Votes });
     }
     Ok(())
 }

@@ -7,14 +7,14 @@
 //! greedy built on these distances picks the same rows as the NumPy one.
 
 use crate::cancel::Cancel;
-use crate::error::{KernelError, Result};
+use crate::error::{Input, KernelError, Result};
 use crate::isa::dispatch;
 pub(crate) use crate::isa::{best_isa, Isa};
 use crate::real::Real;
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
-/// Rows of `X` per parallel job.
+/// Rows of `x` per parallel job.
 const ROW_BLOCK: usize = 64;
 /// Bytes of centres per block, so that a block stays in L2 while a row block streams past it.
 const CENTRE_BLOCK_BYTES: usize = 128 * 1024;
@@ -686,7 +686,7 @@ fn all_finite<T: Real>(r: &[T]) -> bool {
 }
 
 /// The lowest row of `x` holding NaN or an infinity, as an error naming `what`.
-pub(crate) fn check_finite<T: Real>(x: ArrayView2<T>, what: &'static str) -> Result<()> {
+pub(crate) fn check_finite<T: Real>(x: ArrayView2<T>, what: Input) -> Result<()> {
     /// Rows per parallel job of a contiguous matrix.
     const ROWS: usize = 1024;
     let d = x.ncols();
@@ -713,9 +713,9 @@ pub(crate) fn check_finite<T: Real>(x: ArrayView2<T>, what: &'static str) -> Res
 /// Check that `c` has as many columns as `x`.
 pub(crate) fn check_same_width<T>(
     x: ArrayView2<T>,
-    x_name: &'static str,
+    x_name: Input,
     c: ArrayView2<T>,
-    c_name: &'static str,
+    c_name: Input,
 ) -> Result<()> {
     if x.ncols() == c.ncols() {
         Ok(())
@@ -813,11 +813,13 @@ pub fn min_distances<T: Real>(
     cancel: &Cancel,
 ) -> Result<Nearest> {
     if centers.nrows() == 0 {
-        return Err(KernelError::Empty { what: "C" });
+        return Err(KernelError::Empty {
+            what: Input::Centers,
+        });
     }
-    check_same_width(x, "X", centers, "C")?;
-    check_finite(x, "X")?;
-    check_finite(centers, "C")?;
+    check_same_width(x, Input::Rows, centers, Input::Centers)?;
+    check_finite(x, Input::Rows)?;
+    check_finite(centers, Input::Centers)?;
     let (n, d) = x.dim();
     let x = x.as_standard_layout();
     let c = centers.as_standard_layout();
@@ -862,7 +864,9 @@ mod tests {
         let c = Array2::<f32>::zeros((0, 2));
         assert_eq!(
             min_distances(x.view(), c.view(), &Cancel::new()).unwrap_err(),
-            KernelError::Empty { what: "C" }
+            KernelError::Empty {
+                what: Input::Centers
+            }
         );
         let c = Array2::<f32>::zeros((1, 3));
         assert!(matches!(
@@ -879,7 +883,10 @@ mod tests {
         let c = Array2::<f32>::zeros((1, 2));
         assert_eq!(
             min_distances(x.view(), c.view(), &Cancel::new()).unwrap_err(),
-            KernelError::NonFinite { what: "X", row: 2 }
+            KernelError::NonFinite {
+                what: Input::Rows,
+                row: 2
+            }
         );
     }
 
@@ -897,13 +904,16 @@ mod tests {
                 let mut x = Array2::<f32>::from_elem((3000, d), f32::MAX);
                 x[[at, d - 1]] = bad;
                 x[[2999, 0]] = f32::NAN;
-                let want = Err(KernelError::NonFinite { what: "X", row: at });
-                assert_eq!(check_finite(x.view(), "X"), want, "d={d}");
+                let want = Err(KernelError::NonFinite {
+                    what: Input::Rows,
+                    row: at,
+                });
+                assert_eq!(check_finite(x.view(), Input::Rows), want, "d={d}");
                 let t = x.t().to_owned();
-                assert_eq!(check_finite(t.t(), "X"), want, "d={d} transposed");
+                assert_eq!(check_finite(t.t(), Input::Rows), want, "d={d} transposed");
             }
             let ok = Array2::<f64>::from_elem((2000, d), -f64::MAX);
-            assert_eq!(check_finite(ok.view(), "X"), Ok(()));
+            assert_eq!(check_finite(ok.view(), Input::Rows), Ok(()));
         }
     }
 

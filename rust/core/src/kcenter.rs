@@ -57,7 +57,7 @@ use crate::distance::{
     best_isa, check_finite, check_same_width, filtered_update, filtered_update4, row, sq_norm,
     Filter, Order, Picks, RowUpdate,
 };
-use crate::error::{KernelError, Result};
+use crate::error::{Input, KernelError, Result};
 use crate::real::Real;
 use crate::topk::check_k;
 use ndarray::ArrayView2;
@@ -167,7 +167,7 @@ pub struct KCenter {
 /// # Errors
 /// [`KernelError::InvalidK`], [`KernelError::WidthMismatch`], [`KernelError::MissingFirst`],
 /// [`KernelError::FirstWithCentres`], [`KernelError::InvalidFirst`],
-/// [`KernelError::NonFinite`] naming the first bad row of `X_pool` or `X_centers`,
+/// [`KernelError::NonFinite`] naming the first bad row of `pool` or `centers`,
 /// [`KernelError::TooManyRows`] for pools of more than `u32::MAX` rows,
 /// [`KernelError::Cancelled`].
 ///
@@ -210,15 +210,15 @@ fn greedy<T: Real>(
             max: u32::MAX as usize,
         });
     }
-    check_same_width(pool, "X_pool", centers, "X_centers")?;
+    check_same_width(pool, Input::Pool, centers, Input::Centers)?;
     match (m, first) {
         (0, None) => return Err(KernelError::MissingFirst),
         (0, Some(f)) if f >= n => return Err(KernelError::InvalidFirst { first: f, n }),
         (m, Some(_)) if m > 0 => return Err(KernelError::FirstWithCentres { m }),
         _ => {}
     }
-    check_finite(pool, "X_pool")?;
-    check_finite(centers, "X_centers")?;
+    check_finite(pool, Input::Pool)?;
+    check_finite(centers, Input::Centers)?;
 
     let pool = pool.as_standard_layout();
     let centers = centers.as_standard_layout();
@@ -517,7 +517,7 @@ mod tests {
         assert_eq!(
             run(&pool, &bad, 1, None),
             KernelError::NonFinite {
-                what: "X_centers",
+                what: Input::Centers,
                 row: 0
             }
         );

@@ -12,7 +12,7 @@
 
 use crate::cancel::Cancel;
 use crate::distance::{check_finite, row, sq_dist};
-use crate::error::{KernelError, Result};
+use crate::error::{Input, KernelError, Result};
 use crate::real::Real;
 use crate::topk::check_k;
 use ndarray::ArrayView2;
@@ -82,7 +82,7 @@ pub fn kmeans_plusplus<T: Real>(
 ) -> Result<Vec<usize>> {
     let (n, d) = x.dim();
     check_k(k, n)?;
-    check_finite(x, "X")?;
+    check_finite(x, Input::Rows)?;
     let x = x.as_standard_layout();
     let Some(xs) = x.as_slice() else {
         unreachable!("standard layout is contiguous")
@@ -180,7 +180,11 @@ fn outer_norms<T: Real>(
         .into_par_iter()
         .find_first(|&i| !(na[i] * nh[i]).is_finite() || !(4.0 * na[i] * nh[i]).is_finite());
     if let Some(row) = too_large {
-        let what = if na[row].is_finite() { "H" } else { "A" };
+        let what = if na[row].is_finite() {
+            Input::Embeddings
+        } else {
+            Input::Gradients
+        };
         return Err(KernelError::TooLarge { what, row });
     }
     Ok((na, nh))
@@ -224,15 +228,15 @@ pub fn kmeans_plusplus_outer<T: Real>(
     let dh = h.ncols();
     if h.nrows() != n {
         return Err(KernelError::RowMismatch {
-            what: "H",
+            what: Input::Embeddings,
             got: h.nrows(),
-            other: "A",
+            other: Input::Gradients,
             expected: n,
         });
     }
     check_k(k, n)?;
-    check_finite(a, "A")?;
-    check_finite(h, "H")?;
+    check_finite(a, Input::Gradients)?;
+    check_finite(h, Input::Embeddings)?;
     let a = a.as_standard_layout();
     let h = h.as_standard_layout();
     let (Some(as_), Some(hs)) = (a.as_slice(), h.as_slice()) else {
@@ -369,7 +373,10 @@ mod tests {
         let err = kmeans_plusplus_outer(a.view(), h.view(), true, 1, 0, &Cancel::new());
         assert!(matches!(
             err,
-            Err(KernelError::TooLarge { what: "H", row: 1 })
+            Err(KernelError::TooLarge {
+                what: Input::Embeddings,
+                row: 1
+            })
         ));
     }
 }

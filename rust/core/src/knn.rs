@@ -16,7 +16,7 @@
 //! normalise to the same unit vector.
 
 use crate::cancel::Cancel;
-use crate::error::{KernelError, Result};
+use crate::error::{Input, KernelError, Result};
 use crate::names::{parse, Named};
 use crate::real::Real;
 use ndarray::linalg::general_mat_mul;
@@ -97,7 +97,7 @@ fn sum_sq<T: Real>(row: ndarray::ArrayView1<T>) -> (f64, bool) {
 /// and compute what the search needs. The error names the lowest bad row.
 fn prepare<'a, T: Real>(
     x: ArrayView2<'a, T>,
-    what: &'static str,
+    what: Input,
     metric: Metric,
 ) -> Result<Prepared<'a, T>> {
     let n = x.nrows();
@@ -311,7 +311,7 @@ fn search<T: Real + LinalgScalar>(
     })
 }
 
-fn check_columns(what: &'static str, d: usize) -> Result<()> {
+fn check_columns(what: Input, d: usize) -> Result<()> {
     if d == 0 {
         Err(KernelError::TooFewColumns {
             what,
@@ -348,17 +348,18 @@ pub fn knn<T: Real + LinalgScalar>(
     cancel: &Cancel,
 ) -> Result<Neighbors<T>> {
     if x.nrows() == 0 {
-        return Err(KernelError::Empty { what: "X" });
+        return Err(KernelError::Empty { what: Input::Rows });
     }
-    check_columns("X", x.ncols())?;
+    check_columns(Input::Rows, x.ncols())?;
     if k == 0 || k >= x.nrows() {
         return Err(KernelError::InvalidNeighbors {
             k,
             max: x.nrows() - 1,
-            of: "the number of rows of X minus one",
+            of: Input::Rows,
+            minus_one: true,
         });
     }
-    let p = prepare(x, "X", metric)?;
+    let p = prepare(x, Input::Rows, metric)?;
     search(&p, &p, k, metric, true, cancel)
 }
 
@@ -375,9 +376,11 @@ pub fn knn_query<T: Real + LinalgScalar>(
     cancel: &Cancel,
 ) -> Result<Neighbors<T>> {
     if refs.nrows() == 0 {
-        return Err(KernelError::Empty { what: "X_ref" });
+        return Err(KernelError::Empty {
+            what: Input::References,
+        });
     }
-    check_columns("X", queries.ncols())?;
+    check_columns(Input::Queries, queries.ncols())?;
     if queries.ncols() != refs.ncols() {
         return Err(KernelError::ColumnMismatch {
             got: refs.ncols(),
@@ -388,11 +391,12 @@ pub fn knn_query<T: Real + LinalgScalar>(
         return Err(KernelError::InvalidNeighbors {
             k,
             max: refs.nrows(),
-            of: "the number of rows of X_ref",
+            of: Input::References,
+            minus_one: false,
         });
     }
-    let q = prepare(queries, "X", metric)?;
-    let r = prepare(refs, "X_ref", metric)?;
+    let q = prepare(queries, Input::Queries, metric)?;
+    let r = prepare(refs, Input::References, metric)?;
     search(&q, &r, k, metric, false, cancel)
 }
 
@@ -444,9 +448,9 @@ pub fn knn_density<T: Real + LinalgScalar>(
 pub fn mean_cosine_similarity<T: Real>(x: ArrayView2<T>) -> Result<Array1<T>> {
     let n = x.nrows();
     if n == 0 {
-        return Err(KernelError::Empty { what: "X" });
+        return Err(KernelError::Empty { what: Input::Rows });
     }
-    check_columns("X", x.ncols())?;
+    check_columns(Input::Rows, x.ncols())?;
     let d = x.ncols();
     // 1 / |x_i| per row, from the row scaled by its largest magnitude so that neither tiny
     // rows (whose squares underflow) nor huge ones (whose squares overflow) are misjudged.
@@ -474,8 +478,14 @@ pub fn mean_cosine_similarity<T: Real>(x: ArrayView2<T>) -> Result<Array1<T>> {
         });
     if let Some(row) = issues.iter().position(|&i| i != RowIssue::Fine) {
         return Err(match issues.get(row) {
-            Some(RowIssue::Zero) => KernelError::ZeroRow { what: "X", row },
-            _ => KernelError::NonFinite { what: "X", row },
+            Some(RowIssue::Zero) => KernelError::ZeroRow {
+                what: Input::Rows,
+                row,
+            },
+            _ => KernelError::NonFinite {
+                what: Input::Rows,
+                row,
+            },
         });
     }
     // Partial sums of the unit rows over fixed blocks, added in block order: the same whatever
@@ -592,21 +602,31 @@ mod tests {
             KernelError::InvalidNeighbors {
                 k: 3,
                 max: 2,
-                of: "the number of rows of X minus one"
+                of: Input::Rows,
+                minus_one: true,
             }
         );
         assert_eq!(
             knn(x.view(), 1, Metric::Euclidean, &c).unwrap_err(),
-            KernelError::NonFinite { what: "X", row: 2 }
+            KernelError::NonFinite {
+                what: Input::Rows,
+                row: 2
+            }
         );
         assert_eq!(
             knn(x.view(), 1, Metric::Cosine, &c).unwrap_err(),
-            KernelError::ZeroRow { what: "X", row: 1 }
+            KernelError::ZeroRow {
+                what: Input::Rows,
+                row: 1
+            }
         );
         let big = Array2::from_elem((2, 1), 1e30_f32);
         assert_eq!(
             knn(big.view(), 1, Metric::Euclidean, &c).unwrap_err(),
-            KernelError::TooLarge { what: "X", row: 0 }
+            KernelError::TooLarge {
+                what: Input::Rows,
+                row: 0
+            }
         );
         // Cosine only needs directions: huge and tiny rows are fine.
         let mixed = Array2::from_shape_vec((3, 1), vec![1e38_f32, 1e-38, -1e-45]).unwrap();

@@ -25,7 +25,7 @@ pub use committee::{
     committee_scores, committee_top_k, vote_scores, vote_top_k, Disagreement, VoteMeasure,
 };
 pub use distance::{min_distances, Nearest};
-pub use error::{KernelError, Result};
+pub use error::{Input, KernelError, Result};
 pub use kcenter::{kcenter_greedy, KCenter};
 pub use kmeanspp::{kmeans_plusplus, kmeans_plusplus_outer};
 pub use knn::{knn, knn_density, knn_query, mean_cosine_similarity, Metric, Neighbors};

@@ -8,7 +8,7 @@
 //! Every row is validated in the same pass that scores it: a row with a NaN or infinite
 //! value, a negative entry, or a sum further than `tol` from one is an error naming the row.
 
-use crate::error::{KernelError, Result};
+use crate::error::{Input, KernelError, Result};
 use crate::isa::{best_isa, multiversion};
 use crate::names::{parse, Named};
 use crate::real::Real;
@@ -316,12 +316,12 @@ pub(crate) fn finish<T: Real>(
 fn check_probs<T: Real>(probs: &ArrayView2<T>, tol: T) -> Result<()> {
     if probs.nrows() == 0 {
         return Err(KernelError::Empty {
-            what: "the probability matrix",
+            what: Input::Probabilities,
         });
     }
     if probs.ncols() < 2 {
-        return Err(KernelError::TooFewColumns {
-            what: "an uncertainty score (one column per class)",
+        return Err(KernelError::TooFewClasses {
+            what: "an uncertainty score",
             min: 2,
             got: probs.ncols(),
         });

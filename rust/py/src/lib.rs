@@ -6,7 +6,8 @@
 
 use activekit_core as core;
 use activekit_core::{
-    Cancel, Disagreement, KernelError, Metric, Named, Neighbors, TopK, Uncertainty, VoteMeasure,
+    Cancel, Disagreement, Input, KernelError, Metric, Named, Neighbors, TopK, Uncertainty,
+    VoteMeasure,
 };
 use numpy::ndarray::LinalgScalar;
 use numpy::{
@@ -18,11 +19,43 @@ use pyo3::types::PyTuple;
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// The one place where kernel errors become Python exceptions.
-fn to_py_err(err: KernelError) -> PyErr {
+/// What a function's Python arguments are called, for each core [`Input`] it takes; an input
+/// not listed keeps the core's description ("the probability matrix").
+type Names = &'static [(Input, &'static str)];
+
+/// The inputs of the scoring kernels keep the core's descriptions.
+const NO_NAMES: Names = &[];
+/// `kmeans_plusplus`, `knn` without `x_ref`, `knn_density`, `mean_cosine_similarity`.
+const ROWS_X: Names = &[(Input::Rows, "X")];
+const KCENTER: Names = &[
+    (Input::Pool, "X_pool"),
+    (Input::Centers, "X_centers"),
+    (Input::First, "first"),
+];
+const MIN_DISTANCES: Names = &[(Input::Rows, "X"), (Input::Centers, "C")];
+const KMEANS_OUTER: Names = &[(Input::Gradients, "A"), (Input::Embeddings, "H")];
+/// `knn` with `x_ref`: the names `activekit._kernels` documents (`X`, `X_ref`).
+const KNN_QUERY: Names = &[(Input::Queries, "X"), (Input::References, "X_ref")];
+
+/// The one place where kernel errors become Python exceptions, in Python's words: `names`
+/// gives the arguments' names, and a first pick that must be left out "must be None".
+fn to_py_err(err: KernelError, names: Names) -> PyErr {
+    let name = |input: Input| {
+        names
+            .iter()
+            .find(|&&(i, _)| i == input)
+            .map_or(input.description(), |&(_, python)| python)
+    };
+    let message = match err {
+        KernelError::FirstWithCentres { m } => format!(
+            "{} must be None when there are centres ({m} rows): the first pick is then the farthest row",
+            name(Input::First)
+        ),
+        _ => err.message(name),
+    };
     match err {
-        KernelError::ThreadPool { .. } => PyRuntimeError::new_err(err.to_string()),
-        _ => PyValueError::new_err(err.to_string()),
+        KernelError::ThreadPool { .. } => PyRuntimeError::new_err(message),
+        _ => PyValueError::new_err(message),
     }
 }
 
@@ -83,11 +116,12 @@ fn convert_top_k<'py, T: numpy::Element + Copy>(
 fn run_interruptible<R: Send>(
     py: Python<'_>,
     n_threads: usize,
+    names: Names,
     kernel: impl FnOnce(&Cancel) -> core::Result<R> + Send,
 ) -> PyResult<R> {
     let cancel = Cancel::new();
     // The pool is the calling thread's (for an explicit count), not the worker's below.
-    let pool = core::threads(n_threads).map_err(to_py_err)?;
+    let pool = core::threads(n_threads).map_err(|e| to_py_err(e, names))?;
     let (done_tx, done_rx) = mpsc::channel();
     std::thread::scope(|scope| {
         let cancel = &cancel;
@@ -105,7 +139,7 @@ fn run_interruptible<R: Send>(
             });
             done_rx = rx;
             match waited {
-                Ok(result) => return result.map_err(to_py_err),
+                Ok(result) => return result.map_err(|e| to_py_err(e, names)),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if let Err(interrupt) = py.check_signals() {
                         cancel.cancel();
@@ -128,11 +162,12 @@ fn run_interruptible<R: Send>(
 fn run<R: Send>(
     py: Python<'_>,
     n_threads: usize,
+    names: Names,
     kernel: impl FnOnce() -> core::Result<R> + Send,
 ) -> PyResult<R> {
     py.detach(|| core::with_threads(n_threads, kernel))
         .and_then(|r| r)
-        .map_err(to_py_err)
+        .map_err(|e| to_py_err(e, names))
 }
 
 fn scores_of<'py, T: core::Real + numpy::Element>(
@@ -143,7 +178,9 @@ fn scores_of<'py, T: core::Real + numpy::Element>(
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
     let view = probs.as_array();
-    let out = run(py, n_threads, || core::uncertainty_scores(view, kind, tol))?;
+    let out = run(py, n_threads, NO_NAMES, || {
+        core::uncertainty_scores(view, kind, tol)
+    })?;
     Ok(out.into_pyarray(py).into_any())
 }
 
@@ -156,7 +193,7 @@ fn top_k_of<'py, T: core::Real + numpy::Element>(
     n_threads: usize,
 ) -> PyResult<IndicesAndScores<'py>> {
     let view = probs.as_array();
-    let top = run(py, n_threads, || {
+    let top = run(py, n_threads, NO_NAMES, || {
         core::uncertainty_top_k(view, kind, k, tol)
     })?;
     Ok(convert_top_k(py, top))
@@ -217,14 +254,14 @@ fn top_k<'py>(
             let view = s.as_array();
             Ok(convert_top_k(
                 py,
-                run(py, n_threads, || core::top_k(view, k))?,
+                run(py, n_threads, NO_NAMES, || core::top_k(view, k))?,
             ))
         }
         Vector::F64(s) => {
             let view = s.as_array();
             Ok(convert_top_k(
                 py,
-                run(py, n_threads, || core::top_k(view, k))?,
+                run(py, n_threads, NO_NAMES, || core::top_k(view, k))?,
             ))
         }
     }
@@ -238,7 +275,9 @@ fn committee_scores_of<'py, T: core::Real + numpy::Element>(
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
     let view = probs.as_array();
-    let out = run(py, n_threads, || core::committee_scores(view, kind, tol))?;
+    let out = run(py, n_threads, NO_NAMES, || {
+        core::committee_scores(view, kind, tol)
+    })?;
     Ok(out.into_pyarray(py).into_any())
 }
 
@@ -251,7 +290,9 @@ fn committee_top_k_of<'py, T: core::Real + numpy::Element>(
     n_threads: usize,
 ) -> PyResult<IndicesAndScores<'py>> {
     let view = probs.as_array();
-    let top = run(py, n_threads, || core::committee_top_k(view, kind, k, tol))?;
+    let top = run(py, n_threads, NO_NAMES, || {
+        core::committee_top_k(view, kind, k, tol)
+    })?;
     Ok(convert_top_k(py, top))
 }
 
@@ -309,7 +350,9 @@ fn vote_scores<'py>(
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let kind = parse_vote(measure)?;
     let view = votes.as_array();
-    let out = run(py, n_threads, || core::vote_scores(view, n_classes, kind))?;
+    let out = run(py, n_threads, NO_NAMES, || {
+        core::vote_scores(view, n_classes, kind)
+    })?;
     Ok(out.into_pyarray(py))
 }
 
@@ -329,7 +372,9 @@ fn vote_top_k<'py>(
 ) -> PyResult<IndicesAndScores<'py>> {
     let kind = parse_vote(measure)?;
     let view = votes.as_array();
-    let top = run(py, n_threads, || core::vote_top_k(view, n_classes, kind, k))?;
+    let top = run(py, n_threads, NO_NAMES, || {
+        core::vote_top_k(view, n_classes, kind, k)
+    })?;
     Ok(convert_top_k(py, top))
 }
 
@@ -354,7 +399,7 @@ fn kcenter_of<'py, T: core::Real + numpy::Element>(
     n_threads: usize,
 ) -> PyResult<KCenterOut<'py>> {
     let (p, c) = (pool.as_array(), centers.as_array());
-    let out = run_interruptible(py, n_threads, |cancel| {
+    let out = run_interruptible(py, n_threads, KCENTER, |cancel| {
         core::kcenter_greedy(p, c, k, first, cancel)
     })?;
     Ok((
@@ -395,7 +440,9 @@ fn min_distances_of<'py, T: core::Real + numpy::Element>(
     n_threads: usize,
 ) -> PyResult<NearestOut<'py>> {
     let (xv, cv) = (x.as_array(), c.as_array());
-    let out = run_interruptible(py, n_threads, |cancel| core::min_distances(xv, cv, cancel))?;
+    let out = run_interruptible(py, n_threads, MIN_DISTANCES, |cancel| {
+        core::min_distances(xv, cv, cancel)
+    })?;
     Ok((
         out.distances.into_pyarray(py),
         indices_to_py(py, out.indices),
@@ -437,13 +484,13 @@ fn kmeans_plusplus<'py>(
     let picks = match X {
         Matrix::F32(x) => {
             let v = x.as_array();
-            run_interruptible(py, n_threads, |cancel| {
+            run_interruptible(py, n_threads, ROWS_X, |cancel| {
                 core::kmeans_plusplus(v, k, seed, cancel)
             })?
         }
         Matrix::F64(x) => {
             let v = x.as_array();
-            run_interruptible(py, n_threads, |cancel| {
+            run_interruptible(py, n_threads, ROWS_X, |cancel| {
                 core::kmeans_plusplus(v, k, seed, cancel)
             })?
         }
@@ -471,13 +518,13 @@ fn kmeans_plusplus_outer<'py>(
     let picks = match H {
         Matrix::F32(h) => {
             let h = h.as_array();
-            run_interruptible(py, n_threads, |cancel| {
+            run_interruptible(py, n_threads, KMEANS_OUTER, |cancel| {
                 core::kmeans_plusplus_outer(a, h, intercept, k, seed, cancel)
             })?
         }
         Matrix::F64(h) => {
             let h = h.as_array();
-            run_interruptible(py, n_threads, |cancel| {
+            run_interruptible(py, n_threads, KMEANS_OUTER, |cancel| {
                 core::kmeans_plusplus_outer(a, h, intercept, k, seed, cancel)
             })?
         }
@@ -509,10 +556,12 @@ fn knn_of<'py, T: core::Real + LinalgScalar + numpy::Element>(
 ) -> PyResult<IndicesAndDistances<'py>> {
     let q = x.as_array();
     let nn = match x_ref {
-        None => run_interruptible(py, n_threads, |cancel| core::knn(q, k, metric, cancel))?,
+        None => run_interruptible(py, n_threads, ROWS_X, |cancel| {
+            core::knn(q, k, metric, cancel)
+        })?,
         Some(r) => {
             let r = r.as_array();
-            run_interruptible(py, n_threads, |cancel| {
+            run_interruptible(py, n_threads, KNN_QUERY, |cancel| {
                 core::knn_query(q, r, k, metric, cancel)
             })?
         }
@@ -555,7 +604,7 @@ fn knn_density_of<'py, T: core::Real + LinalgScalar + numpy::Element>(
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
     let view = x.as_array();
-    let out = run_interruptible(py, n_threads, |cancel| {
+    let out = run_interruptible(py, n_threads, ROWS_X, |cancel| {
         core::knn_density(view, k, metric, cancel)
     })?;
     Ok(out.into_pyarray(py).into_any())
@@ -586,7 +635,7 @@ fn mean_cosine_of<'py, T: core::Real + numpy::Element>(
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
     let view = x.as_array();
-    let out = run(py, n_threads, || core::mean_cosine_similarity(view))?;
+    let out = run(py, n_threads, ROWS_X, || core::mean_cosine_similarity(view))?;
     Ok(out.into_pyarray(py).into_any())
 }
 
