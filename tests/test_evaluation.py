@@ -207,6 +207,10 @@ def test_fixed_test_set_scorer_and_parallel_runs():
         (dict(X_test=np.zeros((3, 64))), ValueError, "give both X_test and y_test"),
         (dict(X_test=np.zeros((3, 5)), y_test=np.zeros(3)), ValueError, "X_test has 5 features"),
         (dict(scoring="no_such_score"), ValueError, "no_such_score"),
+        # The learner's own parameter checks, before any run.
+        (dict(batch_size=0), ValueError, r"'batch_size' parameter .* must be an int in the range \[1, inf\)"),
+        (dict(batch_size=True), TypeError, "batch_size must be an integer, got True"),
+        (dict(stopping=[3]), TypeError, "stopping must be a stopping criterion or a list of them"),
         # The held-out split and the initial draw are stratified: a row of every class each.
         (dict(n_initial=9), ValueError, r"n_initial=9 is too small for a stratified initial draw: y has 10 classes, so n_initial must be at least 10 \(one row per class\)"),
         (dict(n_initial=1), ValueError, "n_initial=1 is too small"),

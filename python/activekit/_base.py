@@ -35,7 +35,13 @@ from ._rows import stack_rows
 from ._rwlock import LockedMixin, locked
 from .strategies import get_strategy
 
-__all__ = ["BaseActiveLearner", "all_or_nothing", "check_selection"]
+__all__ = [
+    "BaseActiveLearner",
+    "all_or_nothing",
+    "check_params",
+    "check_selection",
+    "estimator_has",
+]
 
 
 @contextlib.contextmanager
@@ -70,6 +76,21 @@ def check_selection(indices, n_pool, n_instances, strategy):
     return indices.astype(np.intp, copy=False)
 
 
+def check_params(learner):
+    """Check ``learner``'s parameters as its ``fit`` does, before any data is seen: for code
+    that builds learners to fit later and reports bad parameters before any run
+    (:func:`activekit.evaluation.evaluate_strategies`)."""
+    learner._validate_params()
+    _check_counts(learner)
+
+
+def _check_counts(learner):
+    for name in ("batch_size", "n_initial", "budget"):
+        value = getattr(learner, name)
+        if isinstance(value, (bool, np.bool_)):  # scikit-learn's Interval lets bools in
+            raise TypeError(f"{name} must be an integer, got {value!r}")
+
+
 def _check_on_round(on_round, budget):
     if on_round is None:
         return
@@ -84,7 +105,7 @@ def _check_on_round(on_round, budget):
         )
 
 
-def _estimator_has(attr):
+def estimator_has(attr):
     """``available_if`` check: the fitted model, or else the given estimator, has ``attr``."""
 
     def check(self):
@@ -293,9 +314,7 @@ class BaseActiveLearner(LockedMixin, MetaEstimatorMixin, BaseEstimator):
         """
         _device.check_device(self.device)
         with all_or_nothing(self):
-            for name in ("batch_size", "n_initial", "budget"):
-                if isinstance(getattr(self, name), (bool, np.bool_)):  # Interval lets bools in
-                    raise TypeError(f"{name} must be an integer, got {getattr(self, name)!r}")
+            _check_counts(self)
             _check_on_round(on_round, self.budget)
             X, y = self._validate_X(X, reset=True, y=y)
             self._check_targets(y)
@@ -456,13 +475,13 @@ class BaseActiveLearner(LockedMixin, MetaEstimatorMixin, BaseEstimator):
 
     # -- delegation ------------------------------------------------------------------------
 
-    @available_if(_estimator_has("predict"))
+    @available_if(estimator_has("predict"))
     def predict(self, X):
         """Predict with the fitted model."""
         check_is_fitted(self)
         return self.estimator_.predict(self._validate_X(X, reset=False))
 
-    @available_if(_estimator_has("score"))
+    @available_if(estimator_has("score"))
     def score(self, X, y, sample_weight=None):
         """The fitted model's own score on ``(X, y)``."""
         check_is_fitted(self)

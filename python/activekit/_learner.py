@@ -21,7 +21,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseActiveLearner, _estimator_has
+from ._base import BaseActiveLearner, estimator_has
 from ._random import draw_seed
 
 __all__ = ["ActiveLearningClassifier", "default_estimator"]
@@ -246,19 +246,19 @@ class ActiveLearningClassifier(ClassifierMixin, BaseActiveLearner):
 
     # -- delegation ------------------------------------------------------------------------
 
-    @available_if(_estimator_has("predict_proba"))
+    @available_if(estimator_has("predict_proba"))
     def predict_proba(self, X):
         """Class probabilities from the fitted model."""
         check_is_fitted(self)
         return self.estimator_.predict_proba(self._validate_X(X, reset=False))
 
-    @available_if(_estimator_has("predict_log_proba"))
+    @available_if(estimator_has("predict_log_proba"))
     def predict_log_proba(self, X):
         """Log class probabilities from the fitted model."""
         check_is_fitted(self)
         return self.estimator_.predict_log_proba(self._validate_X(X, reset=False))
 
-    @available_if(_estimator_has("decision_function"))
+    @available_if(estimator_has("decision_function"))
     def decision_function(self, X):
         """Decision function of the fitted model."""
         check_is_fitted(self)

@@ -32,7 +32,20 @@ from tqdm.auto import tqdm
 from ._compat import _num_samples
 from ._random import draw_seed
 
-__all__ = ["run"]
+__all__ = ["n_rounds", "run"]
+
+
+def n_rounds(budget, n_initial, batch_size):
+    """Training rounds of a simulation that runs to its budget: the initial one, then one per
+    batch of at most ``batch_size`` rows.
+
+    Examples
+    --------
+    >>> from activekit._simulation import n_rounds
+    >>> n_rounds(budget=50, n_initial=12, batch_size=7)  # 12, 19, 26, 33, 40, 47, 50
+    7
+    """
+    return 1 + -(-(budget - n_initial) // batch_size)
 
 
 def run(learner, X, y, on_round=None):

@@ -12,9 +12,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_X_y
 from tqdm.auto import tqdm
 
+from .._base import check_params
 from .._estimators import resolve
 from .._learner import ActiveLearningClassifier, default_estimator
 from .._random import MAX_SEED
+from .._simulation import n_rounds
 from ..strategies import get_strategy
 from ._results import ActiveLearningResults
 
@@ -244,13 +246,14 @@ def evaluate_strategies(
         stopping=stopping,
         n_jobs=1 if n_jobs not in (None, 1) else None,
     )
+    check_params(template)
 
     runs = [(s, seed) for s in strategies for seed in seeds]
     args = (template, scorer, X, y, X_test, y_test, test_size)
     show = None if verbose else True  # tqdm's disable: None shows it on a terminal only
     if n_jobs in (None, 1):
         # One after another, in this process: a bar over every training round of every run.
-        per_run = 1 + -(-(budget - n_initial) // batch_size)
+        per_run = n_rounds(budget, n_initial, batch_size)
         outputs = []
         with tqdm(total=len(runs) * per_run, disable=show, unit="round") as progress:
             for i, (s, seed) in enumerate(runs):
