@@ -105,9 +105,9 @@ class TorchClassifier(NeuralNetClassifier):
       ``predict_proba`` applies the softmax (skorch's ``predict_nonlinearity="auto"``).
     - ``train_split=None``: no validation split taken from the labelled set, which is small
       and was paid for; ``verbose=0``: no table per fit.
-    - Training that learns from tens of rows: Adam, ``lr=0.01``, 30 epochs of batches of 64.
-      skorch's SGD at ``lr=0.01`` for 10 epochs of 128 barely moves a network trained on 30
-      rows (a 16-unit MLP stays at chance on digits, where these defaults reach 70%).
+    - Training that learns from tens of rows: Adam, ``lr=0.01``, 30 epochs of batches of 64,
+      where skorch's SGD defaults leave a small network trained on 30 rows at chance
+      (measured in ``docs/learner.md``).
     - ``random_state``: an int (or ``RandomState``) makes ``fit`` deterministic, weights,
       shuffling and dropout, by running it on a private fork of torch's generator seeded from
       it; torch's global generator is left as it was. ``None`` uses torch's global generator,
