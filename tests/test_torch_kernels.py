@@ -427,6 +427,22 @@ def test_bad_input_gets_the_same_error_on_both_backends(fn, args, kwargs, error,
             assert str(from_tensor.value) == message
 
 
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize(
+    ("fn", "args", "kwargs", "error", "message"), BAD, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)]
+)
+def test_bad_input_gets_the_same_error_on_cuda(fn, args, kwargs, error, message):
+    with _device.torch_scope("cuda"), pytest.raises(error) as in_scope:
+        getattr(_kernels, fn)(*args, **kwargs)
+    assert str(in_scope.value) == message
+    first = np.asarray(args[0])
+    if first.dtype.kind in "biuf":
+        with pytest.raises(error) as from_tensor:
+            getattr(_kernels, fn)(torch.as_tensor(first, device="cuda"), *args[1:], **kwargs)
+        assert str(from_tensor.value) == message
+
+
 def test_reversed_rows_move_to_the_device():
     # A C-contiguous array with a reversed axis of length 1 has a negative stride, which
     # torch.from_numpy refuses: the torch backend copies it first.

@@ -56,6 +56,8 @@ _DIRECT = "donot_use_mm_for_euclid_dist"
 
 def _show(x, dtype=torch.float64):
     """A float as Rust's ``Display`` writes it: shortest round-trip digits, no exponent."""
+    if isinstance(x, torch.Tensor):
+        x = x.item()  # NumPy cannot read a CUDA tensor
     v = np.float32(x) if dtype == torch.float32 else np.float64(x)
     if np.isnan(v):
         return "NaN"
