@@ -289,7 +289,7 @@ def test_native_functions_never_panic(name, data):
 
 
 def test_thread_counts_are_capped():
-    # n_jobs=10**12 once tried to start 10**12 threads (and hung); now it runs on every core.
+    # n_jobs=10**12 runs on every core, not on 10**12 threads (which would never start).
     probs = np.tile([0.3, 0.7], (50, 1))
     want = _kernels.uncertainty_scores(probs, "margin", n_jobs=1)
     assert _kernels.n_threads(10**12) == os.cpu_count()

@@ -125,7 +125,7 @@ HUGE_SCALES = {
 @st.composite
 def huge_point_sets(draw, dtype, min_rows=1, max_rows=30):
     """Rows mixing small integers with values up to a drawn scale near the overflow edge, with
-    duplicated rows (huge duplicates are where `inf >= inf` used to skip a pick)."""
+    duplicated rows (huge duplicates, whose distances tie at `inf`, must each still be picked)."""
     top = float(dtype(draw(st.sampled_from(HUGE_SCALES[dtype]))))  # representable in dtype
     n = draw(st.integers(min_rows, max_rows))
     d = draw(st.integers(1, 5))
