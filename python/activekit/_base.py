@@ -34,6 +34,7 @@ from ._random import draw_seed
 from ._rows import stack_rows
 from ._rwlock import LockedMixin, locked
 from .strategies import get_strategy
+from .strategies._common import strategy_label
 
 __all__ = [
     "BaseActiveLearner",
@@ -63,7 +64,7 @@ def check_selection(indices, n_pool, n_instances, strategy):
     """``indices`` as positions, after checking that a strategy returned ``n_instances``
     distinct integer positions in ``0 .. n_pool - 1``."""
     indices = np.asarray(indices)
-    name = getattr(strategy, "name", type(strategy).__name__)
+    name = strategy_label(strategy)
     if indices.dtype.kind not in "iu" or indices.shape != (n_instances,):
         raise ValueError(
             f"query strategy {name!r} returned {indices.dtype} indices of shape "
@@ -414,7 +415,7 @@ class BaseActiveLearner(LockedMixin, MetaEstimatorMixin, BaseEstimator):
         if not callable(getattr(strategy, "rank", None)):
             raise ValueError(
                 f"return_scores=True needs a ranking strategy (one with a rank method); "
-                f"{getattr(strategy, 'name', type(strategy).__name__)!r} does not score rows"
+                f"{strategy_label(strategy)!r} does not score rows"
             )
         with _device.device_scope(self.device):
             indices, scores = strategy.rank(self, X_pool, n_instances, random_state=seed)

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from ._compat import _num_samples
 from ._random import draw_seed
+from .strategies._common import strategy_label
 
 __all__ = ["n_rounds", "run"]
 
@@ -111,13 +112,12 @@ def run(learner, X, y, on_round=None):
         return learner._check_stopping(X[~is_labeled]) if learner.stopping_ else None
 
     reason = train(0, labeled.copy(), 0.0)
-    strategy = learner.query_strategy_
     with tqdm(
         total=budget,
         initial=len(labeled),
         # Shown only on a terminal when verbose (tqdm's None), never otherwise.
         disable=None if learner.verbose else True,
-        desc=f"active learning ({getattr(strategy, 'name', type(strategy).__name__)})",
+        desc=f"active learning ({strategy_label(learner.query_strategy_)})",
         unit="label",
     ) as progress:
         while reason is None and len(labeled) < budget:

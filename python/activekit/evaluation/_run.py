@@ -18,19 +18,12 @@ from .._learner import ActiveLearningClassifier, default_estimator
 from .._random import MAX_SEED
 from .._simulation import n_rounds
 from ..strategies import get_strategy
+from ..strategies._common import strategy_label
 from ._results import ActiveLearningResults
 
 __all__ = ["DEFAULT_STRATEGIES", "evaluate_strategies"]
 
 DEFAULT_STRATEGIES = ("random", "least_confident", "margin", "entropy")
-
-
-def _name(strategy):
-    return (
-        strategy
-        if isinstance(strategy, str)
-        else getattr(strategy, "name", type(strategy).__name__)
-    )
 
 
 def _check_seeds(seeds):
@@ -121,12 +114,13 @@ def _one_run(template, scorer, X, y, X_test, y_test, test_size, strategy, seed, 
         )
     else:
         X_train, y_train, X_eval, y_eval = X, y, X_test, y_test
+    name = strategy_label(strategy)
     records = []
 
     def on_round(fitted, record):
         records.append(
             {
-                "strategy": _name(strategy),
+                "strategy": name,
                 "seed": seed,
                 "round": record["round"],
                 "n_labeled": record["n_labeled"],
@@ -140,7 +134,7 @@ def _one_run(template, scorer, X, y, X_test, y_test, test_size, strategy, seed, 
 
     learner = clone(template).set_params(query_strategy=strategy, random_state=seed)
     learner.fit(X_train, y_train, on_round=on_round)
-    return records, {"strategy": _name(strategy), "seed": seed, "stop_reason": learner.stop_reason_}
+    return records, {"strategy": name, "seed": seed, "stop_reason": learner.stop_reason_}
 
 
 def evaluate_strategies(
@@ -221,7 +215,7 @@ def evaluate_strategies(
         if X_test.shape[1] != X.shape[1]:
             raise ValueError(f"X_test has {X_test.shape[1]} features but X has {X.shape[1]}")
     strategies = _check_strategies(strategies)
-    names = [_name(s) for s in strategies]
+    names = [strategy_label(s) for s in strategies]
     if len(set(names)) != len(names):
         raise ValueError(f"strategies must be distinct, got {names}")
     seeds = _check_seeds(seeds)
@@ -257,7 +251,9 @@ def evaluate_strategies(
         outputs = []
         with tqdm(total=len(runs) * per_run, disable=show, unit="round") as progress:
             for i, (s, seed) in enumerate(runs):
-                progress.set_description(f"run {i + 1}/{len(runs)}: {_name(s)}, seed {seed}")
+                progress.set_description(
+                    f"run {i + 1}/{len(runs)}: {strategy_label(s)}, seed {seed}"
+                )
                 done = progress.n
                 outputs.append(_one_run(*args, s, seed, tick=progress.update))
                 progress.update(done + per_run - progress.n)  # a run that stopped early
