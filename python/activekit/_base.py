@@ -3,10 +3,13 @@
 Parameters and their validation, the estimator the ``estimator`` parameter stands for
 (:mod:`activekit._estimators`), ``fit`` (plain, or the simulated loop of
 :mod:`activekit._simulation`), ``query``, ``teach``, ``should_stop``, the readers-writer lock
-and the all-or-nothing updates, the device scope of the kernels, and ``predict``.
+and the all-or-nothing updates, the device scope of the kernels, and the delegated
+``predict`` and ``score``.
 
-A concrete learner adds a scikit-learn mixin (``ClassifierMixin`` first in its bases, so that
-its tags come before ``BaseEstimator``'s) and fills in these steps:
+A concrete learner puts a scikit-learn mixin first in its bases (``ClassifierMixin``: its tags
+must come before ``BaseEstimator``'s, which do not call ``super()``), takes ``score`` back from
+the mixin (``score = BaseActiveLearner.__dict__["score"]``), sets ``_estimator_kinds`` (what
+the error for an unusable ``estimator`` lists) and fills in these steps:
 
 - ``_default_estimator()``: the estimator ``estimator=None`` means;
 - ``_adopt(estimator)``: record what the learner exposes of a newly trained model;
