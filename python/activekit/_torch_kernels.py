@@ -202,7 +202,7 @@ def _reason(row, tol):
     return f"sums to {_show(s, row.dtype)}, not 1 (tolerance {_show(tol, row.dtype)})"
 
 
-def _uncertainty(p, measure, tol):
+def uncertainty_scores(p, measure, tol):
     n, c = p.shape
     scores = torch.empty(n, dtype=p.dtype, device=p.device)
     bad = torch.empty(n, dtype=torch.bool, device=p.device)
@@ -225,15 +225,19 @@ def _uncertainty(p, measure, tol):
     return scores
 
 
-def uncertainty_scores(probs, measure, tol):
-    return _uncertainty(probs, measure, tol)
-
-
 def uncertainty_top_k(probs, measure, k, tol):
-    return _top_k(_uncertainty(probs, measure, tol), k)
+    return _top_k(uncertainty_scores(probs, measure, tol), k)
 
 
-def _committee(p, measure, tol):
+def _sum_in_order(t):
+    """``t[0] + t[1] + ...`` added one after the other, as Rust adds members (or classes)."""
+    total = t[0].clone()
+    for i in range(1, t.shape[0]):
+        total += t[i]
+    return total
+
+
+def committee_scores(p, measure, tol):
     m, n, c = p.shape
     scores = torch.empty(n, dtype=p.dtype, device=p.device)
     bad = torch.empty(n, dtype=torch.bool, device=p.device)
@@ -241,30 +245,18 @@ def _committee(p, measure, tol):
         blk = p[:, a:b]
         bad[a:b] = _bad_rows(blk.sum(2), blk.amin(2), tol).any(0)
         # The mean as Rust forms it: members added in order, then divided by m.
-        mean = blk[0].clone()
-        for i in range(1, m):
-            mean += blk[i]
-        mean /= m
+        mean = _sum_in_order(blk) / m
         if measure == "mean_std":
             # As Rust: squared deviations summed over members in order, then each class's
             # sqrt(sum / m) added in class order, divided by c.
-            sq = (blk[0] - mean).square()
-            for i in range(1, m):
-                sq += (blk[i] - mean).square()
-            std = _sqrt(sq / m)
-            total = std[:, 0].clone()
-            for j in range(1, c):
-                total += std[:, j]
-            scores[a:b] = total / c
+            std = _sqrt(_sum_in_order((blk - mean).square()) / m)
+            scores[a:b] = _sum_in_order(std.t()) / c
             continue
         consensus = _entropy(mean, 1)
         if measure == "consensus_entropy":
             scores[a:b] = consensus
             continue
-        h = _entropy(blk, 2)
-        members = h[0].clone()
-        for i in range(1, m):
-            members += h[i]
+        members = _sum_in_order(_entropy(blk, 2))
         scores[a:b] = _at_least_0(consensus - members / m)
     row = _first(bad)
     if row is not None:
@@ -277,19 +269,15 @@ def _committee(p, measure, tol):
     return scores
 
 
-def committee_scores(probs, measure, tol):
-    return _committee(probs, measure, tol)
-
-
 def committee_top_k(probs, measure, k, tol):
-    return _top_k(_committee(probs, measure, tol), k)
+    return _top_k(committee_scores(probs, measure, tol), k)
 
 
 # --------------------------------------------------------------------------------------------
 # Committee disagreement over votes
 
 
-def _votes(v, n_classes, measure):
+def vote_scores(v, n_classes, measure):
     m, n = v.shape
     bad = (v < 0) | (v >= n_classes)
     row = _first(bad.any(0))
@@ -321,12 +309,8 @@ def _votes(v, n_classes, measure):
     return _at_least_0(-total)
 
 
-def vote_scores(votes, n_classes, measure):
-    return _votes(votes, n_classes, measure)
-
-
 def vote_top_k(votes, n_classes, measure, k):
-    return _top_k(_votes(votes, n_classes, measure), k)
+    return _top_k(vote_scores(votes, n_classes, measure), k)
 
 
 # --------------------------------------------------------------------------------------------
