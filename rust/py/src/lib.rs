@@ -9,13 +9,14 @@ use activekit_core::{
     Cancel, Disagreement, Input, KernelError, Metric, Named, Neighbors, TopK, Uncertainty,
     VoteMeasure,
 };
-use numpy::ndarray::LinalgScalar;
+use numpy::ndarray::Array1;
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
 };
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
+use std::str::FromStr;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -59,20 +60,9 @@ fn to_py_err(err: KernelError, names: Names) -> PyErr {
     }
 }
 
-fn parse_measure(measure: &str) -> PyResult<Uncertainty> {
-    measure.parse().map_err(PyValueError::new_err)
-}
-
-fn parse_metric(metric: &str) -> PyResult<Metric> {
-    metric.parse().map_err(PyValueError::new_err)
-}
-
-fn parse_disagreement(measure: &str) -> PyResult<Disagreement> {
-    measure.parse().map_err(PyValueError::new_err)
-}
-
-fn parse_vote(measure: &str) -> PyResult<VoteMeasure> {
-    measure.parse().map_err(PyValueError::new_err)
+/// A measure or metric from its name; an unknown name is a ValueError listing the known ones.
+fn parse<T: FromStr<Err = String>>(name: &str) -> PyResult<T> {
+    name.parse().map_err(PyValueError::new_err)
 }
 
 /// A matrix of either float type.
@@ -96,18 +86,56 @@ enum Vector<'py> {
     F64(PyReadonlyArray1<'py, f64>),
 }
 
+/// `match` over the float type of an array of the enum `$kind` ([`Matrix`], [`Stack`],
+/// [`Vector`]): `$body` is compiled once for `f32` and once for `f64`, with `$x` the typed
+/// array and `$T` (optional) an alias of its float type.
+macro_rules! by_float {
+    ($kind:ident $array:expr, |$x:ident $(: $T:ident)?| $body:expr) => {
+        match $array {
+            $kind::F32($x) => {
+                $(type $T = f32;)?
+                $body
+            }
+            $kind::F64($x) => {
+                $(type $T = f64;)?
+                $body
+            }
+        }
+    };
+}
+
+/// [`by_float!`] over two matrices that must share their float type; `$mixed` when they do not.
+macro_rules! by_float_pair {
+    (($a:expr, $b:expr), |$x:ident, $y:ident| $body:expr, else $mixed:expr) => {
+        match ($a, $b) {
+            (Matrix::F32($x), Matrix::F32($y)) => $body,
+            (Matrix::F64($x), Matrix::F64($y)) => $body,
+            _ => $mixed,
+        }
+    };
+}
+
 type IndicesAndScores<'py> = (Bound<'py, PyArray1<isize>>, Bound<'py, PyAny>);
 
 fn convert_top_k<'py, T: numpy::Element + Copy>(
     py: Python<'py>,
     top: TopK<T>,
 ) -> IndicesAndScores<'py> {
-    // Pool sizes fit in isize: they index a NumPy array.
-    let indices: Vec<isize> = top.indices.into_iter().map(|i| i as isize).collect();
     (
-        indices.into_pyarray(py),
+        indices_to_py(py, top.indices),
         top.scores.into_pyarray(py).into_any(),
     )
+}
+
+/// Scores of either float type as a NumPy array.
+fn scores_to_py<T: numpy::Element>(py: Python<'_>, scores: Array1<T>) -> Bound<'_, PyAny> {
+    scores.into_pyarray(py).into_any()
+}
+
+fn indices_to_py(py: Python<'_>, indices: Vec<usize>) -> Bound<'_, PyArray1<isize>> {
+    // Pool sizes fit in isize: they index a NumPy array.
+    let v: Vec<isize> = indices.into_iter().map(|i| i as isize).collect();
+    v.into_pyarray(py)
 }
 
 /// Run a long kernel with the GIL released on a worker thread, on `n_threads` threads, while
@@ -170,72 +198,81 @@ fn run<R: Send>(
         .map_err(|e| to_py_err(e, names))
 }
 
-fn scores_of<'py, T: core::Real + numpy::Element>(
-    py: Python<'py>,
-    probs: PyReadonlyArray2<'py, T>,
-    kind: Uncertainty,
-    tol: T,
-    n_threads: usize,
-) -> PyResult<Bound<'py, PyAny>> {
-    let view = probs.as_array();
-    let out = run(py, n_threads, NO_NAMES, || {
-        core::uncertainty_scores(view, kind, tol)
-    })?;
-    Ok(out.into_pyarray(py).into_any())
+/// The two functions of a family of measures over class probabilities held in an array of the
+/// enum `$array`, parsed as `$measure`: `$scores(probs, measure, tol, n_threads)` calls the
+/// core's `$core_scores`, `$top_k(probs, measure, k, tol, n_threads)` its `$core_top_k`.
+macro_rules! probability_kernels {
+    (
+        $array:ident, $measure:ty;
+        $(#[$scores_doc:meta])* fn $scores:ident = $core_scores:path;
+        $(#[$top_k_doc:meta])* fn $top_k:ident = $core_top_k:path;
+    ) => {
+        $(#[$scores_doc])*
+        #[pyfunction]
+        fn $scores<'py>(
+            py: Python<'py>,
+            probs: $array<'py>,
+            measure: &str,
+            tol: f64,
+            n_threads: usize,
+        ) -> PyResult<Bound<'py, PyAny>> {
+            let kind: $measure = parse(measure)?;
+            by_float!($array probs, |p: T| {
+                let view = p.as_array();
+                let tol = tol as T;
+                let out = run(py, n_threads, NO_NAMES, || $core_scores(view, kind, tol))?;
+                Ok(scores_to_py(py, out))
+            })
+        }
+
+        $(#[$top_k_doc])*
+        #[pyfunction]
+        fn $top_k<'py>(
+            py: Python<'py>,
+            probs: $array<'py>,
+            measure: &str,
+            k: usize,
+            tol: f64,
+            n_threads: usize,
+        ) -> PyResult<IndicesAndScores<'py>> {
+            let kind: $measure = parse(measure)?;
+            by_float!($array probs, |p: T| {
+                let view = p.as_array();
+                let tol = tol as T;
+                let top = run(py, n_threads, NO_NAMES, || $core_top_k(view, kind, k, tol))?;
+                Ok(convert_top_k(py, top))
+            })
+        }
+    };
 }
 
-fn top_k_of<'py, T: core::Real + numpy::Element>(
-    py: Python<'py>,
-    probs: PyReadonlyArray2<'py, T>,
-    kind: Uncertainty,
-    k: usize,
-    tol: T,
-    n_threads: usize,
-) -> PyResult<IndicesAndScores<'py>> {
-    let view = probs.as_array();
-    let top = run(py, n_threads, NO_NAMES, || {
-        core::uncertainty_top_k(view, kind, k, tol)
-    })?;
-    Ok(convert_top_k(py, top))
+probability_kernels! {
+    Matrix, Uncertainty;
+    /// uncertainty_scores(probs, measure, tol, n_threads)
+    /// --
+    ///
+    /// Uncertainty score of every row of a C-contiguous float32/float64 (n, c) matrix.
+    fn uncertainty_scores = core::uncertainty_scores;
+    /// uncertainty_top_k(probs, measure, k, tol, n_threads)
+    /// --
+    ///
+    /// Indices (most uncertain first, ties by lowest row) and scores of the k most uncertain rows.
+    fn uncertainty_top_k = core::uncertainty_top_k;
 }
 
-/// uncertainty_scores(probs, measure, tol, n_threads)
-/// --
-///
-/// Uncertainty score of every row of a C-contiguous float32/float64 (n, c) matrix.
-#[pyfunction]
-fn uncertainty_scores<'py>(
-    py: Python<'py>,
-    probs: Matrix<'py>,
-    measure: &str,
-    tol: f64,
-    n_threads: usize,
-) -> PyResult<Bound<'py, PyAny>> {
-    let kind = parse_measure(measure)?;
-    match probs {
-        Matrix::F32(p) => scores_of(py, p, kind, tol as f32, n_threads),
-        Matrix::F64(p) => scores_of(py, p, kind, tol, n_threads),
-    }
-}
-
-/// uncertainty_top_k(probs, measure, k, tol, n_threads)
-/// --
-///
-/// Indices (most uncertain first, ties by lowest row) and scores of the k most uncertain rows.
-#[pyfunction]
-fn uncertainty_top_k<'py>(
-    py: Python<'py>,
-    probs: Matrix<'py>,
-    measure: &str,
-    k: usize,
-    tol: f64,
-    n_threads: usize,
-) -> PyResult<IndicesAndScores<'py>> {
-    let kind = parse_measure(measure)?;
-    match probs {
-        Matrix::F32(p) => top_k_of(py, p, kind, k, tol as f32, n_threads),
-        Matrix::F64(p) => top_k_of(py, p, kind, k, tol, n_threads),
-    }
+probability_kernels! {
+    Stack, Disagreement;
+    /// committee_scores(probs, measure, tol, n_threads)
+    /// --
+    ///
+    /// Disagreement on every row of a C-contiguous float32/float64 (members, n, c) array.
+    fn committee_scores = core::committee_scores;
+    /// committee_top_k(probs, measure, k, tol, n_threads)
+    /// --
+    ///
+    /// Indices (most disagreement first, ties by lowest row) and scores of the k rows the
+    /// committee disagrees on most.
+    fn committee_top_k = core::committee_top_k;
 }
 
 /// top_k(scores, k, n_threads)
@@ -249,91 +286,11 @@ fn top_k<'py>(
     k: usize,
     n_threads: usize,
 ) -> PyResult<IndicesAndScores<'py>> {
-    match scores {
-        Vector::F32(s) => {
-            let view = s.as_array();
-            Ok(convert_top_k(
-                py,
-                run(py, n_threads, NO_NAMES, || core::top_k(view, k))?,
-            ))
-        }
-        Vector::F64(s) => {
-            let view = s.as_array();
-            Ok(convert_top_k(
-                py,
-                run(py, n_threads, NO_NAMES, || core::top_k(view, k))?,
-            ))
-        }
-    }
-}
-
-fn committee_scores_of<'py, T: core::Real + numpy::Element>(
-    py: Python<'py>,
-    probs: PyReadonlyArray3<'py, T>,
-    kind: Disagreement,
-    tol: T,
-    n_threads: usize,
-) -> PyResult<Bound<'py, PyAny>> {
-    let view = probs.as_array();
-    let out = run(py, n_threads, NO_NAMES, || {
-        core::committee_scores(view, kind, tol)
-    })?;
-    Ok(out.into_pyarray(py).into_any())
-}
-
-fn committee_top_k_of<'py, T: core::Real + numpy::Element>(
-    py: Python<'py>,
-    probs: PyReadonlyArray3<'py, T>,
-    kind: Disagreement,
-    k: usize,
-    tol: T,
-    n_threads: usize,
-) -> PyResult<IndicesAndScores<'py>> {
-    let view = probs.as_array();
-    let top = run(py, n_threads, NO_NAMES, || {
-        core::committee_top_k(view, kind, k, tol)
-    })?;
-    Ok(convert_top_k(py, top))
-}
-
-/// committee_scores(probs, measure, tol, n_threads)
-/// --
-///
-/// Disagreement on every row of a C-contiguous float32/float64 (members, n, c) array.
-#[pyfunction]
-fn committee_scores<'py>(
-    py: Python<'py>,
-    probs: Stack<'py>,
-    measure: &str,
-    tol: f64,
-    n_threads: usize,
-) -> PyResult<Bound<'py, PyAny>> {
-    let kind = parse_disagreement(measure)?;
-    match probs {
-        Stack::F32(p) => committee_scores_of(py, p, kind, tol as f32, n_threads),
-        Stack::F64(p) => committee_scores_of(py, p, kind, tol, n_threads),
-    }
-}
-
-/// committee_top_k(probs, measure, k, tol, n_threads)
-/// --
-///
-/// Indices (most disagreement first, ties by lowest row) and scores of the k rows the
-/// committee disagrees on most.
-#[pyfunction]
-fn committee_top_k<'py>(
-    py: Python<'py>,
-    probs: Stack<'py>,
-    measure: &str,
-    k: usize,
-    tol: f64,
-    n_threads: usize,
-) -> PyResult<IndicesAndScores<'py>> {
-    let kind = parse_disagreement(measure)?;
-    match probs {
-        Stack::F32(p) => committee_top_k_of(py, p, kind, k, tol as f32, n_threads),
-        Stack::F64(p) => committee_top_k_of(py, p, kind, k, tol, n_threads),
-    }
+    by_float!(Vector scores, |s| {
+        let view = s.as_array();
+        let top = run(py, n_threads, NO_NAMES, || core::top_k(view, k))?;
+        Ok(convert_top_k(py, top))
+    })
 }
 
 /// vote_scores(votes, n_classes, measure, n_threads)
@@ -348,7 +305,7 @@ fn vote_scores<'py>(
     measure: &str,
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let kind = parse_vote(measure)?;
+    let kind: VoteMeasure = parse(measure)?;
     let view = votes.as_array();
     let out = run(py, n_threads, NO_NAMES, || {
         core::vote_scores(view, n_classes, kind)
@@ -370,7 +327,7 @@ fn vote_top_k<'py>(
     k: usize,
     n_threads: usize,
 ) -> PyResult<IndicesAndScores<'py>> {
-    let kind = parse_vote(measure)?;
+    let kind: VoteMeasure = parse(measure)?;
     let view = votes.as_array();
     let top = run(py, n_threads, NO_NAMES, || {
         core::vote_top_k(view, n_classes, kind, k)
@@ -378,36 +335,11 @@ fn vote_top_k<'py>(
     Ok(convert_top_k(py, top))
 }
 
-fn indices_to_py(py: Python<'_>, indices: Vec<usize>) -> Bound<'_, PyArray1<isize>> {
-    // Pool sizes fit in isize: they index a NumPy array.
-    let v: Vec<isize> = indices.into_iter().map(|i| i as isize).collect();
-    v.into_pyarray(py)
-}
-
 fn same_dtype_error() -> PyErr {
     PyTypeError::new_err("both matrices must have the same dtype (float32 or float64)")
 }
 
 type KCenterOut<'py> = (Bound<'py, PyArray1<isize>>, Bound<'py, PyArray1<f64>>, u64);
-
-fn kcenter_of<'py, T: core::Real + numpy::Element>(
-    py: Python<'py>,
-    pool: PyReadonlyArray2<'py, T>,
-    centers: PyReadonlyArray2<'py, T>,
-    k: usize,
-    first: Option<usize>,
-    n_threads: usize,
-) -> PyResult<KCenterOut<'py>> {
-    let (p, c) = (pool.as_array(), centers.as_array());
-    let out = run_interruptible(py, n_threads, KCENTER, |cancel| {
-        core::kcenter_greedy(p, c, k, first, cancel)
-    })?;
-    Ok((
-        indices_to_py(py, out.indices),
-        out.distances.into_pyarray(py),
-        out.evaluations,
-    ))
-}
 
 /// kcenter_greedy(X_pool, X_centers, k, first, n_threads)
 /// --
@@ -424,30 +356,20 @@ fn kcenter_greedy<'py>(
     first: Option<usize>,
     n_threads: usize,
 ) -> PyResult<KCenterOut<'py>> {
-    match (X_pool, X_centers) {
-        (Matrix::F32(p), Matrix::F32(c)) => kcenter_of(py, p, c, k, first, n_threads),
-        (Matrix::F64(p), Matrix::F64(c)) => kcenter_of(py, p, c, k, first, n_threads),
-        _ => Err(same_dtype_error()),
-    }
+    let out = by_float_pair!((X_pool, X_centers), |p, c| {
+        let (p, c) = (p.as_array(), c.as_array());
+        run_interruptible(py, n_threads, KCENTER, |cancel| {
+            core::kcenter_greedy(p, c, k, first, cancel)
+        })?
+    }, else return Err(same_dtype_error()));
+    Ok((
+        indices_to_py(py, out.indices),
+        out.distances.into_pyarray(py),
+        out.evaluations,
+    ))
 }
 
 type NearestOut<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<isize>>);
-
-fn min_distances_of<'py, T: core::Real + numpy::Element>(
-    py: Python<'py>,
-    x: PyReadonlyArray2<'py, T>,
-    c: PyReadonlyArray2<'py, T>,
-    n_threads: usize,
-) -> PyResult<NearestOut<'py>> {
-    let (xv, cv) = (x.as_array(), c.as_array());
-    let out = run_interruptible(py, n_threads, MIN_DISTANCES, |cancel| {
-        core::min_distances(xv, cv, cancel)
-    })?;
-    Ok((
-        out.distances.into_pyarray(py),
-        indices_to_py(py, out.indices),
-    ))
-}
 
 /// min_distances(X, C, n_threads)
 /// --
@@ -461,11 +383,16 @@ fn min_distances<'py>(
     C: Matrix<'py>,
     n_threads: usize,
 ) -> PyResult<NearestOut<'py>> {
-    match (X, C) {
-        (Matrix::F32(x), Matrix::F32(c)) => min_distances_of(py, x, c, n_threads),
-        (Matrix::F64(x), Matrix::F64(c)) => min_distances_of(py, x, c, n_threads),
-        _ => Err(same_dtype_error()),
-    }
+    let out = by_float_pair!((X, C), |x, c| {
+        let (x, c) = (x.as_array(), c.as_array());
+        run_interruptible(py, n_threads, MIN_DISTANCES, |cancel| {
+            core::min_distances(x, c, cancel)
+        })?
+    }, else return Err(same_dtype_error()));
+    Ok((
+        out.distances.into_pyarray(py),
+        indices_to_py(py, out.indices),
+    ))
 }
 
 /// kmeans_plusplus(X, k, seed, n_threads)
@@ -481,20 +408,12 @@ fn kmeans_plusplus<'py>(
     seed: u64,
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyArray1<isize>>> {
-    let picks = match X {
-        Matrix::F32(x) => {
-            let v = x.as_array();
-            run_interruptible(py, n_threads, ROWS_X, |cancel| {
-                core::kmeans_plusplus(v, k, seed, cancel)
-            })?
-        }
-        Matrix::F64(x) => {
-            let v = x.as_array();
-            run_interruptible(py, n_threads, ROWS_X, |cancel| {
-                core::kmeans_plusplus(v, k, seed, cancel)
-            })?
-        }
-    };
+    let picks = by_float!(Matrix X, |x| {
+        let x = x.as_array();
+        run_interruptible(py, n_threads, ROWS_X, |cancel| {
+            core::kmeans_plusplus(x, k, seed, cancel)
+        })?
+    });
     Ok(indices_to_py(py, picks))
 }
 
@@ -515,20 +434,12 @@ fn kmeans_plusplus_outer<'py>(
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyArray1<isize>>> {
     let a = A.as_array();
-    let picks = match H {
-        Matrix::F32(h) => {
-            let h = h.as_array();
-            run_interruptible(py, n_threads, KMEANS_OUTER, |cancel| {
-                core::kmeans_plusplus_outer(a, h, intercept, k, seed, cancel)
-            })?
-        }
-        Matrix::F64(h) => {
-            let h = h.as_array();
-            run_interruptible(py, n_threads, KMEANS_OUTER, |cancel| {
-                core::kmeans_plusplus_outer(a, h, intercept, k, seed, cancel)
-            })?
-        }
-    };
+    let picks = by_float!(Matrix H, |h| {
+        let h = h.as_array();
+        run_interruptible(py, n_threads, KMEANS_OUTER, |cancel| {
+            core::kmeans_plusplus_outer(a, h, intercept, k, seed, cancel)
+        })?
+    });
     Ok(indices_to_py(py, picks))
 }
 
@@ -546,29 +457,6 @@ fn convert_neighbors<'py, T: numpy::Element>(
     )
 }
 
-fn knn_of<'py, T: core::Real + LinalgScalar + numpy::Element>(
-    py: Python<'py>,
-    x: PyReadonlyArray2<'py, T>,
-    x_ref: Option<PyReadonlyArray2<'py, T>>,
-    k: usize,
-    metric: Metric,
-    n_threads: usize,
-) -> PyResult<IndicesAndDistances<'py>> {
-    let q = x.as_array();
-    let nn = match x_ref {
-        None => run_interruptible(py, n_threads, ROWS_X, |cancel| {
-            core::knn(q, k, metric, cancel)
-        })?,
-        Some(r) => {
-            let r = r.as_array();
-            run_interruptible(py, n_threads, KNN_QUERY, |cancel| {
-                core::knn_query(q, r, k, metric, cancel)
-            })?
-        }
-    };
-    Ok(convert_neighbors(py, nn))
-}
-
 /// knn(x, x_ref, k, metric, n_threads)
 /// --
 ///
@@ -584,30 +472,25 @@ fn knn<'py>(
     metric: &str,
     n_threads: usize,
 ) -> PyResult<IndicesAndDistances<'py>> {
-    let metric = parse_metric(metric)?;
-    match (x, x_ref) {
-        (Matrix::F32(x), None) => knn_of(py, x, None, k, metric, n_threads),
-        (Matrix::F64(x), None) => knn_of(py, x, None, k, metric, n_threads),
-        (Matrix::F32(x), Some(Matrix::F32(r))) => knn_of(py, x, Some(r), k, metric, n_threads),
-        (Matrix::F64(x), Some(Matrix::F64(r))) => knn_of(py, x, Some(r), k, metric, n_threads),
-        _ => Err(PyTypeError::new_err(
+    let metric: Metric = parse(metric)?;
+    match x_ref {
+        None => by_float!(Matrix x, |x| {
+            let x = x.as_array();
+            let nn = run_interruptible(py, n_threads, ROWS_X, |cancel| {
+                core::knn(x, k, metric, cancel)
+            })?;
+            Ok(convert_neighbors(py, nn))
+        }),
+        Some(r) => by_float_pair!((x, r), |q, r| {
+            let (q, r) = (q.as_array(), r.as_array());
+            let nn = run_interruptible(py, n_threads, KNN_QUERY, |cancel| {
+                core::knn_query(q, r, k, metric, cancel)
+            })?;
+            Ok(convert_neighbors(py, nn))
+        }, else Err(PyTypeError::new_err(
             "x and x_ref must have the same float type",
-        )),
+        ))),
     }
-}
-
-fn knn_density_of<'py, T: core::Real + LinalgScalar + numpy::Element>(
-    py: Python<'py>,
-    x: PyReadonlyArray2<'py, T>,
-    k: usize,
-    metric: Metric,
-    n_threads: usize,
-) -> PyResult<Bound<'py, PyAny>> {
-    let view = x.as_array();
-    let out = run_interruptible(py, n_threads, ROWS_X, |cancel| {
-        core::knn_density(view, k, metric, cancel)
-    })?;
-    Ok(out.into_pyarray(py).into_any())
 }
 
 /// knn_density(x, k, metric, n_threads)
@@ -622,21 +505,14 @@ fn knn_density<'py>(
     metric: &str,
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let metric = parse_metric(metric)?;
-    match x {
-        Matrix::F32(x) => knn_density_of(py, x, k, metric, n_threads),
-        Matrix::F64(x) => knn_density_of(py, x, k, metric, n_threads),
-    }
-}
-
-fn mean_cosine_of<'py, T: core::Real + numpy::Element>(
-    py: Python<'py>,
-    x: PyReadonlyArray2<'py, T>,
-    n_threads: usize,
-) -> PyResult<Bound<'py, PyAny>> {
-    let view = x.as_array();
-    let out = run(py, n_threads, ROWS_X, || core::mean_cosine_similarity(view))?;
-    Ok(out.into_pyarray(py).into_any())
+    let metric: Metric = parse(metric)?;
+    by_float!(Matrix x, |x| {
+        let x = x.as_array();
+        let out = run_interruptible(py, n_threads, ROWS_X, |cancel| {
+            core::knn_density(x, k, metric, cancel)
+        })?;
+        Ok(scores_to_py(py, out))
+    })
 }
 
 /// mean_cosine_similarity(x, n_threads)
@@ -649,10 +525,11 @@ fn mean_cosine_similarity<'py>(
     x: Matrix<'py>,
     n_threads: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
-    match x {
-        Matrix::F32(x) => mean_cosine_of(py, x, n_threads),
-        Matrix::F64(x) => mean_cosine_of(py, x, n_threads),
-    }
+    by_float!(Matrix x, |x| {
+        let x = x.as_array();
+        let out = run(py, n_threads, ROWS_X, || core::mean_cosine_similarity(x))?;
+        Ok(scores_to_py(py, out))
+    })
 }
 
 /// The names of `T`'s variants as a tuple of str, in the core's order.
