@@ -175,10 +175,6 @@ def is_float32(a):
     return dtype_name(a) == "float32"
 
 
-def is_float64(a):
-    return dtype_name(a) == "float64"
-
-
 def float_array(name, shape, ndim, dtype, real):
     """An input of real numbers with ``ndim`` dimensions (``real``: the dtype holds them)."""
     if len(shape) != ndim:
