@@ -104,7 +104,7 @@ def gradient_embedding(estimator, X):
     Returns
     -------
     embedding : ndarray of shape (n_samples, n_dims)
-        float64 for linear models, the module's dtype for torch.
+        float64 (the factors' product), for linear models and torch modules alike.
 
     Examples
     --------

@@ -28,8 +28,8 @@ from ._posterior import _PosteriorSamples, posterior_docstring
 __all__ = ["BALD", "BatchBALD", "MeanSTD", "batch_bald"]
 
 #: Values of the ``(configurations, candidates, classes)`` block of joint probabilities that
-#: BatchBALD holds at once (2 MiB of float64: measured as fast as 16 MiB, or faster, and a
-#: fixed cost that stays small beside a pool); candidates are taken in chunks that fit.
+#: BatchBALD holds at once (2 MiB of float64, a fixed cost that stays small beside a pool;
+#: docs/strategies.md times it against other sizes); candidates are taken in chunks that fit.
 _BLOCK_VALUES = 1 << 18
 
 _TINY = np.finfo(np.float64).tiny
@@ -454,13 +454,14 @@ class BatchBALD(_PosteriorSamples, RankingStrategy):
         ``max_candidates <= n_candidates`` never widens it). ``None``, the default, sets no
         bound: the batch is the exact greedy, and costs at worst what a search of every row
         at every pick costs (Kirsch et al.'s own), which is what widening reaches when many
-        rows have high BALD and the gains fall below it (measured at one BLAS thread, 10
-        picks from 20,000 rows x 20 samples, 10 classes: about 7 s, against 0.4 s for the
-        first shortlist alone). Where a bound is wanted, a pick's time grows with its shortlist, so
-        ``max_candidates = 8 * n_candidates`` keeps a batch within about 8 times the first
-        shortlist's. A pick made where the bound stopped the widening before the shortlist's
-        condition held is the best of the shortlist, not necessarily of the pool:
-        ``shortlist_exact_`` says which. Nothing is logged or warned.
+        rows have high BALD and the gains fall below it (at one BLAS thread, 10 picks
+        from 20,000 rows x 20 samples, 10 classes: 7 to 8 s, against 0.4 s for the first
+        shortlist alone; docs/strategies.md has the command). Where a bound is wanted, a
+        pick's time grows with its shortlist, so ``max_candidates = 8 * n_candidates`` keeps
+        a batch within about 8 times the first shortlist's. A pick made where the bound
+        stopped the widening before the shortlist's condition held is the best of the
+        shortlist, not necessarily of the pool: ``shortlist_exact_`` says which. Nothing is
+        logged or warned.
 
     Attributes
     ----------

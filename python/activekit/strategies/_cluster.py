@@ -32,7 +32,7 @@ _MINIBATCH_ABOVE = 20_000
 def _kmeans(E, n_clusters, seed):
     """Cluster labels of ``E``; fewer distinct points than clusters leaves some empty."""
     if len(E) > _MINIBATCH_ABOVE:
-        # Large batches and early stopping: a few seconds on a million rows.
+        # Large batches and early stopping (docs/strategies.md times it against full k-means).
         model = MiniBatchKMeans(
             n_clusters, n_init=1, batch_size=4096, max_no_improvement=5, random_state=seed
         )

@@ -90,7 +90,7 @@ def expected_gradient_lengths(estimator, X):
 
     The one place that knows which models have a gradient form: linear models in closed form
     here; a torch module (a skorch net) through per-example gradients with ``torch.func``,
-    with respect to every trainable parameter (``activekit._torch``).
+    with respect to every trainable parameter (``activekit._torch_inference``).
 
     Parameters
     ----------
@@ -137,7 +137,8 @@ class ExpectedGradientLength(ScoringStrategy):
     The score of a row ``x`` is ``sum_y p(y|x) ||grad_theta loss(x, y)||``: the norm of the
     per-example log-loss gradient with respect to the model's parameters (weights and
     intercepts), expected over the label under the model's own ``p(y|x)``. For linear models
-    it is exact and cheap, O(n_pool * n_classes) after ``predict_proba``:
+    it is exact and cheap: one ``decision_function`` over the pool, then
+    O(n_pool * (n_classes + n_features)):
 
     - multinomial LogisticRegression: the gradient is ``(p - e_y) outer [x, 1]``, whose norm
       is ``||p - e_y|| * sqrt(||x||^2 + 1)``;
@@ -225,7 +226,7 @@ class ExpectedErrorReduction(RankingStrategy):
     pool with the ``random_state`` given to :meth:`select`, so the picks are reproducible
     (the refits are as deterministic as the estimator: give it a ``random_state`` if it uses
     one). On digits (10 classes, LogisticRegression, 20 to 400 labels) the defaults make 300
-    refits, 2 to 5 seconds a round on a busy 2-core machine.
+    refits: seconds a round (docs/strategies.md has a measurement and its command).
 
     Each refit runs on one BLAS thread (small fits are far slower on several); ``n_jobs``
     runs refits in parallel threads instead, which pays off for estimators that release the
@@ -301,9 +302,9 @@ class ExpectedErrorReduction(RankingStrategy):
         X_lab, y_lab = learner.X_labeled_, learner.y_labeled_
         tasks = [(i, j) for i in range(len(candidates)) for j in range(len(classes))]
         tasks = [(i, j) for i, j in tasks if probs[i, j] > 0]
-        # Small refits on a multithreaded BLAS are slow (its threads spin and contend, up to
-        # 100x on a busy machine) and oversubscribe with n_jobs: one BLAS thread per refit,
-        # whatever n_jobs, which also keeps the results independent of n_jobs.
+        # One BLAS thread per refit, whatever n_jobs: a small refit is slower on several (its
+        # threads spin and contend; docs/strategies.md), more threads would oversubscribe with
+        # n_jobs, and the results stay independent of n_jobs.
         with threadpool_limits(limits=1, user_api="blas"):
             losses = Parallel(n_jobs=self.n_jobs, prefer="threads")(
                 delayed(_loss_after_refit)(
