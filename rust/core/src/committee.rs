@@ -26,12 +26,11 @@
 
 use crate::error::{Input, KernelError, Result};
 use crate::isa::{best_isa, multiversion};
-use crate::names::{parse, Named};
+use crate::names::named;
 use crate::real::Real;
 use crate::topk::{check_k, scores_by_block, top_k_by_block, TopK};
 use crate::uncertainty::{block_stats, finish, RowStats, Uncertainty};
 use ndarray::{s, Array1, ArrayView2, ArrayView3};
-use std::str::FromStr;
 
 /// A disagreement measure over the members' class probabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,22 +49,15 @@ pub enum Disagreement {
     MeanStd,
 }
 
-impl Named for Disagreement {
-    const KIND: &'static str = "disagreement measure";
-    const NAMES: &'static [(&'static str, Self)] = &[
-        ("consensus_entropy", Self::ConsensusEntropy),
-        ("max_disagreement", Self::MeanKl),
-        ("mean_std", Self::MeanStd),
-    ];
-}
-
-impl FromStr for Disagreement {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        parse(s)
-    }
-}
+named!(
+    Disagreement,
+    "disagreement measure",
+    [
+        "consensus_entropy" => ConsensusEntropy,
+        "max_disagreement" => MeanKl,
+        "mean_std" => MeanStd,
+    ]
+);
 
 /// A disagreement measure over the members' votes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,21 +68,14 @@ pub enum VoteMeasure {
     VariationRatio,
 }
 
-impl Named for VoteMeasure {
-    const KIND: &'static str = "vote measure";
-    const NAMES: &'static [(&'static str, Self)] = &[
-        ("vote_entropy", Self::VoteEntropy),
-        ("variation_ratio", Self::VariationRatio),
-    ];
-}
-
-impl FromStr for VoteMeasure {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        parse(s)
-    }
-}
+named!(
+    VoteMeasure,
+    "vote measure",
+    [
+        "vote_entropy" => VoteEntropy,
+        "variation_ratio" => VariationRatio,
+    ]
+);
 
 /// Fewest members that can disagree.
 const MIN_MEMBERS: usize = 2;

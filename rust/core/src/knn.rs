@@ -17,12 +17,11 @@
 
 use crate::cancel::Cancel;
 use crate::error::{Input, KernelError, Result};
-use crate::names::{parse, Named};
+use crate::names::named;
 use crate::real::Real;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array1, Array2, ArrayView2, CowArray, Ix2, LinalgScalar, Zip};
 use rayon::prelude::*;
-use std::str::FromStr;
 
 /// Query rows per parallel job.
 const QUERY_BLOCK: usize = 128;
@@ -43,19 +42,14 @@ pub enum Metric {
     Cosine,
 }
 
-impl Named for Metric {
-    const KIND: &'static str = "metric";
-    const NAMES: &'static [(&'static str, Self)] =
-        &[("euclidean", Self::Euclidean), ("cosine", Self::Cosine)];
-}
-
-impl FromStr for Metric {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        parse(s)
-    }
-}
+named!(
+    Metric,
+    "metric",
+    [
+        "euclidean" => Euclidean,
+        "cosine" => Cosine,
+    ]
+);
 
 /// The `k` nearest neighbours of each query row, nearest first.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,6 +9,26 @@ pub trait Named: Copy + 'static {
     const NAMES: &'static [(&'static str, Self)];
 }
 
+/// Implement [`Named`] and [`std::str::FromStr`] (through [`parse`]) for an enum from its one
+/// table of names: `named!(Type, "kind", ["name" => Variant, ...])`.
+macro_rules! named {
+    ($ty:ty, $kind:literal, [$($name:literal => $variant:ident),+ $(,)?]) => {
+        impl $crate::names::Named for $ty {
+            const KIND: &'static str = $kind;
+            const NAMES: &'static [(&'static str, Self)] = &[$(($name, Self::$variant)),+];
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+
+            fn from_str(s: &str) -> std::result::Result<Self, String> {
+                $crate::names::parse(s)
+            }
+        }
+    };
+}
+pub(crate) use named;
+
 /// The names of `T`'s variants, in the order of [`Named::NAMES`].
 pub fn names<T: Named>() -> impl ExactSizeIterator<Item = &'static str> {
     T::NAMES.iter().map(|&(name, _)| name)

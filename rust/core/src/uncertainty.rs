@@ -10,11 +10,10 @@
 
 use crate::error::{Input, KernelError, Result};
 use crate::isa::{best_isa, multiversion};
-use crate::names::{parse, Named};
+use crate::names::named;
 use crate::real::Real;
 use crate::topk::{check_k, scores_by_block, top_k_by_block, TopK};
 use ndarray::{s, Array1, ArrayView2};
-use std::str::FromStr;
 
 /// Which uncertainty measure to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,22 +26,15 @@ pub enum Uncertainty {
     Entropy,
 }
 
-impl Named for Uncertainty {
-    const KIND: &'static str = "uncertainty measure";
-    const NAMES: &'static [(&'static str, Self)] = &[
-        ("least_confident", Self::LeastConfident),
-        ("margin", Self::Margin),
-        ("entropy", Self::Entropy),
-    ];
-}
-
-impl FromStr for Uncertainty {
-    type Err = String;
-
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        parse(s)
-    }
-}
+named!(
+    Uncertainty,
+    "uncertainty measure",
+    [
+        "least_confident" => LeastConfident,
+        "margin" => Margin,
+        "entropy" => Entropy,
+    ]
+);
 
 /// Lanes of the accumulators: wide enough for AVX-512 on f32.
 const LANES: usize = 16;
