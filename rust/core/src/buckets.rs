@@ -17,7 +17,7 @@ use rayon::prelude::*;
 /// A row in the queue: its bound, its squared norm (for the filter), its index and how many
 /// picks it has been compared with. Everything an update needs but the row itself is here, so
 /// that a bucket's rows cost no lookups in row-ordered arrays (on large pools each one a miss
-/// in cache: the norm's alone measured an eighth of the run).
+/// in cache; see `docs/kcenter.md`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Item {
     pub bound: f64,

@@ -81,9 +81,8 @@ named!(
 const MIN_MEMBERS: usize = 2;
 
 /// Values per member in one pass over a group of rows (at most a block): the running sum of
-/// the group (64 KiB in f32) stays in the L2 cache while every member is added to it. Measured
-/// on the project machine with 10 members: groups of 4096 values were 1.3 to 1.8 times slower
-/// at 100 and 1000 classes, and 32768 no faster.
+/// the group (64 KiB in f32) stays in the L2 cache while every member is added to it (the
+/// size is measured: `docs/rust-kernels.md`).
 const GROUP_VALUES: usize = 16384;
 
 fn check_members(m: usize) -> Result<()> {

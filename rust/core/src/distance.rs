@@ -154,9 +154,8 @@ impl<T: Real> Filter<T> {
 }
 
 /// Squared norm of a row, in `f64`, in eight running sums (any summation order is within
-/// [`Filter`]'s `tiny`): 4%-7% faster k-center runs than one chain of dependent additions on
-/// pools of 100k rows and more, the same on small ones. Bit-identical on every instruction
-/// set ([`sq_norms`] is the dispatched version).
+/// [`Filter`]'s `tiny`), independent so that they pipeline (see `docs/kcenter.md`).
+/// Bit-identical on every instruction set ([`sq_norms`] is the dispatched version).
 #[inline(always)]
 pub(crate) fn sq_norm<T: Real>(x: &[T]) -> f64 {
     const W: usize = 8;
@@ -445,9 +444,9 @@ impl<T: Real> Picks<'_, T> {
 /// The distance loops, once per instruction set: a module whose functions all carry the
 /// same `target_feature` (none for the baseline), so that the pairwise recursion and the
 /// inlined leaves are compiled for it; calls between them need no `unsafe`. The second
-/// argument is how many centres a row meets per pass in the nearest-centre tiles (4 was
-/// fastest on each, measured on an AMD EPYC with AVX-512); the third, whether the filter's
-/// four-row dot products use fused multiply-adds (only where the features imply FMA).
+/// argument is how many centres a row meets per pass in the nearest-centre tiles (a measured
+/// choice: `docs/rust-kernels.md`); the third, whether the filter's four-row dot products use
+/// fused multiply-adds (only where the features imply FMA).
 macro_rules! distance_kernels {
     ($module:ident, $tile:literal, $fma:literal $(, $feature:literal)?) => {
         mod $module {

@@ -13,9 +13,7 @@
 //!   centres added since each one's last update, in parallel, and move to the buckets of their
 //!   new bounds; once every row left in the highest bucket is up to date, its largest bound is
 //!   exact and no other row can beat it (their true values are at most their bounds), so it is
-//!   the exact argmax, lowest index among ties, as in the eager greedy. (A 4-ary heap that
-//!   brought one row up to date at a time measured 1.3x-1.7x slower: each step a sift through
-//!   a tree that does not fit in cache, on one core.)
+//!   the exact argmax, lowest index among ties, as in the eager greedy.
 //! * Triangle inequality. When row `x` with nearest centre `a` at distance `u` is compared with
 //!   a later centre `c`, `d(x, c) >= d(a, c) - u >= D_c - u`, where `D_c` is `c`'s own distance
 //!   to its nearest earlier centre when it was picked. If `D_c >= 2u` (with a safety margin far
@@ -29,11 +27,10 @@
 //!   (mostly the one that does lower it) are computed exactly, in `f64` in NumPy's order. The
 //!   first pass over the labelled centres uses the same filter, computing first the centre
 //!   with the smallest lower bound (about one exact distance a row instead of three). Rows are
-//!   brought up to date four at a time, sharing each block's loads (the block streamed from L2
-//!   for every row was most of the filter's time; 20-25% faster on MNIST-PCA50, k = 1000), each
-//!   with the result it gets alone. See `docs/kcenter.md` for measurements.
+//!   brought up to date four at a time, sharing the loads of each block of the filter, each
+//!   with the result it gets alone.
 //!
-//! Values whose squares or products overflow (issue 16). Rows are finite (checked), but the
+//! Values whose squares or products overflow. Rows are finite (checked), but the
 //! `f32` filter's dot products overflow from about `sqrt(f32::MAX)` up, and in `f64` squared
 //! distances overflow to `inf` from about `1.3e154` up. Both are handled exactly, not
 //! rejected: a filter bound that is not finite bounds nothing (the pick's distance is computed
@@ -43,8 +40,8 @@
 //! greedy, and `inf` ties with `inf`: the lowest index is picked first, as among any equal
 //! distances, and such a pick is reported at distance `inf`.
 //!
-//! Refreshing every row in a streaming pass after 8, 16 and 32 picks paid off with the heap;
-//! with the bucket queue it measured slower (most rows never need the later picks).
+//! `docs/kcenter.md` has the designs measured against this one and the commands that rerun
+//! the measurements.
 //!
 //! Memory is linear in the pool: a queue entry per row (24 bytes: bound, squared norm, index,
 //! pick counter; the first pass's bound and norm vectors are freed once it is built), the
@@ -85,8 +82,7 @@ fn prefetch<T>(r: &[T]) {
 
 /// Rows a bucket of the queue holds when it is built: enough that a bucket is worth
 /// spreading over the threads, few enough that little of the last one before a pick is
-/// brought up to date for nothing (128 to 512 measured within noise of each other; 32 and
-/// 64 slower).
+/// brought up to date for nothing (measured: `docs/kcenter.md`).
 const PER_BUCKET: usize = 128;
 
 /// Rows of a bucket that each thread takes at a time (a bucket of fewer stays on one).

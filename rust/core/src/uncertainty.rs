@@ -117,9 +117,9 @@ impl<T: Real, const W: usize> Acc<T, W> {
     }
 
     /// Fold lanes `H..2H` into lanes `0..H` (`2H <= W`). Each statistic in its own loop of a
-    /// constant length: the compiler turns some of these into vector operations (one loop over
-    /// all statistics at a variable width was left wholly scalar, about 70 instructions a row;
-    /// this is about 50). Lanes are independent, so the values are those of any loop order.
+    /// constant length, which the compiler turns into vector operations where it can (see
+    /// `docs/rust-kernels.md`). Lanes are independent, so the values are those of any loop
+    /// order.
     #[inline(always)]
     fn fold<const K: u8, const H: usize>(&mut self) {
         for l in 0..H {
@@ -257,12 +257,9 @@ fn block_stats_generic<T: Real>(x: &[T], c: usize, kind: Uncertainty, out: &mut 
     }
 }
 
-// Runtime dispatch. The default x86-64 target has only SSE2 (4 f32 lanes); the same loops
-// compiled for AVX-512 (16 lanes, 32 registers: no spills) run about 3x faster than with AVX2
-// on entropy. Each variant performs the same IEEE operations in the same order as the baseline
-// build: Rust never contracts a multiply and an add into an FMA unless asked to, and nothing
-// here asks, so every path gives bit-identical results (checked by a test); only the width of
-// the instructions differs.
+// The default x86-64 target has only SSE2 (4 f32 lanes); AVX-512 has 16 lanes and 32
+// registers, enough that the row loops do not spill. Every variant gives the same bits
+// (`crate::isa`; checked by a test).
 
 multiversion! {
     /// Statistics of every row of the row-major block `x` (`c` values per row) into `out`, with
