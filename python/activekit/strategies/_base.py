@@ -84,8 +84,8 @@ class RankingStrategy(QueryStrategy):
     subclasses write :meth:`rank`; :meth:`select` returns its picks, and
     ``query(return_scores=True)`` its numbers.
 
-    For strategies whose picks depend on each other (a greedy cover, a clustering, a bandit);
-    a strategy that scores every row on its own and takes the top scores is a
+    For strategies whose picks depend on each other (a greedy cover, a clustering, a batch
+    search); a strategy that scores every row on its own and takes the top scores is a
     :class:`ScoringStrategy`.
 
     ``OrderedStrategy`` is this class's former name. Before :class:`ScoringStrategy` existed,
