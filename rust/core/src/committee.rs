@@ -173,6 +173,26 @@ struct Scratch<T> {
     consensus: Vec<RowStats<T>>,
 }
 
+/// Member `i`'s rows `first..first + r` as one row-major slice: borrowed when they are
+/// contiguous in memory, else copied into `copy`.
+fn member_rows<'a, T: Real>(
+    probs: ArrayView3<'a, T>,
+    i: usize,
+    first: usize,
+    r: usize,
+    copy: &'a mut Vec<T>,
+) -> &'a [T] {
+    let rows = probs.slice_move(s![i, first..first + r, ..]);
+    match rows.to_slice() {
+        Some(x) => x,
+        None => {
+            copy.clear();
+            copy.extend(rows.iter().copied());
+            &copy[..]
+        }
+    }
+}
+
 /// Score rows `start..start + out.len()` into `out`, or name the first invalid member row.
 ///
 /// The rows are taken in groups of about [`GROUP_VALUES`] values per member. For each member,
@@ -216,15 +236,7 @@ fn score_block<T: Real>(
         let mean = &mut scratch.mean[..r * c];
         mean.fill(T::zero());
         for i in 0..m {
-            let rows = probs.slice(s![i, first..first + r, ..]);
-            let x = match rows.to_slice() {
-                Some(x) => x,
-                None => {
-                    scratch.copy.clear();
-                    scratch.copy.extend(rows.iter().copied());
-                    &scratch.copy[..]
-                }
-            };
+            let x = member_rows(probs.view(), i, first, r, &mut scratch.copy);
             block_stats(x, c, member_kind, &mut scratch.members[i * r..(i + 1) * r]);
             elementwise(isa, mean, x, Op::Add);
         }
@@ -233,15 +245,7 @@ fn score_block<T: Real>(
             let squares = &mut scratch.squares[..r * c];
             squares.fill(T::zero());
             for i in 0..m {
-                let rows = probs.slice(s![i, first..first + r, ..]);
-                let x = match rows.to_slice() {
-                    Some(x) => x,
-                    None => {
-                        scratch.copy.clear();
-                        scratch.copy.extend(rows.iter().copied());
-                        &scratch.copy[..]
-                    }
-                };
+                let x = member_rows(probs.view(), i, first, r, &mut scratch.copy);
                 elementwise(isa, squares, x, Op::AddSquaredDeviation(mean));
             }
         } else {
@@ -289,7 +293,7 @@ fn score_block<T: Real>(
 ///
 /// # Errors
 /// [`KernelError::TooFewMembers`] for fewer than two members, [`KernelError::Empty`] for no
-/// rows, [`KernelError::TooFewColumns`] for fewer than two classes,
+/// rows, [`KernelError::TooFewClasses`] for fewer than two classes,
 /// [`KernelError::InvalidTolerance`], and [`KernelError::InvalidMemberProbability`] naming
 /// the lowest invalid row and, within it, the lowest member.
 ///
@@ -616,7 +620,7 @@ mod tests {
         let narrow = Array3::<f64>::ones((3, 2, 1));
         assert!(matches!(
             committee_scores(narrow.view(), Disagreement::ConsensusEntropy, 1e-6),
-            Err(KernelError::TooFewColumns { got: 1, .. })
+            Err(KernelError::TooFewClasses { got: 1, .. })
         ));
         let ok = Array3::<f64>::from_elem((2, 3, 2), 0.5);
         assert_eq!(

@@ -361,7 +361,7 @@ fn score_block<T: Real>(
 /// The uncertainty score of every row.
 ///
 /// # Errors
-/// [`KernelError::Empty`] for no rows, [`KernelError::TooFewColumns`] for fewer than two
+/// [`KernelError::Empty`] for no rows, [`KernelError::TooFewClasses`] for fewer than two
 /// columns, [`KernelError::InvalidProbability`] naming the first invalid row.
 ///
 /// # Examples
@@ -477,7 +477,7 @@ mod tests {
         let p = Array2::<f64>::ones((3, 1));
         assert!(matches!(
             uncertainty_scores(p.view(), Uncertainty::Margin, 1e-6),
-            Err(KernelError::TooFewColumns { got: 1, .. })
+            Err(KernelError::TooFewClasses { got: 1, .. })
         ));
     }
 
