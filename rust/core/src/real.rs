@@ -17,37 +17,30 @@ pub trait Real: Float + Send + Sync + Debug + Display + 'static {
     fn to_f64_lossless(self) -> f64;
 }
 
-impl Real for f64 {
-    #[inline(always)]
-    fn xlogx(self) -> f64 {
-        if self >= f64::MIN_POSITIVE {
-            self * ln_normal_f64(self)
-        } else {
-            0.0
-        }
-    }
+/// `Real` for a float type, from its `ln` on normal values and its widening to `f64`.
+macro_rules! impl_real {
+    ($t:ident, $ln_normal:path, |$x:ident| $widen:expr) => {
+        impl Real for $t {
+            #[inline(always)]
+            fn xlogx(self) -> $t {
+                if self >= $t::MIN_POSITIVE {
+                    self * $ln_normal(self)
+                } else {
+                    0.0
+                }
+            }
 
-    #[inline(always)]
-    fn to_f64_lossless(self) -> f64 {
-        self
-    }
+            #[inline(always)]
+            fn to_f64_lossless(self) -> f64 {
+                let $x = self;
+                $widen
+            }
+        }
+    };
 }
 
-impl Real for f32 {
-    #[inline(always)]
-    fn xlogx(self) -> f32 {
-        if self >= f32::MIN_POSITIVE {
-            self * ln_normal_f32(self)
-        } else {
-            0.0
-        }
-    }
-
-    #[inline(always)]
-    fn to_f64_lossless(self) -> f64 {
-        f64::from(self)
-    }
-}
+impl_real!(f64, ln_normal_f64, |x| x);
+impl_real!(f32, ln_normal_f32, |x| f64::from(x));
 
 #[cfg(test)]
 mod tests {
