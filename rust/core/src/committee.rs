@@ -29,7 +29,7 @@ use crate::isa::{best_isa, multiversion};
 use crate::names::named;
 use crate::real::Real;
 use crate::topk::{check_k, scores_by_block, top_k_by_block, TopK};
-use crate::uncertainty::{block_stats, finish, RowStats, Uncertainty};
+use crate::uncertainty::{block_stats, check_probability_shape, finish, RowStats, Uncertainty};
 use ndarray::{s, Array1, ArrayView2, ArrayView3};
 
 /// A disagreement measure over the members' class probabilities.
@@ -98,24 +98,13 @@ fn check_members(m: usize) -> Result<()> {
 fn check_committee<T: Real>(probs: &ArrayView3<T>, tol: T) -> Result<()> {
     let (m, n, c) = probs.dim();
     check_members(m)?;
-    if n == 0 {
-        return Err(KernelError::Empty {
-            what: Input::CommitteeProbabilities,
-        });
-    }
-    if c < 2 {
-        return Err(KernelError::TooFewClasses {
-            what: "a committee disagreement",
-            min: 2,
-            got: c,
-        });
-    }
-    if !(tol >= T::zero() && tol.is_finite()) {
-        return Err(KernelError::InvalidTolerance {
-            tol: tol.to_f64_lossless(),
-        });
-    }
-    Ok(())
+    check_probability_shape(
+        n,
+        c,
+        Input::CommitteeProbabilities,
+        "a committee disagreement",
+        tol,
+    )
 }
 
 /// An elementwise update of a running sum.
@@ -481,6 +470,7 @@ pub fn vote_top_k(
 mod tests {
     use super::*;
     use crate::isa::Isa;
+    use crate::testing::XorShift;
     use crate::topk::BLOCK;
     use ndarray::{array, Array2, Array3};
     use proptest::prelude::*;
@@ -839,23 +829,14 @@ mod tests {
     /// A committee of `m` members over `n` rows and `c` classes from a fixed xorshift stream,
     /// with exact zeros, tiny values and one-hot rows.
     fn pseudo_random_committee(m: usize, n: usize, c: usize) -> Array3<f64> {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64 ^ (m * 1000 + c) as u64;
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1d_u64 ^ (m * 1000 + c) as u64);
         let mut p = Array3::<f64>::zeros((m, n, c));
         for mut member in p.outer_iter_mut() {
             for (r, mut row) in member.rows_mut().into_iter().enumerate() {
-                for v in row.iter_mut() {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    *v = match state % 7 {
-                        0 => 0.0,
-                        1 => 1e-30,
-                        _ => (state >> 11) as f64 / (1u64 << 53) as f64,
-                    };
-                }
+                row.mapv_inplace(|_| rng.probability());
                 if r % 5 == 0 || row.sum() < 1e-20 {
                     row.fill(0.0);
-                    row[(state % c as u64) as usize] = 1.0;
+                    row[(rng.0 % c as u64) as usize] = 1.0;
                 }
                 let s: f64 = row.sum();
                 row /= s;

@@ -840,6 +840,7 @@ pub fn min_distances<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::XorShift;
     use ndarray::Array2;
     use proptest::prelude::*;
 
@@ -918,13 +919,11 @@ mod tests {
 
     /// Rows with values of every scale, exact zeros and repeats, from a fixed xorshift.
     fn rows<T: Real>(n: usize, d: usize, seed: u64) -> Vec<T> {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ seed;
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15_u64 ^ seed);
         (0..n * d)
             .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                let u = (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+                let state = rng.next_u64();
+                let u = XorShift::unit(state) - 0.5;
                 let v = match state % 9 {
                     0 => 0.0,
                     1 => u * 1e-20,

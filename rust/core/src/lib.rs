@@ -17,6 +17,8 @@ mod ln;
 mod names;
 mod parallel;
 mod real;
+#[cfg(test)]
+mod testing;
 mod topk;
 mod uncertainty;
 

@@ -303,16 +303,32 @@ pub(crate) fn finish<T: Real>(
 }
 
 fn check_probs<T: Real>(probs: &ArrayView2<T>, tol: T) -> Result<()> {
-    if probs.nrows() == 0 {
-        return Err(KernelError::Empty {
-            what: Input::Probabilities,
-        });
+    check_probability_shape(
+        probs.nrows(),
+        probs.ncols(),
+        Input::Probabilities,
+        "an uncertainty score",
+        tol,
+    )
+}
+
+/// What every kernel over class probabilities checks before scoring: `what` has rows, at
+/// least two classes for `measure` to compare, and `tol` is a finite number `>= 0`.
+pub(crate) fn check_probability_shape<T: Real>(
+    rows: usize,
+    classes: usize,
+    what: Input,
+    measure: &'static str,
+    tol: T,
+) -> Result<()> {
+    if rows == 0 {
+        return Err(KernelError::Empty { what });
     }
-    if probs.ncols() < 2 {
+    if classes < 2 {
         return Err(KernelError::TooFewClasses {
-            what: "an uncertainty score",
+            what: measure,
             min: 2,
-            got: probs.ncols(),
+            got: classes,
         });
     }
     if !(tol >= T::zero() && tol.is_finite()) {
@@ -414,6 +430,7 @@ pub fn uncertainty_top_k<T: Real>(
 mod tests {
     use super::*;
     use crate::isa::Isa;
+    use crate::testing::XorShift;
     use ndarray::{array, Array2};
     use proptest::prelude::*;
 
@@ -535,20 +552,11 @@ mod tests {
         // Row counts that leave a partial group of narrow rows; widths on both sides of LANES.
         for c in [2, 3, 10, 15, 16, 17, 31, 32, 100, 257] {
             let n = 3 * LANES + 5;
-            let mut state = 0x2545_f491_4f6c_dd1d_u64 ^ c as u64;
+            let mut rng = XorShift(0x2545_f491_4f6c_dd1d_u64 ^ c as u64);
             let mut p = Array2::<f64>::zeros((n, c));
             for (i, mut r) in p.rows_mut().into_iter().enumerate() {
-                for v in r.iter_mut() {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    // Exact zeros, tiny values and ordinary ones.
-                    *v = match state % 7 {
-                        0 => 0.0,
-                        1 => 1e-30,
-                        _ => (state >> 11) as f64 / (1u64 << 53) as f64,
-                    };
-                }
+                // Exact zeros, tiny values and ordinary ones.
+                r.mapv_inplace(|_| rng.probability());
                 if i % 5 == 0 {
                     r[i % c] = 1.0; // a clear maximum
                 }
