@@ -1,8 +1,10 @@
 //! `activekit._native`: thin PyO3 bindings over `activekit-core`.
 //!
 //! Each function borrows the NumPy arrays, views them without copying, releases the GIL,
-//! calls the core kernel and converts the result. Validation of shapes and dtypes beyond what
-//! the kernels check, and the choice of dtype, belong to `activekit/_kernels.py`.
+//! calls the core kernel and converts the result; kernel errors become Python exceptions in
+//! Python's words (`to_py_err`). Validation of shapes and dtypes beyond what the kernels check,
+//! and the choice of dtype, belong to the Python side (`activekit._kernels`). The conventions
+//! are in `docs/rust-kernels.md`.
 
 use activekit_core as core;
 use activekit_core::{
