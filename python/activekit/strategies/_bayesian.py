@@ -469,7 +469,8 @@ class BatchBALD(_PosteriorSamples, RankingStrategy):
     shortlist_sizes_ : ndarray of shape (n_instances,)
         Set by every :meth:`rank` (and :meth:`select`, so by every query): how many rows
         each pick of the last batch was searched among; above ``n_candidates`` from the pick
-        where the shortlist had to widen.
+        where the shortlist had to widen. Where several threads query one learner at once,
+        the query that finishes last sets it.
     shortlist_exact_ : ndarray of shape (n_instances,), bool
         Set with ``shortlist_sizes_``: whether each pick met the shortlist's condition (no
         row left out could have gained more). Always ``True`` without ``max_candidates``;
