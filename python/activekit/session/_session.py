@@ -10,6 +10,7 @@ import io
 import json
 import math
 import os
+import sqlite3
 import sys
 import threading
 import time
@@ -433,7 +434,10 @@ class LabelingSession:
         try:
             _store.check_file(conn, path)
             meta = _read_meta(conn, path)
-            ids = [row[0] for row in conn.execute("SELECT pool_id FROM pool ORDER BY position")]
+            try:
+                ids = [r[0] for r in conn.execute("SELECT pool_id FROM pool ORDER BY position")]
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{path!r} is a corrupt session database: {exc}") from exc
             return cls(_path=path, _conn=conn, _meta=meta, _ids=ids, _pool=pool)
         except BaseException:
             conn.close()
@@ -487,7 +491,9 @@ class LabelingSession:
         so far, sorted."""
         if self._meta["classes"] is not None:
             return list(self._meta["classes"])
-        return [row[0] for row in self._read("SELECT DISTINCT label FROM current_labels")]
+        return [
+            row[0] for row in self._read("SELECT DISTINCT label FROM current_labels ORDER BY label")
+        ]
 
     @property
     def strategy(self):
@@ -1191,6 +1197,8 @@ def _check_path(path):
 def _read_meta(conn, path):
     try:
         meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path!r} is a corrupt session database: {exc}") from exc
     except (ValueError, TypeError) as exc:
         raise StoreError(f"{path!r}: the session's meta table is damaged ({exc})") from exc
     if meta.get("format") != _FORMAT:
