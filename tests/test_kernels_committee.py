@@ -167,7 +167,7 @@ def test_result_independent_of_threads_and_layout(measure, probs, n_jobs):
         np.ascontiguousarray(probs.transpose(1, 0, 2)).transpose(1, 0, 2),  # rows-major
     ]
     if probs.dtype == np.float64:
-        # (_as_float turns big-endian float32 into float64, so only float64 compares bitwise.)
+        # (as_float turns big-endian float32 into float64, so only float64 compares bitwise.)
         variants.append(probs.astype(probs.dtype.newbyteorder(">")))
     for variant in variants:
         got = _kernels.committee_top_k(variant, measure, k, n_jobs=n_jobs)

@@ -49,6 +49,7 @@ __all__ = [
     "DISTANCE_METRICS",
     "UNCERTAINTY_MEASURES",
     "VOTE_MEASURES",
+    "as_float",
     "committee_scores",
     "committee_top_k",
     "kcenter_greedy",
@@ -68,9 +69,24 @@ __all__ = [
 ]
 
 
-def _as_float(a, name, ndim):
-    """``a`` checked and made a C-contiguous float32/float64 NumPy array (for callers that
-    work on the array themselves)."""
+def as_float(a, name, ndim):
+    """``a`` checked and made a C-contiguous float32/float64 NumPy array, as every kernel
+    receives its inputs: float32 stays float32 (no copy of a float32 pool), any other real
+    dtype becomes float64; ``name`` and ``ndim`` as in the kernels' messages.
+
+    For callers that work on the array themselves (a strategy's own NumPy step).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from activekit._kernels import as_float
+    >>> as_float(np.ones((2, 3), dtype=np.int64), "X", 2).dtype
+    dtype('float64')
+    >>> as_float(np.ones(3), "X", 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: X must be a 2-D array, got shape (3,)
+    """
     return RUST.as_float(a, name, ndim)
 
 

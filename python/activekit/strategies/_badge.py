@@ -24,7 +24,7 @@ def _linear_gradient_factors(model, X):
             "query_strategy='badge' needs dense features for its gradient embeddings; densify "
             "X or reduce it first (a Pipeline with TruncatedSVD, say)"
         )
-    X = _kernels._as_float(X, "X", 2)  # float32 stays float32: no copy of the pool
+    X = _kernels.as_float(X, "X", 2)  # float32 stays float32: no copy of the pool
     z = np.asarray(model.decision_function(X), dtype=np.float64)
     if len(model.classes_) == 2:
         # One weight vector: the gradient is (p1 - y) [x, 1]; the predicted y is 1 where z > 0.
