@@ -309,7 +309,170 @@ def build_parser():
         help="print only the summary table (and errors): no progress bar, no notes",
     )
     commands.add_parser("strategies", help="list the query strategies")
+    _add_label_parser(commands)
     return parser
+
+
+# -- activekit label: the labelling page ---------------------------------------------------
+
+
+def _port(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port in 0..65535 (0: any free), got {value}")
+    return value
+
+
+def _strategy(text):
+    if text not in get_strategy_names():
+        raise argparse.ArgumentTypeError(_unknown("strategy", text, get_strategy_names()))
+    return text
+
+
+def _add_label_parser(commands):
+    label = commands.add_parser(
+        "label",
+        help="label a data set in a local web page, the model choosing what to ask",
+        description=(
+            "Serve a labelling page on 127.0.0.1 for a CSV file: it shows the items the "
+            "session's model asks about (numbers, text, images from image-path columns), takes "
+            "a key per class, skip (Space) and undo (Backspace), and retrains after each batch. "
+            "Every answer goes into the session file (SQLite), so a campaign can stop and "
+            "resume. Errors are one line on stderr, exit status 2."
+        ),
+    )
+    label.add_argument("--data", help="CSV file with a header row: the items to label")
+    label.add_argument(
+        "--session",
+        help="the session file (SQLite); created if absent, resumed if present",
+    )
+    label.add_argument(
+        "--id-column", help="column of unique item ids (default: the row number, from 0)"
+    )
+    label.add_argument(
+        "--port", type=_port, default=8765, help="port on 127.0.0.1 (default: 8765; 0: any free)"
+    )
+    label.add_argument(
+        "--test",
+        help="held-out CSV with the same feature columns and a label column: the page shows "
+        "the model's accuracy on it and the learning curve",
+    )
+    label.add_argument(
+        "--target",
+        help="label column of --test (default: 'label' or 'target'); never a feature of --data",
+    )
+    label.add_argument(
+        "--classes",
+        help="comma-separated classes of a new session (default: those of --test)",
+    )
+    label.add_argument(
+        "--strategy",
+        type=_strategy,
+        default="margin",
+        help="query strategy of a new session (default: margin)",
+    )
+    label.add_argument(
+        "--estimator",
+        type=_estimator,
+        default="logreg",
+        help=f"classifier of a new session: {', '.join(ESTIMATORS)} (default: logreg)",
+    )
+    label.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=10,
+        help="labels per batch of a new session; it retrains after each (default: 10)",
+    )
+    label.add_argument(
+        "--seed", type=int, default=0, help="random_state of a new session (default: 0)"
+    )
+    label.add_argument("--annotator", help="name recorded with each label (default: login name)")
+    label.add_argument(
+        "--demo",
+        metavar="DIR",
+        help="write scikit-learn's digits as pool.csv (with images), test.csv and images/ "
+        "into DIR, print the command that labels them, and exit",
+    )
+
+
+def _label_main(parser, args):
+    from .integrations import labelpage
+
+    with _quiet_convergence():
+        try:
+            return _label(args, labelpage)
+        except (UsageError, ValueError, TypeError, ImportError, labelpage.SessionBusyError) as exc:
+            parser.exit(2, f"activekit: error: {_one_line(exc)}\n")
+        except KeyboardInterrupt:
+            parser.exit(130, "activekit: interrupted\n")
+
+
+def _label(args, labelpage):
+    if args.demo:
+        paths = labelpage.write_digits_demo(args.demo)
+        folder = paths["folder"]
+        print(
+            f"wrote {paths['pool']} (with images/) and {paths['test']}; label them with:\n"
+            f"  activekit label --data {paths['pool']} --id-column id --test {paths['test']} "
+            f"--session {folder / 'session.db'}"
+        )
+        return 0
+    missing = [f"--{name}" for name in ("data", "session") if getattr(args, name) is None]
+    if missing:
+        raise UsageError(f"{' and '.join(missing)} required (or --demo DIR for a demo data set)")
+    target = args.target
+    if args.test is not None:
+        target = labelpage.label_column(args.test, target)
+    data = labelpage.DataTable(
+        args.data, id_column=args.id_column, exclude=() if target is None else (target,)
+    )
+    test = None
+    if args.test is not None:
+        test = labelpage.load_test_set(args.test, data.features, target)
+    classes = None
+    if args.classes is not None:
+        classes = labelpage.parse_labels(c for c in args.classes.split(",") if c.strip())
+        if not classes:
+            raise UsageError(f"--classes {args.classes!r} names no class")
+    elif test is not None and not Path(args.session).exists():
+        classes = sorted(set(test[1]))
+    session = labelpage.open_session(
+        args.session,
+        data,
+        classes=classes,
+        estimator=make_estimator(args.estimator),
+        query_strategy=args.strategy,
+        batch_size=args.batch_size,
+        random_state=args.seed,
+    )
+    with session:
+        app = labelpage.create_app(session, data, test=test, annotator=args.annotator)
+        page = app.extensions["activekit_labelpage"]
+        try:
+            try:
+                server = labelpage.make_server(app, args.port)
+            except OSError as exc:
+                raise UsageError(
+                    f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}; pick "
+                    "another --port (0: any free port)"
+                ) from None
+            print(
+                f"activekit label: {data.path.name}, {len(session.pool_ids)} items, "
+                f"{session.n_labeled} labelled, session {session.path}\n"
+                f"open http://127.0.0.1:{server.server_port}/  (Ctrl-C stops; answers are "
+                "saved as they are given)",
+                flush=True,
+            )
+            try:
+                server.serve_forever()
+            finally:
+                server.server_close()
+        finally:
+            page.close()
+    return 0
 
 
 def _pool_size(n_samples, test_size):
@@ -464,6 +627,8 @@ def main(argv=None):
     if args.command == "strategies":
         print("\n".join(get_strategy_names()))
         return 0
+    if args.command == "label":
+        return _label_main(parser, args)
     with _quiet_convergence():
         try:
             return benchmark(args)
