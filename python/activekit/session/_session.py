@@ -486,6 +486,17 @@ class LabelingSession:
         return self._read("SELECT COUNT(*) FROM current_labels")[0][0]
 
     @property
+    def labels_since_refit(self):
+        """How many label and deletion events were recorded after the current model's labels
+        were read (all of them before the first :meth:`refit`): what a caller that refits
+        every N labels counts, kept across restarts."""
+        return self._read(
+            "SELECT COUNT(*) FROM label_events WHERE kind IN ('label', 'delete') AND "
+            "event_id > (SELECT last_event_id FROM checkpoints WHERE model_version = "
+            "(SELECT MAX(model_version) FROM checkpoints))"
+        )[0][0]
+
+    @property
     def classes(self):
         """The label set: the ``classes`` given to :meth:`create`, else the labels recorded
         so far, sorted."""

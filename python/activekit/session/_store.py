@@ -129,7 +129,7 @@ def connect(path, *, create=False):
         )
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open the session database {path!r}: {exc}") from exc
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
     return conn
 
 
@@ -232,10 +232,12 @@ def is_busy(exc):
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
-def retry_busy(function, path, retries=BUSY_RETRIES):
+def retry_busy(function, path, retries=None):
     """Call ``function()`` (which runs one transaction), again after a short random pause
     while SQLite reports the database busy beyond its busy timeout, at most ``retries``
-    times; then a TimeoutError naming the file."""
+    times (``BUSY_RETRIES`` by default); then a TimeoutError naming the file."""
+    if retries is None:
+        retries = BUSY_RETRIES
     for attempt in range(retries):
         try:
             return function()

@@ -1,0 +1,131 @@
+"""A process that works on a labelling session, for tests/test_session_kill.py to kill.
+
+Run as ``python tests/support/session_worker.py PATH COMMAND [ARGS...]``. It prints one JSON
+object a line on stdout (flushed) to say where it is: ``{"ready": true}`` once the session is
+open, then what each command reports. The pool is the first ``N_POOL`` rows of scikit-learn's
+digits and the oracle their labels (``pool()`` gives both to the test too).
+
+Commands:
+
+- ``ask``: ``next_batch()``, print ``{"asked": ids}``, then wait to be killed.
+- ``record-hang``: record the oracle's labels for the pending batch, stopping inside the
+  transaction (``{"stage": "record:in_transaction"}``) to be killed.
+- ``refit-hang STAGE``: refit, stopping at ``STAGE`` (``refit:fitted``, ``refit:written``,
+  ``refit:in_transaction``) to be killed.
+- ``campaign ROUNDS``: drive a campaign to ``ROUNDS`` model versions, one idempotent step at a
+  time (:func:`step`), pausing a random few milliseconds at every stage of a write, so that a
+  kill at a random moment lands anywhere, inside transactions too; prints each step.
+- ``record-many START STOP STEP``: once the file ``PATH.go`` exists, record the oracle's label
+  of each id in ``range(START, STOP, STEP)``, one transaction each, refitting every 10; prints
+  ``{"done": n}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+
+N_POOL = 60
+CLASSES = list(range(10))
+
+
+def pool():
+    """``(X, y)``: the pool's rows (ids are positions) and the oracle's labels."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return X[:N_POOL] / 16.0, y[:N_POOL]
+
+
+def make_learner():
+    from activekit import ActiveLearningClassifier
+
+    return ActiveLearningClassifier(batch_size=6, random_state=11)
+
+
+def say(**message):
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def hang():
+    while True:
+        time.sleep(60)
+
+
+def step(session, y, rounds):
+    """One step of a campaign that any kill leaves resumable: record the pending batch, or
+    refit a model that lags the labels, or ask a new batch; ``None`` once ``rounds`` models
+    were fitted or the pool is used up."""
+    pending = session.pending()
+    if pending:
+        session.record(pending, [int(y[i]) for i in pending], annotator="worker")
+        return {"recorded": pending}
+    if session.labels_since_refit and session.labels()["label"].nunique() >= 2:
+        if session.model_version >= rounds:
+            return None
+        return {"version": session.refit()}
+    asked = session.next_batch()
+    return {"asked": asked} if asked else None
+
+
+def main(argv):
+    path, command, *args = argv
+    threads = os.environ.get("OMP_NUM_THREADS")
+    assert threads == "1", f"run the worker with OMP_NUM_THREADS=1, got {threads!r}"
+    from activekit.session import LabelingSession
+    from activekit.session import _session as session_module
+
+    X, y = pool()
+    session = LabelingSession.open(path, X)
+    say(ready=True, pid=os.getpid())
+
+    if command == "ask":
+        say(asked=session.next_batch())
+        hang()
+    elif command in ("record-hang", "refit-hang"):
+        target = "record:in_transaction" if command == "record-hang" else args[0]
+
+        def stop_at(stage):
+            if stage == target:
+                say(stage=stage)
+                hang()
+
+        session_module._pause = stop_at
+        if command == "record-hang":
+            pending = session.pending()
+            session.record(pending, [int(y[i]) for i in pending])
+        else:
+            session.refit()
+        say(error="did not stop")
+    elif command == "campaign":
+        rounds = int(args[0])
+        rng = random.Random(os.getpid())
+        session_module._pause = lambda stage: time.sleep(rng.uniform(0, 0.02))
+        while True:
+            done = step(session, y, rounds)
+            if done is None:
+                break
+            say(**done)
+        say(finished=True)
+    elif command == "record-many":
+        start, stop, every = (int(a) for a in args)
+        while not os.path.exists(path + ".go"):
+            time.sleep(0.01)
+        n = 0
+        for pid in range(start, stop, every):
+            session.record([pid], [int(y[pid])], annotator=f"process-{start}")
+            n += 1
+            if n % 10 == 0:
+                session.refit()
+        say(done=n)
+    else:
+        raise SystemExit(f"unknown command {command!r}")
+    session.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
