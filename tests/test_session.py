@@ -385,6 +385,38 @@ def test_create_refuses_an_existing_file_unless_overwrite(tmp_path, pool):
     assert len(os.listdir(str(tmp_path / "s.db") + ".checkpoints")) == 1  # the old ones went
 
 
+def test_a_failed_create_leaves_the_old_session(tmp_path, pool):
+    X, _ = pool
+    session = make(tmp_path, pool)
+    session.record([0], [0])
+    session.close()
+    with pytest.raises(ValueError, match="no-such-strategy"):
+        LabelingSession.create(
+            tmp_path / "s.db",
+            learner(query_strategy="no-such-strategy"),
+            range(N_POOL),
+            X,
+            overwrite=True,
+        )
+    assert LabelingSession.open(tmp_path / "s.db", X).n_labeled == 1
+
+
+def test_labels_since_refit_counts_what_the_model_has_not_seen(tmp_path, pool):
+    _, y = pool
+    session = make(tmp_path, pool)
+    assert session.labels_since_refit == 0
+    session.record([0, 1, 2], y[:3])
+    session.skip([5])  # not a label: does not count
+    assert session.labels_since_refit == 3
+    session.refit()
+    assert session.labels_since_refit == 0
+    session.record([3], y[3:4])
+    session.delete([0])
+    assert session.labels_since_refit == 2
+    session.close()
+    assert LabelingSession.open(tmp_path / "s.db", pool[0]).labels_since_refit == 2
+
+
 @pytest.mark.parametrize(
     ("args", "error", "match"),
     [
@@ -470,6 +502,12 @@ def test_missing_foreign_and_corrupt_files(tmp_path, pool):
     broken.write_bytes(bytes(data))
     with pytest.raises(ValueError, match=r"broken\.db.* (corrupt|damaged) session database"):
         LabelingSession.open(broken, X)
+
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    with pytest.raises(ValueError, match=r"empty\.db' is an empty file"):
+        LabelingSession.open(empty, X)
+    assert empty.stat().st_size == 0
 
     truncated = tmp_path / "truncated.db"
     truncated.write_bytes(bytes(data[:5000]))

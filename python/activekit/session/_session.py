@@ -206,7 +206,8 @@ class _Pool:
                 raise ValueError(f"pool: the DataFrame's index repeats ids {_show(dups)}")
             present = pool.index.isin(ids).sum()
             if present != len(ids):
-                missing = [i for i in ids if i not in set(pool.index.tolist())]
+                index = set(pool.index.tolist())
+                missing = [i for i in ids if i not in index]
                 raise ValueError(
                     f"pool: the DataFrame's index lacks {len(missing)} of the session's "
                     f"{len(ids)} pool ids: {_show(missing)}"
@@ -359,13 +360,6 @@ class LabelingSession:
         _Pool(pool, ids, {pid: i for i, pid in enumerate(ids)})  # check it before writing
         if not isinstance(overwrite, (bool, np.bool_)):
             raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
-        if os.path.exists(path):
-            if not overwrite:
-                raise FileExistsError(
-                    f"a file exists at {path!r}; open it with LabelingSession.open, or pass "
-                    "overwrite=True to replace it"
-                )
-            _remove_session_files(path)
         from ..strategies import get_strategy
         from ..strategies._common import strategy_label
 
@@ -378,6 +372,13 @@ class LabelingSession:
             "params_hash": _params_hash(template),
             "base_seed": _base_seed(template.random_state),
         }
+        if os.path.exists(path):
+            if not overwrite:
+                raise FileExistsError(
+                    f"a file exists at {path!r}; open it with LabelingSession.open, or pass "
+                    "overwrite=True to replace it"
+                )
+            _remove_session_files(path)
         checkpoint_dir = path + ".checkpoints"
         os.makedirs(checkpoint_dir, exist_ok=True)
         file, digest = _write_checkpoint(checkpoint_dir, template)
@@ -449,6 +450,11 @@ class LabelingSession:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+    def __del__(self):
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
 
     def __enter__(self):
         return self

@@ -150,6 +150,8 @@ def check_file(conn, path):
         raise StoreError(
             f"{path!r} is not an activekit session database: SQLite cannot read it ({exc})"
         ) from exc
+    if app_id != APPLICATION_ID and os.path.getsize(path) == 0:
+        raise StoreError(f"{path!r} is an empty file, not an activekit session database")
     if app_id != APPLICATION_ID:
         tables = _tables(conn, path)
         what = f"tables {sorted(tables)}" if tables else "no tables"
