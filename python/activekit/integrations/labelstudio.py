@@ -581,8 +581,9 @@ class LabelStudioBackend:
             )
         return {"status": "ok", "action": "ANNOTATIONS_DELETED", "deleted": deleted}
 
-    def close(self):
-        self.retrainer.close()
+    def close(self, timeout=None):
+        """Stop the retrain worker (after the refit it runs, if any); the session stays open."""
+        self.retrainer.close(timeout)
 
 
 def create_app(session, *, id_field="id", retrain_every=10, from_name=None):
