@@ -194,7 +194,10 @@ async function start() {
     button.dataset.value = cls.name;
     if (cls.key) {
       button.dataset.key = cls.key;
-      button.append(element("kbd", cls.key), ` ${cls.name}`);
+      button.title = `key ${cls.key}`;
+      // The key is shown apart only when it is not the class's own name.
+      if (cls.key === cls.name.toLowerCase()) button.textContent = cls.name;
+      else button.append(element("kbd", cls.key), ` ${cls.name}`);
       state.keys.set(cls.key, cls);
     } else {
       button.textContent = cls.name;
