@@ -224,6 +224,7 @@ def test_every_pool_loader_asks_the_same(tmp_path, pool, kind):
         ([0, 1], [0, "1"], r"labels \['1'\] are not in classes"),
         ([0, 1], [0, True], r"labels \[True\] are not in classes"),
         ([0, 1], [0, float("nan")], r"labels \[nan\] are not in classes"),
+        ([0, 1], [0, 2**70], r"labels \[1180591620717411303424\] are not in classes"),
         ([0, 1], [0], r"one label per id \(2\), got 1"),
     ],
 )
@@ -584,6 +585,24 @@ def test_a_version_1_file_is_migrated(tmp_path, pool):
     session.close()
     LabelingSession.open(path, X).close()  # opening a migrated file again changes nothing
     assert table(path, "PRAGMA user_version") == [(_store.SCHEMA_VERSION,)]
+
+
+def test_two_connections_migrating_at_once_migrate_once(tmp_path):
+    """Both read version 1 before either migrates (two processes opening an old file): the
+    second finds the file migrated under the write lock and runs nothing twice."""
+    path = tmp_path / "old.db"
+    conn = _store.connect(path, create=True)
+    _store.migrate(conn, 0, 1)
+    conn.close()
+    first, second = _store.connect(path), _store.connect(path)
+    assert table(path, "PRAGMA user_version") == [(1,)]
+    _store.migrate(first, 1, _store.SCHEMA_VERSION)
+    _store.migrate(second, 1, _store.SCHEMA_VERSION)  # no "duplicate column" error
+    columns = [row[1] for row in table(path, "PRAGMA table_info(label_events)")]
+    assert columns.count("note") == 1
+    assert table(path, "PRAGMA user_version") == [(_store.SCHEMA_VERSION,)]
+    first.close()
+    second.close()
 
 
 def test_a_closed_session_says_so(tmp_path, pool):

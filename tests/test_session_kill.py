@@ -272,6 +272,27 @@ def test_two_processes_recording_at_once_lose_nothing(tmp_path, pool):
         assert sorted(log.query("kind == 'refit'")["model_version"]) == [1, 2, 3, 4, 5, 6]
 
 
+def test_two_processes_asking_at_once_get_one_batch(tmp_path, pool):
+    X, y = pool
+    path = tmp_path / "s.db"
+    session, _ = started_session(path, pool)
+    session.record(session.pending(), y[session.pending()])
+    session.close()
+    workers = [Worker(path, "ask", "together") for _ in range(2)]
+    for worker in workers:
+        worker.wait_for("ready")
+    (tmp_path / "s.db.go").touch()
+    asked = [worker.wait_for("asked") for worker in workers]
+    for worker in workers:
+        worker.kill()
+    assert asked[0] == asked[1] and len(asked[0]) == 6
+    with LabelingSession.open(path, X) as session:
+        assert session.pending() == asked[0]
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT MAX(round), COUNT(*) FROM queries").fetchone() == (3, 18)
+    conn.close()
+
+
 def test_a_lock_held_too_long_is_a_clear_error_and_writes_nothing(tmp_path, pool, monkeypatch):
     X, _ = pool
     monkeypatch.setattr(_store, "BUSY_TIMEOUT_MS", 50)

@@ -7,7 +7,8 @@ digits and the oracle their labels (``pool()`` gives both to the test too).
 
 Commands:
 
-- ``ask``: ``next_batch()``, print ``{"asked": ids}``, then wait to be killed.
+- ``ask [together]``: ``next_batch()`` (with ``together``, once the file ``PATH.go``
+  exists), print ``{"asked": ids}``, then wait to be killed.
 - ``record-hang``: record the oracle's labels for the pending batch, stopping inside the
   transaction (``{"stage": "record:in_transaction"}``) to be killed.
 - ``refit-hang STAGE``: refit, stopping at ``STAGE`` (``refit:fitted``, ``refit:written``,
@@ -56,6 +57,12 @@ def hang():
         time.sleep(60)
 
 
+def wait_for_go(path):
+    """Wait for the file ``PATH.go``: the test's signal that every worker is ready."""
+    while not os.path.exists(path + ".go"):
+        time.sleep(0.005)
+
+
 def step(session, y, rounds):
     """One step of a campaign that any kill leaves resumable: record the pending batch, or
     refit a model that lags the labels, or ask a new batch; ``None`` once ``rounds`` models
@@ -84,6 +91,8 @@ def main(argv):
     say(ready=True, pid=os.getpid())
 
     if command == "ask":
+        if args == ["together"]:
+            wait_for_go(path)
         say(asked=session.next_batch())
         hang()
     elif command in ("record-hang", "refit-hang"):
@@ -113,8 +122,7 @@ def main(argv):
         say(finished=True)
     elif command == "record-many":
         start, stop, every = (int(a) for a in args)
-        while not os.path.exists(path + ".go"):
-            time.sleep(0.01)
+        wait_for_go(path)
         n = 0
         for pid in range(start, stop, every):
             session.record([pid], [int(y[pid])], annotator=f"process-{start}")

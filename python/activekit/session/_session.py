@@ -113,6 +113,8 @@ def _label_key(value):
     if isinstance(value, str):
         return value, ("s", value)
     if isinstance(value, Integral):
+        if not -(2**63) <= value < 2**63:  # what SQLite stores as an integer
+            return None, None
         return int(value), ("n", int(value))
     if isinstance(value, Real) and math.isfinite(value):
         value = float(value)

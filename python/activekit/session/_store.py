@@ -198,8 +198,12 @@ def set_wal(conn, path):
 
 def migrate(conn, start, stop):
     """Run ``MIGRATIONS[start:stop]`` in one transaction and set ``user_version`` to
-    ``stop``: a file is at one version or the next, never between."""
+    ``stop``: a file is at one version or the next, never between. The version is read
+    again under the write lock, so that two processes opening an old file at once migrate it
+    once."""
     with transaction(conn):
+        if start > 0:
+            start = max(start, conn.execute("PRAGMA user_version").fetchone()[0])
         for version in range(start, stop):
             for statement in MIGRATIONS[version]:
                 conn.execute(statement)
