@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -15,6 +17,7 @@ from sklearn.datasets import load_digits
 from activekit import ActiveLearningClassifier
 from activekit.integrations.labelstudio import (
     LabelStudioBackend,
+    SessionBusyError,
     create_app,
     parse_label_config,
 )
@@ -478,10 +481,43 @@ def test_retrain_runs_off_the_request_thread(make_app, session, data, monkeypatc
     assert backend.retrainer.wait_idle(timeout=60)
     assert threads == ["activekit-labelstudio-retrain"]
     assert session.model_version == 1
-    label_all(app, [5], y)  # 3 labels since the refit started: another one
+    assert session.labels_since_refit == 0  # the refit read all 5 labels
+    label_all(app, [5, 6], y)  # 2 new labels: not yet
+    assert backend.retrainer.wait_idle(timeout=60)
+    assert session.model_version == 1
+    label_all(app, [7], y)
     assert backend.retrainer.wait_idle(timeout=60)
     assert session.model_version == 2
     assert app.test_client().get("/metrics").get_json() == {"n_refits": 2}
+
+
+def test_a_backlog_from_before_a_restart_is_refitted(make_app, session, data):
+    _, y = data
+    session.record(list(range(6)), y[:6])  # recorded while no backend ran
+    app = make_app(retrain_every=5)
+    assert app.extensions["activekit.labelstudio"].retrainer.wait_idle(timeout=60)
+    assert session.model_version == 1
+
+
+def test_one_backend_per_session(make_app, session):
+    first = make_app(retrain_every=0).extensions["activekit.labelstudio"]
+    with pytest.raises(
+        SessionBusyError,
+        match=r"another Label Studio backend serves the session .*s\.db.* \(pid \d+",
+    ):
+        create_app(session, id_field="row")
+    # Another process is refused as well.
+    script = (
+        "import sys\nfrom activekit.integrations.labelstudio import _SessionLock\n"
+        "try:\n    _SessionLock(sys.argv[1])\nexcept ValueError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, session.path], capture_output=True, text=True, check=True
+    ).stdout
+    assert "another Label Studio backend serves the session" in out
+    # A stopped backend lets the next one in.
+    first.close()
+    assert make_app(retrain_every=0).test_client().get("/health").status_code == 200
 
 
 def test_failed_refit_is_reported_and_the_worker_survives(make_app, session, data):

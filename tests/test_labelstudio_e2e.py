@@ -129,11 +129,18 @@ def test_campaign_through_label_studio(label_studio, backend):
     assert sorted(labels["lead_time"]) == [1.5 + i for i in range(20)]
 
     # Retraining ran off the request thread (every 10 labels) and bumped the version.
-    assert backend["backend"].retrainer.wait_idle(timeout=120)
-    assert backend["backend"].retrainer.last_error is None
-    version = session.model_version
-    assert version >= 1
-    setup_version = str(version)
+    retrainer = backend["backend"].retrainer
+    assert retrainer.wait_idle(timeout=120)
+    assert retrainer.last_error is None
+    automatic = session.model_version
+    assert automatic >= 1
+    # Label Studio's "Start training" refits on every label now.
+    api.train(ml["id"])
+    assert retrainer.wait_idle(timeout=120)
+    assert retrainer.last_error is None
+    assert session.model_version == automatic + 1
+    assert session.labels_since_refit == 0
+    setup_version = str(session.model_version)
 
     # The next predictions come from the new model: labels, and a new order.
     api.retrieve_predictions(project)

@@ -263,6 +263,10 @@ class LabelStudioAPI:
     def ml_backend(self, backend):
         return self.request("GET", f"/api/ml/{backend}")
 
+    def train(self, backend):
+        """The project's "Start training" for its ML backend."""
+        return self.request("POST", f"/api/ml/{backend}/train", {})
+
     def retrieve_predictions(self, project):
         """Ask the project's ML backend for predictions of every task (the Data Manager's
         "Retrieve predictions" action)."""

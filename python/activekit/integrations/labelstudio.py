@@ -47,8 +47,13 @@ How the session's ideas map onto Label Studio's:
   task and project (JSON) so a later deletion finds it. An update is a new event (an edit).
   A skipped (cancelled) annotation or one without a choice records nothing. Deleting an
   annotation withdraws the task's label if that annotation gave its current label.
-- Every ``retrain_every`` recorded labels, the session is refitted on a worker thread, off
-  the request thread; the new version is what ``/setup`` and ``/predict`` report next.
+- Once ``retrain_every`` labels (or deletions) were recorded since the current model read
+  its labels (the session's ``labels_since_refit``, so the count survives a restart), the
+  session is refitted on a worker thread, off the request thread; Label Studio's "Start
+  training" (``START_TRAINING`` or ``/train``) refits at once. The new version is what
+  ``/setup`` and ``/predict`` report next.
+- One backend per session: it holds ``<session>.labelstudio.lock`` while it runs, and a
+  second one on the same session fails with :class:`SessionBusyError`.
 
 A payload that does not have the shape above, names a task whose data lack the id field, an
 id outside the pool, or a label outside the project's choices (or the session's classes) gets
@@ -74,9 +79,11 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import os
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -85,7 +92,13 @@ from numbers import Integral, Real
 
 from .._dependencies import import_optional
 
-__all__ = ["LabelConfig", "LabelStudioBackend", "create_app", "parse_label_config"]
+__all__ = [
+    "LabelConfig",
+    "LabelStudioBackend",
+    "SessionBusyError",
+    "create_app",
+    "parse_label_config",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +112,49 @@ ANNOTATOR_PREFIX = "label-studio:"
 
 class PayloadError(ValueError):
     """A request that does not have the shape Label Studio sends; answered with a 400."""
+
+
+class SessionBusyError(ValueError):
+    """Another Label Studio backend already serves this session."""
+
+
+class _SessionLock:
+    """An exclusive lock on ``<session>.labelstudio.lock``, held until :meth:`release` or the
+    process's end (the operating system drops it with the process, so a killed server leaves
+    no stale lock)."""
+
+    def __init__(self, session_path):
+        self.path = f"{os.fspath(session_path)}.labelstudio.lock"
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                import fcntl
+            except ImportError:  # Windows
+                import msvcrt
+
+                msvcrt.locking(self._fd, msvcrt.LK_NBLCK, 1)
+            else:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            held_by = ""
+            with contextlib.suppress(OSError):
+                held_by = os.read(self._fd, 200).decode("utf-8", "replace").strip()
+            os.close(self._fd)
+            self._fd = None
+            raise SessionBusyError(
+                f"another Label Studio backend serves the session {os.fspath(session_path)!r} "
+                f"({held_by or 'unknown process'}; lock file {self.path}); stop it first, or "
+                "connect Label Studio to it"
+            ) from None
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, f"pid {os.getpid()}, started {time.ctime()}".encode())
+
+    def release(self):
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing drops the lock
+            self._fd = None
 
 
 @dataclass(frozen=True)
@@ -234,15 +290,17 @@ def _seconds(value, what):
 
 
 class _Retrainer:
-    """Refits the session on a worker thread every ``every`` recorded labels (or when asked),
-    one refit at a time; labels recorded during a refit count towards the next."""
+    """Refits the session on a worker thread when ``every`` labels (label and deletion
+    events) were recorded since the current model's labels were read, or when asked; one
+    refit at a time. The count is the session's own (``labels_since_refit``), so it is kept
+    across restarts and labels recorded during a refit count towards the next one."""
 
     def __init__(self, backend, every):
         self._backend = backend
         self.every = every
         self._cond = threading.Condition()
-        self._since = 0
-        self._requested = False
+        self._check = bool(every)  # a backlog from before a restart is due at once
+        self._forced = False
         self._busy = False
         self._closed = False
         self.last_error = None
@@ -252,23 +310,24 @@ class _Retrainer:
         )
         self._thread.start()
 
-    def labels_recorded(self, n):
-        with self._cond:
-            self._since += n
-            if self.every and self._since >= self.every:
-                self._requested = True
+    def labels_recorded(self):
+        """Labels were recorded: refit if enough are new (on the worker thread)."""
+        if self.every:
+            with self._cond:
+                self._check = True
                 self._cond.notify_all()
 
     def request(self):
+        """Refit now, whatever the count (on the worker thread)."""
         with self._cond:
-            self._requested = True
+            self._forced = True
             self._cond.notify_all()
 
     def wait_idle(self, timeout=None):
-        """Wait until no refit runs or is asked for; ``False`` on timeout."""
+        """Wait until no refit runs or is due; ``False`` on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._busy or self._requested:
+            while self._busy or self._check or self._forced:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
@@ -278,7 +337,7 @@ class _Retrainer:
     @property
     def busy(self):
         with self._cond:
-            return self._busy or self._requested
+            return self._busy or self._check or self._forced
 
     def close(self, timeout=None):
         with self._cond:
@@ -287,22 +346,26 @@ class _Retrainer:
         if self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
+    def _due(self):
+        return self._backend.session.labels_since_refit >= self.every
+
     def _run(self):
         while True:
             with self._cond:
-                while not (self._requested or self._closed):
+                while not (self._check or self._forced or self._closed):
                     self._cond.wait()
                 if self._closed:
                     return
-                self._requested = False
-                self._since = 0
+                forced = self._forced
+                self._check = self._forced = False
                 self._busy = True
             try:
-                version = self._backend.session.refit()
-                self._backend._ranks(version)  # warm the new version's ranking
-                self.last_error = None
-                self.n_refits += 1
-                logger.info("activekit: refitted, model version %s", version)
+                if forced or self._due():
+                    version = self._backend.session.refit()
+                    self._backend._ranks(version)  # warm the new version's ranking
+                    self.last_error = None
+                    self.n_refits += 1
+                    logger.info("activekit: refitted, model version %s", version)
             except Exception as exc:  # the thread must survive a failed refit
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 logger.warning("activekit: refit failed: %s", self.last_error)
@@ -327,6 +390,7 @@ class LabelStudioBackend:
             raise ValueError(
                 f"retrain_every must be an integer >= 0 (0: only on request), got {retrain_every!r}"
             )
+        self._lock_file = _SessionLock(session.path)
         self.session = session
         self.id_field = id_field
         self.from_name = from_name
@@ -543,7 +607,7 @@ class LabelStudioBackend:
             recorded = self.session.record(
                 ids, labels, annotator=annotators, lead_time=lead_times, note=notes
             )
-            self.retrainer.labels_recorded(recorded)
+            self.retrainer.labels_recorded()
         return {
             "status": "ok",
             "action": action,
@@ -579,11 +643,16 @@ class LabelStudioBackend:
             deleted = self.session.delete(
                 ids, note=json.dumps({"source": "label-studio", "deleted": sorted(wanted)})
             )
+            self.retrainer.labels_recorded()
         return {"status": "ok", "action": "ANNOTATIONS_DELETED", "deleted": deleted}
 
     def close(self, timeout=None):
-        """Stop the retrain worker (after the refit it runs, if any); the session stays open."""
+        """Stop the retrain worker (after the refit it runs, if any) and release the session's
+        lock; the session stays open."""
         self.retrainer.close(timeout)
+        if self._lock_file is not None:
+            self._lock_file.release()
+            self._lock_file = None
 
 
 def create_app(session, *, id_field="id", retrain_every=10, from_name=None):
@@ -597,8 +666,9 @@ def create_app(session, *, id_field="id", retrain_every=10, from_name=None):
     id_field : str, default="id"
         The field of each task's ``data`` that holds its pool id.
     retrain_every : int, default=10
-        Refit after this many recorded labels, on a worker thread; 0 refits only when Label
-        Studio asks (``START_TRAINING`` or ``/train``).
+        Refit, on a worker thread, once this many labels (or deletions) were recorded since
+        the current model read its labels; 0 refits only when Label Studio asks
+        (``START_TRAINING`` or ``/train``).
     from_name : str, default=None
         The ``name`` of the ``<Choices>`` tag to use when the labelling config has several.
 
@@ -607,7 +677,12 @@ def create_app(session, *, id_field="id", retrain_every=10, from_name=None):
     app : flask.Flask
         ``app.extensions["activekit.labelstudio"]`` is the :class:`LabelStudioBackend`
         (``backend.retrainer.wait_idle()`` waits for a refit to finish; ``backend.close()``
-        stops the worker thread).
+        stops the worker thread and releases the session's lock).
+
+    Raises
+    ------
+    SessionBusyError
+        Another backend serves the session (in this process or another).
 
     Examples
     --------
