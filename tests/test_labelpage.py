@@ -146,6 +146,33 @@ def test_data_table_sorts_columns_by_kind(tmp_path, digits):
     assert item["numbers"][:2] == [["p0", "0"], ["p1", "0"]]
     rows = DataTable(tmp_path / "pool.csv")  # no id column: row numbers, the id as text
     assert rows.ids[:3] == [0, 1, 2] and rows.texts == ["id", "caption"]
+    # A label column left in the data file (--target) is neither shown nor learnt from.
+    kept = DataTable(tmp_path / "pool.csv", id_column="id", exclude=("p0", "caption"))
+    assert kept.features == [f"p{i}" for i in range(1, 64)] and kept.texts == []
+    assert "caption" not in str(kept.item("d001"))
+
+
+def test_command_keeps_the_label_column_out_of_the_features(tmp_path, digits, monkeypatch):
+    write_campaign(tmp_path, digits)
+    lines = (tmp_path / "pool.csv").read_text().splitlines()
+    _, y = digits
+    lines = [lines[0] + ",label"] + [f"{line},{y[i]}" for i, line in enumerate(lines[1:])]
+    (tmp_path / "pool.csv").write_text("\n".join(lines) + "\n")
+    seen = {}
+
+    def fake_server(app, port):
+        seen["page"] = app.extensions["activekit_labelpage"]
+        raise OSError(98, "Address already in use")
+
+    monkeypatch.setattr(labelpage, "make_server", fake_server)
+    with pytest.raises(SystemExit) as info:
+        main(["label", "--data", str(tmp_path / "pool.csv"), "--id-column", "id", "--test",
+              str(tmp_path / "test.csv"), "--session", str(tmp_path / "s.db"), "--port", "8765"])
+    assert info.value.code == 2
+    page = seen["page"]
+    assert "label" not in page.data.features and len(page.data.features) == 64
+    assert page.classes == [0, 1, 2, 3]  # from --test
+    assert page.lock_file is None  # released on the way out
 
 
 @pytest.mark.parametrize(
@@ -441,6 +468,32 @@ def test_resume_keeps_pending_batch_and_curve(tmp_path, digits):
         again.close()
     with pytest.raises(ValueError, match="differ from the session's classes"):
         open_session(tmp_path / "s.db", again.data, classes=[0, 1])
+
+
+def test_a_page_fits_only_when_labels_changed(tmp_path, digits):
+    truth = write_campaign(tmp_path, digits)
+    page = Page(tmp_path)
+    keys = page.answer_batch(truth)
+    while len({truth[k] for k in keys}) < 2:
+        keys += page.answer_batch(truth)
+    assert page.settled()["model_version"] == 1
+    for item in page.get("/api/next")[1]["items"]:  # a batch of skips changes no model
+        assert page.post("/api/skip", {"id": item["id"]})[0] == 200
+    assert page.settled()["model_version"] == 1
+    page.close()
+    again = Page(tmp_path)  # nothing new: no fit on opening
+    assert again.settled()["model_version"] == 1
+    batch = again.session.next_batch()
+    again.close()
+    with LabelingSession.open(tmp_path / "s.db", again.data.rows_for) as session:
+        session.record(batch, [truth[k] for k in batch])  # answered, not fitted
+    third = Page(tmp_path)  # catches up in the background, scored like every fit
+    try:
+        progress = third.settled()
+        assert progress["model_version"] == 2 and progress["fit_error"] is None
+        assert [p["n_labels"] for p in progress["curve"]] == [len(keys), len(keys) + BATCH]
+    finally:
+        third.close()
 
 
 def test_the_data_must_hold_the_sessions_ids(tmp_path, digits):

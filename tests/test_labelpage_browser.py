@@ -144,18 +144,24 @@ def test_label_by_keyboard_undo_skip_and_screenshot(served, browser, tmp_path):
     def press(key):
         browser.find_element(By.TAG_NAME, "body").send_keys(key)
 
+    def ready():
+        """The id on screen once the page is idle (it ignores keys while a request runs)."""
+        idle = browser.find_element(By.TAG_NAME, "body").get_attribute("data-busy") == "false"
+        return shown() if idle else None
+
     def label_shown():
-        """Press the true class's key for the item on screen; wait for the next item."""
-        key = wait.until(lambda d: shown() or None)
+        """Press the true class's key for the item on screen; wait for the page to settle."""
+        key = wait.until(lambda d: ready())
         count = int(text("#n-labeled"))
         press(str(truth[key]))
-        wait.until(lambda d: int(text("#n-labeled")) == count + 1)
+        wait.until(lambda d: int(text("#n-labeled")) == count + 1 and ready() != key)
         return key
 
     # The page: a key per class, drawn from /api/config.
-    keys = [b.get_attribute("data-key") for b in browser.find_elements(By.CSS_SELECTOR, "#classes button")]
+    buttons = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#classes button"))
+    keys = [b.get_attribute("data-key") for b in buttons]
     assert keys == [str(c) for c in range(10)]
-    wait.until(lambda d: shown())
+    wait.until(lambda d: ready())
     first = [str(i) for i in session.pending()]
     assert shown() == first[0]
     assert browser.find_element(By.CSS_SELECTOR, "#item img").get_attribute("src").endswith(f"/media/0/{first[0]}")
@@ -177,19 +183,20 @@ def test_label_by_keyboard_undo_skip_and_screenshot(served, browser, tmp_path):
     assert accuracy == pytest.approx(curve[-1]["accuracy"], abs=0.0006)
 
     # Backspace undoes the last label: a deletion event, and the item is shown again.
-    on_screen = shown()
+    on_screen = wait.until(lambda d: ready())  # the third batch, from model 2
+    assert on_screen == str(session.pending()[0]) and on_screen not in labelled
     press(Keys.BACKSPACE)
-    wait.until(lambda d: text("#n-labeled") == str(2 * BATCH - 1) and shown() == labelled[-1])
+    wait.until(lambda d: text("#n-labeled") == str(2 * BATCH - 1) and ready() == labelled[-1])
     log = session.audit_log()
     assert list(log[log["kind"] == "delete"]["id"]) == [labelled[-1]]
     assert labelled[-1] not in set(session.labels()["id"])
     assert label_shown() == labelled[-1]
-    assert session.n_labeled == 2 * BATCH
-    wait.until(lambda d: shown() == on_screen)
+    assert session.n_labeled == 2 * BATCH and session.model_version == 2  # mid-batch: no fit
+    wait.until(lambda d: ready() == on_screen)
 
     # Space skips: a skip event, and the next item comes.
     press(Keys.SPACE)
-    wait.until(lambda d: shown() != on_screen)
+    wait.until(lambda d: ready() not in (None, on_screen))
     log = session.audit_log()
     assert list(log[log["kind"] == "skip"]["id"]) == [on_screen]
     assert on_screen not in [str(i) for i in session.pending()]

@@ -448,9 +448,10 @@ class _Page:
         )
         self.curve_path = Path(base + ".labelpage.json")
         self.curve = self._load_curve()
-        # A batch answered before a crash, or a model never scored: catch up in the background.
+        # A batch answered but not fitted (the last page stopped first), or a model never
+        # scored: catch up in the background.
         with self.lock:
-            if self.session.n_labeled and not self.session.pending():
+            if not self.session.pending() and self._stale():
                 self._start_fit(refit=True)
             elif (
                 self.session.model_version
@@ -485,6 +486,14 @@ class _Page:
         os.replace(tmp, self.curve_path)
 
     # the background fit
+
+    def _stale(self):
+        """Whether labels were given or withdrawn since the last fit (skips change no
+        model)."""
+        kinds = list(self.session.audit_log()["kind"])
+        changes = [i for i, kind in enumerate(kinds) if kind in ("label", "delete")]
+        fits = [i for i, kind in enumerate(kinds) if kind == "refit"]
+        return bool(changes) and (not fits or changes[-1] > fits[-1])
 
     def _start_fit(self, refit=True):
         if self.fit_thread is not None:
@@ -587,7 +596,7 @@ class _Page:
             self.undo_stack.append((key, kind))
             if key in self.redo:
                 self.redo.remove(key)
-            if not self.redo and not self.session.pending():
+            if not self.redo and not self.session.pending() and self._stale():
                 self._start_fit(refit=True)
             return int(n)
 

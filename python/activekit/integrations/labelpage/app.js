@@ -117,12 +117,14 @@ async function refreshProgress() {
 async function act(work) {
   if (state.busy) return;
   state.busy = true;
+  document.body.dataset.busy = "true"; // for tests and styles: keys are ignored meanwhile
   try {
     await work();
   } catch (error) {
     say(error.message, true);
   } finally {
     state.busy = false;
+    document.body.dataset.busy = "false";
   }
 }
 
