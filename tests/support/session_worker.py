@@ -16,6 +16,10 @@ Commands:
 - ``campaign ROUNDS``: drive a campaign to ``ROUNDS`` model versions, one idempotent step at a
   time (:func:`step`), pausing a random few milliseconds at every stage of a write, so that a
   kill at a random moment lands anywhere, inside transactions too; prints each step.
+- ``fork-campaign ROUNDS``: import once, then for each line ``go`` read on stdin fork a child
+  that runs ``campaign ROUNDS`` (printing ``{"ready": true, "pid": ...}`` first, then its
+  steps), and print ``{"exited": status}`` when it ends; a child starts in milliseconds, so
+  a test can kill many of them.
 - ``record-many START STOP STEP``: once the file ``PATH.go`` exists, record the oracle's label
   of each id in ``range(START, STOP, STEP)``, one transaction each, refitting every 10; prints
   ``{"done": n}``.
@@ -79,6 +83,49 @@ def step(session, y, rounds):
     return {"asked": asked} if asked else None
 
 
+def campaign(session, y, rounds):
+    """Run :func:`step` to the end, pausing 0-20 ms at every stage of each write (and saying
+    ``{"stage": ...}`` before and ``{"resumed": ...}`` after: a process killed between the
+    two died inside the pause)."""
+    from activekit.session import _session as session_module
+
+    rng = random.Random(os.getpid())
+
+    def pause(stage):
+        say(stage=stage)
+        time.sleep(rng.uniform(0, 0.02))
+        say(resumed=stage)
+
+    session_module._pause = pause
+    while True:
+        done = step(session, y, rounds)
+        if done is None:
+            break
+        say(**done)
+    say(finished=True)
+
+
+def supervise(path, X, y, rounds):
+    """``fork-campaign``: a forked child per ``go`` line; the parent never opens the session
+    (a child must not inherit an SQLite connection)."""
+    from activekit.session import LabelingSession
+
+    for line in sys.stdin:
+        if line.strip() != "go":
+            break
+        child = os.fork()
+        if child == 0:
+            try:
+                session = LabelingSession.open(path, X)
+                say(ready=True, pid=os.getpid())
+                campaign(session, y, rounds)
+                session.close()
+            finally:
+                os._exit(0)
+        _, status = os.waitpid(child, 0)
+        say(exited=status)
+
+
 def main(argv):
     path, command, *args = argv
     threads = os.environ.get("OMP_NUM_THREADS")
@@ -87,6 +134,9 @@ def main(argv):
     from activekit.session import _session as session_module
 
     X, y = pool()
+    if command == "fork-campaign":
+        supervise(path, X, y, int(args[0]))
+        return
     session = LabelingSession.open(path, X)
     say(ready=True, pid=os.getpid())
 
@@ -111,15 +161,7 @@ def main(argv):
             session.refit()
         say(error="did not stop")
     elif command == "campaign":
-        rounds = int(args[0])
-        rng = random.Random(os.getpid())
-        session_module._pause = lambda stage: time.sleep(rng.uniform(0, 0.02))
-        while True:
-            done = step(session, y, rounds)
-            if done is None:
-                break
-            say(**done)
-        say(finished=True)
+        campaign(session, y, int(args[0]))
     elif command == "record-many":
         start, stop, every = (int(a) for a in args)
         wait_for_go(path)
