@@ -4,6 +4,7 @@ two-process guarantees are in test_session_kill.py)."""
 import csv
 import os
 import sqlite3
+import sys
 import threading
 
 import numpy as np
@@ -368,6 +369,30 @@ def test_labels_csv_and_audit_log(tmp_path, pool):
     assert log["time"].is_monotonic_increasing
     answered = log[log["kind"] == "query"]["answered_by"].tolist()
     assert sorted(answered) == sorted(log[log["kind"] == "label"]["event_id"].tolist())
+
+
+def test_empty_calls_do_nothing(tmp_path, pool):
+    _, y = pool
+    session = make(tmp_path, pool)
+    before = snapshot(session.path)
+    assert session.record([], []) == 0
+    assert session.delete([]) == session.skip([]) == 0
+    assert session.ranking([]) == []
+    assert snapshot(session.path) == before
+    session.record([0, 1], y[:2])
+    session.refit()
+    assert session.predict([]).shape == (0,)
+
+
+def test_labels_and_audit_log_need_pandas_and_say_so(tmp_path, pool, monkeypatch):
+    session = make(tmp_path, pool)
+    session.record([0], [0])
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ImportError, match=r"pandas is required .* pip install"):
+        session.labels()
+    with pytest.raises(ImportError, match="pandas is required"):
+        session.audit_log()
+    assert session.export_csv(tmp_path / "labels.csv") == 1  # the csv module needs no pandas
 
 
 # -- files: creating, opening, damage, schema versions -------------------------------------
