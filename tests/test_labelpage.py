@@ -431,6 +431,41 @@ def test_images_come_only_from_under_the_data_folder(tmp_path, digits):
         page.close()
 
 
+def test_odd_ids_and_the_end_of_the_pool(tmp_path):
+    """Ids with slashes, spaces and '?' reach their images; an exhausted pool says so."""
+    ids = ["a/b", "c d", "e?f", "g%h", "i", "j", "k", "l"]
+    (tmp_path / "img.png").write_bytes(labelpage._png_gray(np.zeros((2, 2))))
+    rows = [f"{key},{i},{i % 2},img.png" for i, key in enumerate(ids)]
+    (tmp_path / "pool.csv").write_text("name,x,z,pic\n" + "\n".join(rows) + "\n")
+    data = DataTable(tmp_path / "pool.csv", id_column="name")
+    session = open_session(tmp_path / "s.db", data, classes=["even", "odd"], estimator=estimator(), batch_size=6)
+    app = create_app(session, data)
+    page = app.extensions["activekit_labelpage"]
+    client = app.test_client()
+    try:
+        for key in ids:
+            url = data.item(key)["images"][0][1]
+            with client.get(url) as response:
+                assert response.status_code == 200, (key, url)
+        seen = []
+        while True:
+            answer = client.get("/api/next").json
+            if answer["waiting"]:
+                time.sleep(0.05)
+                continue
+            if not answer["items"]:
+                break
+            for item in answer["items"]:
+                seen.append(item["id"])
+                label = ["even", "odd"][ids.index(item["id"]) % 2]
+                assert client.post("/api/label", json={"id": item["id"], "label": label}).status_code == 200
+        assert sorted(seen) == sorted(ids) and session.n_labeled == len(ids)
+        assert client.get("/api/config").json["classes"][0]["key"] == "1"  # 'even' -> 1
+    finally:
+        page.close()
+        session.close()
+
+
 # -- one page per session, resuming ------------------------------------------------------------
 
 

@@ -39,6 +39,7 @@ import os
 import struct
 import threading
 import time
+import urllib.parse
 import zlib
 from pathlib import Path
 
@@ -225,7 +226,7 @@ class DataTable:
             "numbers": [[name, row[column(name)]] for name in self.features],
             "texts": [[name, row[column(name)]] for name in self.texts],
             "images": [
-                [name, f"/media/{k}/{key}"]
+                [name, f"/media/{k}/{urllib.parse.quote(key, safe='')}"]
                 for k, name in enumerate(self.images)
                 if row[column(name)]
             ],
@@ -844,7 +845,7 @@ def create_app(session, data, *, test=None, annotator=None):
     def progress():
         return flask.jsonify(page.progress())
 
-    @app.get("/media/<int:k>/<key>")
+    @app.get("/media/<int:k>/<path:key>")
     def media(k, key):
         path = data.image_path(key, k)
         if path is None:
