@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
 from activekit import ActiveLearningClassifier
+from activekit._cli import main
 from activekit.integrations.labelstudio import (
     LabelStudioBackend,
     SessionBusyError,
@@ -564,3 +567,129 @@ def test_training_on_request(app, session, data, action):
 def test_bad_parameters(session, kwargs, message):
     with pytest.raises(ValueError, match=message):
         LabelStudioBackend(session, **kwargs)
+
+
+# -- activekit serve labelstudio ----------------------------------------------------------
+
+
+@pytest.fixture
+def pool_csv(tmp_path, data):
+    X, _ = data
+    path = tmp_path / "pool.csv"
+    header = ["item", "caption", *[f"f{j}" for j in range(X.shape[1])]]
+    lines = [",".join(header)]
+    for i, row in enumerate(X):
+        lines.append(",".join([f"r{i}", f"digit {i}", *(f"{v:g}" for v in row)]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_serve_write_tasks(pool_csv, tmp_path, capsys):
+    out = tmp_path / "tasks.json"
+    args = ["serve", "labelstudio", "--data", str(pool_csv), "--id-column", "item"]
+    assert main([*args, "--session", str(tmp_path / "s.db"), "--write-tasks", str(out)]) == 0
+    assert "wrote 60 tasks" in capsys.readouterr().out
+    tasks = json.loads(out.read_text())
+    assert len(tasks) == N
+    assert tasks[3]["data"]["item"] == "r3"
+    assert tasks[3]["data"]["caption"] == "digit 3"
+    assert tasks[3]["data"]["f10"] == load_digits(n_class=3).data[3, 10]
+    assert not (tmp_path / "s.db").exists()  # writing tasks opens no session
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--id-column", "item"], "the following arguments are required: --session"),
+        (["--id-column", "nope", "--session", "s.db"], "--id-column 'nope' is not a column"),
+        (
+            ["--id-column", "item", "--session", "s.db", "--retrain-every", "-1"],
+            "expected an integer >= 0, got -1",
+        ),
+        (
+            ["--id-column", "item", "--session", "s.db", "--port", "70000"],
+            "expected a port in 0..65535",
+        ),
+        (["--id-column", "item", "--session", "s.db", "--classes", " , "], "names no class"),
+    ],
+)
+def test_serve_errors(pool_csv, tmp_path, monkeypatch, capsys, extra, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "labelstudio", "--data", str(pool_csv), *extra])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("activekit: error: ") and err.count("\n") == 1
+    assert message in err
+
+
+def _start_server(args, cwd):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "activekit", "serve", "labelstudio", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+        if found:
+            return process, f"http://127.0.0.1:{found.group(1)}"
+    process.wait(30)
+    raise AssertionError(f"no server address printed: {lines} {process.stderr.read()}")
+
+
+def _http(url, body=None):
+    import urllib.request
+
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_serve_records_into_the_session_file(pool_csv, tmp_path, data):
+    """The command as a user runs it: a server process on 127.0.0.1, annotations posted to
+    its webhook, a refit, a second server refused, the labels in the file afterwards."""
+    _, y = data
+    session_path = tmp_path / "campaign.db"
+    args = [
+        "--data", str(pool_csv), "--id-column", "item", "--session", str(session_path),
+        "--port", "0", "--retrain-every", "3", "--classes", "0,1,2",
+    ]  # fmt: skip
+    process, url = _start_server(args, tmp_path)
+    try:
+        assert _http(f"{url}/health")["model_version"] == "0"
+        rows = [i for i in range(N) if y[i] in (0, 1)][:3]
+        for row in rows:
+            body = created(row, str(y[row]))
+            body["task"]["data"] = {"item": f"r{row}", "caption": f"digit {row}"}
+            assert _http(f"{url}/webhook", body)["recorded"] == 1
+        for _ in range(300):  # the refit runs off the request thread
+            if _http(f"{url}/health")["model_version"] == "1":
+                break
+            time.sleep(0.1)
+        assert _http(f"{url}/health")["model_version"] == "1"
+        second = subprocess.run(
+            [sys.executable, "-m", "activekit", "serve", "labelstudio", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode == 2
+        assert "another Label Studio backend serves the session" in second.stderr
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
+        process.stdout.close()
+        process.stderr.close()
+    assert process.returncode == 0  # Ctrl-C is how the server stops
+    with LabelingSession.open(session_path, lambda ids: None) as session:
+        labels = session.labels()
+        assert labels["id"].tolist() == [f"r{row}" for row in rows]
+        assert labels["label"].tolist() == [int(y[row]) for row in rows]
+        assert session.model_version == 1

@@ -310,6 +310,7 @@ def build_parser():
     )
     commands.add_parser("strategies", help="list the query strategies")
     _add_label_parser(commands)
+    _add_serve_parser(commands)
     return parser
 
 
@@ -475,6 +476,206 @@ def _label(args, labelpage):
     return 0
 
 
+# -- activekit serve labelstudio: the Label Studio ML backend -------------------------------
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _add_serve_parser(commands):
+    serve = commands.add_parser(
+        "serve",
+        help="serve a labelling session to a labelling tool (Label Studio)",
+        description="Serve a labelling session to a labelling tool.",
+    )
+    tools = serve.add_subparsers(dest="tool", required=True, metavar="tool")
+    studio = tools.add_parser(
+        "labelstudio",
+        help="a Label Studio ML backend on 127.0.0.1",
+        description=(
+            "Serve a Label Studio ML backend on 127.0.0.1 for a CSV file of items: it predicts "
+            "each task's class, orders the tasks by the session's query strategy (the "
+            "prediction score: lowest first), records annotations from Label Studio's webhook "
+            "into the session file (SQLite) and refits off the request thread every "
+            "--retrain-every labels. Tasks map to items through the --id-column field of their "
+            "data. Connect it in the project's Settings > Model; Label Studio must be started "
+            "with ML_BLOCK_LOCAL_IP=false and SSRF_PROTECTION_ENABLED=false to call 127.0.0.1. "
+            "Errors are one line on stderr, exit status 2."
+        ),
+    )
+    studio.add_argument(
+        "--data",
+        required=True,
+        help="CSV file with a header row: numeric feature columns and the --id-column "
+        "(image-path and text columns are not learnt from)",
+    )
+    studio.add_argument(
+        "--id-column",
+        required=True,
+        help="column of unique item ids, and the field of each task's data that holds it",
+    )
+    studio.add_argument(
+        "--session",
+        required=True,
+        help="the session file (SQLite); created if absent, resumed if present",
+    )
+    studio.add_argument(
+        "--port", type=_port, default=9090, help="port on 127.0.0.1 (default: 9090; 0: any free)"
+    )
+    studio.add_argument(
+        "--retrain-every",
+        type=_non_negative_int,
+        default=10,
+        help="refit once this many labels are new (default: 10; 0: only on Label Studio's "
+        "Start training)",
+    )
+    studio.add_argument(
+        "--from-name",
+        help="name of the <Choices> tag to fill, when the labelling config has several",
+    )
+    studio.add_argument(
+        "--classes",
+        help="comma-separated classes of a new session (default: any label, learnt as they come)",
+    )
+    studio.add_argument(
+        "--strategy",
+        type=_strategy,
+        default="margin",
+        help="query strategy of a new session (default: margin)",
+    )
+    studio.add_argument(
+        "--estimator",
+        type=_estimator,
+        default="logreg",
+        help=f"classifier of a new session: {', '.join(ESTIMATORS)} (default: logreg)",
+    )
+    studio.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=10,
+        help="the learner's batch_size in a new session (default: 10)",
+    )
+    studio.add_argument(
+        "--seed", type=int, default=0, help="random_state of a new session (default: 0)"
+    )
+    studio.add_argument(
+        "--write-tasks",
+        metavar="JSON",
+        help="write the items as Label Studio tasks (every column of --data in each task's "
+        "data, numbers as numbers) to this file for the project's import, and exit",
+    )
+
+
+def _serve_main(parser, args):
+    with _quiet_convergence():
+        try:
+            return _serve_labelstudio(args)
+        except (UsageError, ValueError, TypeError, ImportError) as exc:
+            parser.exit(2, f"activekit: error: {_one_line(exc)}\n")
+        except KeyboardInterrupt:
+            parser.exit(130, "activekit: interrupted\n")
+
+
+def _write_tasks(data, path):
+    """Label Studio's import JSON for the rows of ``data``: every column in each task's data,
+    numbers as numbers."""
+    import json
+
+    def value(text):
+        try:
+            number = float(text)
+        except ValueError:
+            return text
+        return int(number) if number.is_integer() and "." not in text else number
+
+    with data.path.open(newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+    header = [name.strip() for name in rows[0]]
+    tasks = [  # DataTable checked that every row has a field per column
+        {"data": {n: value(c.strip()) for n, c in zip(header, row, strict=True)}}
+        for row in rows[1:]
+    ]
+    try:
+        Path(path).write_text(json.dumps(tasks), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write --write-tasks {path}: {exc}") from None
+    return len(tasks)
+
+
+def _serve_labelstudio(args):
+    from ._learner import ActiveLearningClassifier
+    from .integrations import labelpage, labelstudio
+    from .session import LabelingSession
+
+    data = labelpage.DataTable(args.data, id_column=args.id_column)
+    if args.write_tasks:
+        n = _write_tasks(data, args.write_tasks)
+        print(f"wrote {n} tasks to {args.write_tasks}; import them into the Label Studio project")
+        return 0
+    path = Path(args.session)
+    if path.exists():
+        session = LabelingSession.open(path, data.rows_for)
+        missing = [pid for pid in session.pool_ids if str(pid) not in data.index]
+        if missing:
+            session.close()
+            raise UsageError(
+                f"{len(missing)} ids of the session {path} are not in --data {args.data} "
+                f"(first: {missing[:5]}); serve it with the data it was created on"
+            )
+    else:
+        classes = None
+        if args.classes is not None:
+            classes = labelpage.parse_labels(c for c in args.classes.split(",") if c.strip())
+            if not classes:
+                raise UsageError(f"--classes {args.classes!r} names no class")
+        learner = ActiveLearningClassifier(
+            estimator=make_estimator(args.estimator),
+            query_strategy=args.strategy,
+            batch_size=args.batch_size,
+            random_state=args.seed,
+        )
+        session = LabelingSession.create(path, learner, data.ids, data.rows_for, classes=classes)
+    from werkzeug.serving import make_server
+
+    with session:
+        app = labelstudio.create_app(
+            session,
+            id_field=args.id_column,
+            retrain_every=args.retrain_every,
+            from_name=args.from_name,
+        )
+        backend = app.extensions["activekit.labelstudio"]
+        try:
+            try:
+                server = make_server("127.0.0.1", args.port, app, threaded=True)
+            except OSError as exc:
+                raise UsageError(
+                    f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}; pick "
+                    "another --port (0: any free port)"
+                ) from None
+            print(
+                f"activekit serve labelstudio: {data.path.name}, {len(session.pool_ids)} items, "
+                f"{session.n_labeled} labelled, model version {session.model_version}, session "
+                f"{session.path}\nML backend at http://127.0.0.1:{server.server_port} "
+                "(connect it in the Label Studio project's Settings > Model; Ctrl-C stops)",
+                flush=True,
+            )
+            try:
+                server.serve_forever()
+            finally:
+                server.server_close()
+        finally:
+            backend.close()
+    return 0
+
+
 def _pool_size(n_samples, test_size):
     n_test = int(np.ceil(test_size * n_samples)) if isinstance(test_size, float) else test_size
     return n_samples - n_test
@@ -629,6 +830,8 @@ def main(argv=None):
         return 0
     if args.command == "label":
         return _label_main(parser, args)
+    if args.command == "serve":
+        return _serve_main(parser, args)
     with _quiet_convergence():
         try:
             return benchmark(args)
