@@ -3,6 +3,7 @@ two-process guarantees are in test_session_kill.py)."""
 
 import csv
 import os
+import shutil
 import sqlite3
 import sys
 import threading
@@ -187,6 +188,44 @@ def test_resumed_campaign_asks_what_an_uninterrupted_one_asks(tmp_path, pool):
     # Another seed asks something else: the equality above is not an accident.
     other = LabelingSession.create(tmp_path / "c.db", learner(random_state=8), ids, X)
     assert other.next_batch() != straight[0]
+
+
+def test_asking_under_the_write_lock_asks_the_same(tmp_path, pool, monkeypatch):
+    """next_batch's last try computes holding the write lock; it asks what the optimistic
+    tries ask."""
+    X, y = pool
+    ids = list(range(N_POOL))
+    optimistic = run_campaign(tmp_path / "a.db", X, X, y, ids, reopen=False, rounds=3)
+    monkeypatch.setattr(session_module, "_OPTIMISTIC_TRIES", 0)
+    holding = run_campaign(tmp_path / "b.db", X, X, y, ids, reopen=False, rounds=3)
+    assert holding == optimistic
+
+
+def test_random_state_none_is_drawn_once_and_kept(tmp_path, pool):
+    """With ``random_state=None`` the seed is drawn at create and stored: a copy of the file
+    resumed step by step asks what the original asks straight through."""
+    X, y = pool
+    first = tmp_path / "a.db"
+    LabelingSession.create(first, learner(random_state=None), range(N_POOL), X).close()
+    second = tmp_path / "b.db"
+    shutil.copyfile(first, second)
+    shutil.copytree(f"{first}.checkpoints", f"{second}.checkpoints")
+    asked = {}
+    for path, reopen in ((first, False), (second, True)):
+        session = LabelingSession.open(path, X)
+        asked[path] = []
+        for _ in range(3):
+            batch = session.next_batch()
+            asked[path].append(batch)
+            session.record(batch, y[batch])
+            if reopen:
+                session.close()
+                session = LabelingSession.open(path, X)
+            session.refit()
+        session.close()
+    assert asked[first] == asked[second]
+    third = LabelingSession.create(tmp_path / "c.db", learner(random_state=None), range(N_POOL), X)
+    assert third.next_batch() != asked[first][0]  # another draw (1 chance in C(150, 8) to fail)
 
 
 @pytest.mark.parametrize("kind", ["frame", "callable"])
