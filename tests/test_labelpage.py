@@ -351,6 +351,17 @@ def test_bad_requests(campaign):
     assert n_events(page.session) == before
 
 
+def test_a_failing_session_is_a_json_500(campaign, monkeypatch):
+    page, _ = campaign
+
+    def broken(k=None):
+        raise RuntimeError("the strategy\nfailed")
+
+    monkeypatch.setattr(page.session, "next_batch", broken)
+    status, body = page.get("/api/next")
+    assert status == 500 and body == {"error": "RuntimeError: the strategy failed"}
+
+
 def test_undo_deletes_the_last_label_and_asks_it_again(campaign):
     page, truth = campaign
     items = page.get("/api/next")[1]["items"]

@@ -766,6 +766,11 @@ def create_app(session, data, *, test=None, annotator=None):
     def not_found(exc):
         return error(404, f"no such page: {flask.request.path}")
 
+    @app.errorhandler(500)
+    def failed(exc):
+        cause = getattr(exc, "original_exception", None) or exc
+        return error(500, " ".join(f"{type(cause).__name__}: {cause}".split()))
+
     @app.errorhandler(405)
     def not_allowed(exc):
         return error(405, f"{flask.request.method} is not allowed on {flask.request.path}")
