@@ -201,6 +201,31 @@ def test_asking_under_the_write_lock_asks_the_same(tmp_path, pool, monkeypatch):
     assert holding == optimistic
 
 
+def test_a_label_recorded_while_a_batch_is_computed_makes_it_computed_again(
+    tmp_path, pool, monkeypatch
+):
+    X, y = pool
+    session = make(tmp_path, pool)
+    session.record([0, 1, 2], y[:3])
+    session.refit()
+    other = LabelingSession.open(session.path, X)  # another connection, as another process
+    choose = LabelingSession._choose
+    calls = []
+
+    def choose_while_someone_labels(self, candidates, k, seed, learner):
+        picked = choose(self, candidates, k, seed, learner)
+        if not calls:
+            other.record([picked[0][0]], [int(y[picked[0][0]])])  # the top pick, meanwhile
+        calls.append(picked[0])
+        return picked
+
+    monkeypatch.setattr(LabelingSession, "_choose", choose_while_someone_labels)
+    batch = session.next_batch()
+    assert len(calls) == 2 and batch == calls[1] != calls[0]
+    assert calls[0][0] not in batch  # labelled meanwhile: not asked
+    assert table(session.path, "SELECT COUNT(DISTINCT round) FROM queries") == [(1,)]
+
+
 def test_random_state_none_is_drawn_once_and_kept(tmp_path, pool):
     """With ``random_state=None`` the seed is drawn at create and stored: a copy of the file
     resumed step by step asks what the original asks straight through."""
