@@ -251,7 +251,7 @@ def test_killed_at_random_moments_loses_nothing_and_asks_the_same(tmp_path, pool
             last = messages[-2] if len(messages) >= 2 else {}  # the one before "exited"
             if not finished and last.get("stage", "").endswith(":in_transaction"):
                 inside[last["stage"]] += 1
-            assert finished or os.WIFSIGNALED(status), status
+            assert finished or os.WIFSIGNALED(status), supervisor.stderr()
             for message in messages:
                 for pid in message.get("recorded", []):
                     recorded[pid] = int(y[pid])

@@ -32,6 +32,7 @@ import os
 import random
 import sys
 import time
+import traceback
 
 N_POOL = 60
 CLASSES = list(range(10))
@@ -115,13 +116,18 @@ def supervise(path, X, y, rounds):
             break
         child = os.fork()
         if child == 0:
+            code = 0
             try:
                 session = LabelingSession.open(path, X)
                 say(ready=True, pid=os.getpid())
                 campaign(session, y, rounds)
                 session.close()
+            except BaseException:
+                traceback.print_exc()
+                code = 1
             finally:
-                os._exit(0)
+                sys.stderr.flush()
+                os._exit(code)
         _, status = os.waitpid(child, 0)
         say(exited=status)
 
