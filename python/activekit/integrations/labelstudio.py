@@ -490,11 +490,14 @@ class LabelStudioBackend:
         tasks = _list(payload.get("tasks"), "'tasks'")
         config = self.config(payload.get("label_config"))
         ids = [self.pool_id(task, f"tasks[{i}]") for i, task in enumerate(tasks)]
-        version, ranks = self._ranks()
-        if version == 0:
-            labels = [None] * len(ids)
-        else:
-            labels = list(self.session.predict(ids)) if ids else []
+        for _ in range(3):  # labels and scores of one model version, though a refit may land
+            version, ranks = self._ranks()
+            if version == 0:
+                labels = [None] * len(ids)
+            else:
+                labels = list(self.session.predict(ids)) if ids else []
+            if self.session.model_version == version:
+                break
         model_version = str(version)
         return {
             "results": [
