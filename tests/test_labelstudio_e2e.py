@@ -6,7 +6,8 @@ does). The test starts the server on 127.0.0.1 with a temporary data directory a
 API token (tests/support/labelstudio_server.py), serves the backend with werkzeug on
 127.0.0.1 from a thread of this process, and drives Label Studio through its REST API as a
 user would: a project, 200 digits tasks, the backend connected, predictions retrieved,
-annotations submitted, edited and deleted. About 40 s, most of it Label Studio starting.
+annotations submitted, edited and deleted. About a minute on 2 cores, half of it Label
+Studio starting (a fresh data directory runs its migrations).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def _latest(predictions, version):
     return {p["task"]: p for p in predictions if p["model_version"] == version}
 
 
+@pytest.mark.slow
 def test_campaign_through_label_studio(label_studio, backend):
     api = label_studio.api()
     session, y = backend["session"], backend["y"]
