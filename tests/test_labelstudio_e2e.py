@@ -4,8 +4,8 @@ Label Studio runs in its own virtual environment (its pins need not match ours);
 ``ACTIVEKIT_LABEL_STUDIO`` to its ``label-studio`` executable to run this test (``.ci/run``
 does). The test starts the server on 127.0.0.1 with a temporary data directory and a preset
 API token (tests/support/labelstudio_server.py), serves the backend with werkzeug on
-127.0.0.1 from a thread of this process, and drives Label Studio through its REST API as a
-user would: a project, 200 digits tasks, the backend connected, predictions retrieved,
+127.0.0.1 from a thread of this process, and drives Label Studio through label-studio-sdk
+(run in Label Studio's environment) as a user would: a project, 200 digits tasks, the backend connected, predictions retrieved,
 annotations submitted, edited and deleted. About a minute on 2 cores, half of it Label
 Studio starting (a fresh data directory runs its migrations).
 """
@@ -86,32 +86,37 @@ def _latest(predictions, version):
     return {p["task"]: p for p in predictions if p["model_version"] == version}
 
 
+@pytest.fixture
+def api(label_studio):
+    with label_studio.sdk() as sdk:
+        yield sdk
+
+
 @pytest.mark.slow
-def test_campaign_through_label_studio(label_studio, backend):
-    api = label_studio.api()
+def test_campaign_through_label_studio(api, backend):
     session, y = backend["session"], backend["y"]
     user = api.whoami()["id"]
 
-    project = api.create_project("activekit end-to-end", LABEL_CONFIG)["id"]
+    project = api.create_project(title="activekit end-to-end", label_config=LABEL_CONFIG)["id"]
     imported = api.import_tasks(
-        project, [{"text": f"digits row {i}", "row": i} for i in range(N_TASKS)]
+        project=project, tasks=[{"text": f"digits row {i}", "row": i} for i in range(N_TASKS)]
     )
     assert imported["task_count"] == N_TASKS
-    task_of_row = {t["data"]["row"]: t["id"] for t in api.tasks(project)}
+    task_of_row = {t["data"]["row"]: t["id"] for t in api.tasks(project=project)}
     row_of_task = {task: row for row, task in task_of_row.items()}
     assert sorted(task_of_row) == list(range(N_TASKS))
 
     # Connecting the backend: Label Studio calls /health and /setup, takes the version from
     # /setup and creates the project's webhook to <backend>/webhook.
-    ml = api.add_ml_backend(project, backend["url"])
+    ml = api.add_ml_backend(project=project, url=backend["url"])
     assert ml["readable_state"] == "Connected", ml
     assert ml["model_version"] == "0"
-    hooks = [h["url"] for h in api.webhooks(project)]
+    hooks = [h["url"] for h in api.webhooks(project=project)]
     assert f"{backend['url']}/webhook" in hooks
 
     # Predictions before any model: no label, the seeded random order as scores.
-    api.retrieve_predictions(project)
-    first = _latest(api.predictions(project), "0")
+    api.retrieve_predictions(project=project)
+    first = _latest(api.predictions(project=project), "0")
     assert sorted(first) == sorted(task_of_row.values())
     assert all(p["result"] == [] for p in first.values())
     by_score = sorted(first, key=lambda task: first[task]["score"])
@@ -122,7 +127,9 @@ def test_campaign_through_label_studio(label_studio, backend):
     annotated = {}
     for position, task in enumerate(by_score[:20]):
         row = row_of_task[task]
-        created = api.create_annotation(task, _choice(str(y[row])), lead_time=1.5 + position)
+        created = api.create_annotation(
+            task=task, result=_choice(str(y[row])), lead_time=1.5 + position
+        )
         annotated[row] = created["id"]
     labels = session.labels().set_index("id")
     assert sorted(labels.index) == sorted(annotated)
@@ -137,7 +144,7 @@ def test_campaign_through_label_studio(label_studio, backend):
     automatic = session.model_version
     assert automatic >= 1
     # Label Studio's "Start training" refits on every label now.
-    api.train(ml["id"])
+    api.train(backend=ml["id"])
     assert retrainer.wait_idle(timeout=120)
     assert retrainer.last_error is None
     assert session.model_version == automatic + 1
@@ -145,8 +152,8 @@ def test_campaign_through_label_studio(label_studio, backend):
     setup_version = str(session.model_version)
 
     # The next predictions come from the new model: labels, and a new order.
-    api.retrieve_predictions(project)
-    second = _latest(api.predictions(project), setup_version)
+    api.retrieve_predictions(project=project)
+    second = _latest(api.predictions(project=project), setup_version)
     assert sorted(second) == sorted(task_of_row.values())
     rows = [row_of_task[t] for t in sorted(second)]
     predicted = session.predict(rows)
@@ -161,15 +168,17 @@ def test_campaign_through_label_studio(label_studio, backend):
     assert all(second[task_of_row[r]]["score"] == 1.0 for r in annotated)
 
     # Label Studio's uncertainty sampling serves the lowest score first.
-    api.update_project(project, model_version=setup_version, sampling="Uncertainty sampling")
+    api.update_project(
+        project=project, model_version=setup_version, sampling="Uncertainty sampling"
+    )
     served = api.next_task(project)
     assert row_of_task[served["id"]] == session.ranking(unlabelled)[0]
 
     # An edit is a new label event; a deletion withdraws the label.
     edited_row, deleted_row = list(annotated)[:2]
     new_label = (y[edited_row] + 1) % 10
-    api.update_annotation(annotated[edited_row], _choice(str(new_label)))
-    api.delete_annotation(annotated[deleted_row])
+    api.update_annotation(annotation=annotated[edited_row], result=_choice(str(new_label)))
+    api.delete_annotation(annotation=annotated[deleted_row])
     labels = session.labels().set_index("id")
     assert labels.loc[edited_row, "label"] == new_label
     assert deleted_row not in labels.index

@@ -1,4 +1,4 @@
-"""A real Label Studio server for the end-to-end test, and a small client for its REST API.
+"""A real Label Studio server for the end-to-end test, driven through ``label-studio-sdk``.
 
 Label Studio (PyPI ``label-studio``) pins Django, pydantic and friends that need not agree
 with ours, so it lives in its own virtual environment; the test finds its executable through
@@ -16,9 +16,11 @@ The settings that matter, read from Label Studio's own source (1.23):
 - ``LATEST_VERSION_CHECK=false``, ``COLLECT_ANALYTICS=false``, empty ``SENTRY_DSN``: a test
   server asks nothing of the network.
 
-The client speaks plain HTTP through :mod:`urllib`: the endpoints it calls are the ones
-``label-studio-sdk`` wraps, and the SDK (which pulls in OpenCV, NLTK and lxml) stays out of
-our test environment.
+The test drives the server through ``label-studio-sdk`` (:class:`LabelStudioSDK`). The SDK
+comes with Label Studio, in its environment, and pulls in OpenCV, NLTK and lxml, so it stays
+out of ours: the SDK calls run in a driver process started from Label Studio's interpreter
+(this file with ``--sdk-driver``), one JSON line per call. This file imports only the
+standard library at the top, so both interpreters can run it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from pathlib import Path
 
 __all__ = [
     "ENV_VAR",
-    "LabelStudioAPI",
+    "LabelStudioSDK",
     "LabelStudioServer",
     "label_studio_executable",
     "label_studio_server",
@@ -83,9 +85,11 @@ class LabelStudioServer:
     token: str
     log: Path
     startup_s: float
+    python: Path
 
-    def api(self):
-        return LabelStudioAPI(self.url, self.token)
+    def sdk(self):
+        """A :class:`LabelStudioSDK` client (close it, or use it in a ``with``)."""
+        return LabelStudioSDK(self.python, self.url, self.token, self.log)
 
     def log_tail(self, n=40):
         try:
@@ -173,7 +177,13 @@ def label_studio_server(executable, data_dir, *, port=None, timeout=START_TIMEOU
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = LabelStudioServer(url=url, token=TOKEN, log=log, startup_s=float("nan"))
+    server = LabelStudioServer(
+        url=url,
+        token=TOKEN,
+        log=log,
+        startup_s=float("nan"),
+        python=Path(executable).parent / "python",
+    )
     try:
         while not _healthy(url):
             if process.poll() is not None:
@@ -194,107 +204,153 @@ def label_studio_server(executable, data_dir, *, port=None, timeout=START_TIMEOU
 
 
 class LabelStudioError(RuntimeError):
-    """A Label Studio API call answered with an error status."""
+    """A Label Studio API call failed."""
 
 
-class LabelStudioAPI:
-    """The few REST calls the end-to-end test makes, with the legacy token header."""
+def get_json(url, token=None, timeout=30):
+    """``GET url`` as JSON, with the legacy token header when ``token`` is given."""
+    request = urllib.request.Request(url)
+    if token is not None:
+        request.add_header("Authorization", f"Token {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")[:2000]
+        raise LabelStudioError(f"GET {url} -> {exc.code}: {detail}") from None
 
-    def __init__(self, url, token, timeout=120):
-        self.url = url.rstrip("/")
+
+class LabelStudioSDK:
+    """Label Studio's API through ``label-studio-sdk``, the way a user drives it.
+
+    The SDK lives in Label Studio's virtual environment (``label-studio`` depends on it), not
+    in ours: this class runs this file there as a driver process (``--sdk-driver``) and
+    sends it one JSON line per call; the driver answers with the SDK's result as JSON (the
+    pydantic models dumped as dicts) or the error's words.
+    """
+
+    def __init__(self, python, url, token, log):
+        self._log = open(log, "ab")  # the driver's errors; closed in close()
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONWARNINGS")}
+        env["ACTIVEKIT_LABEL_STUDIO_TOKEN"] = token
+        self._process = subprocess.Popen(
+            [str(python), os.path.abspath(__file__), "--sdk-driver", url],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
+        self.url = url
         self.token = token
-        self.timeout = timeout
 
-    def request(self, method, path, payload=None, **query):
-        url = f"{self.url}{path}"
-        if query:
-            url += "?" + urllib.parse.urlencode(query)
-        data = None if payload is None else json.dumps(payload).encode()
-        request = urllib.request.Request(url, data=data, method=method)
-        request.add_header("Authorization", f"Token {self.token}")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
+    def call(self, method, **kwargs):
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                body = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:2000]
-            raise LabelStudioError(f"{method} {path} -> {exc.code}: {detail}") from None
-        return json.loads(body) if body else None
+            self._process.stdin.write(json.dumps({"method": method, "kwargs": kwargs}) + "\n")
+            self._process.stdin.flush()
+            line = self._process.stdout.readline()
+        except BrokenPipeError:
+            line = ""
+        if not line:
+            raise LabelStudioError(
+                f"the label-studio-sdk driver exited ({self._process.poll()}) during {method}; "
+                "its errors are in the Label Studio log"
+            )
+        reply = json.loads(line)
+        if "error" in reply:
+            raise LabelStudioError(f"label-studio-sdk {method}: {reply['error']}")
+        return reply["result"]
 
-    def whoami(self):
-        return self.request("GET", "/api/current-user/whoami")
-
-    def create_project(self, title, label_config, **fields):
-        return self.request(
-            "POST", "/api/projects", {"title": title, "label_config": label_config, **fields}
-        )
-
-    def update_project(self, project, **fields):
-        return self.request("PATCH", f"/api/projects/{project}", fields)
-
-    def project(self, project):
-        return self.request("GET", f"/api/projects/{project}")
-
-    def import_tasks(self, project, tasks):
-        return self.request("POST", f"/api/projects/{project}/import", tasks)
-
-    def tasks(self, project):
-        """Every task of ``project`` (id and data), through the paged task list."""
-        tasks, page = [], 1
-        while True:
+    def close(self):
+        if self._process.poll() is None:
+            self._process.stdin.close()
             try:
-                body = self.request(
-                    "GET", "/api/tasks", project=project, page=page, page_size=100, fields="all"
-                )
-            except LabelStudioError as exc:
-                if " 404:" in str(exc):  # past the last page
-                    return tasks
-                raise
-            batch = body["tasks"] if isinstance(body, dict) else body
-            tasks.extend(batch)
-            if len(batch) < 100:
-                return tasks
-            page += 1
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=15)
+        self._process.stdout.close()
+        self._log.close()
 
-    def add_ml_backend(self, project, url, title="activekit"):
-        return self.request("POST", "/api/ml", {"project": project, "url": url, "title": title})
+    def __enter__(self):
+        return self
 
-    def ml_backend(self, backend):
-        return self.request("GET", f"/api/ml/{backend}")
+    def __exit__(self, *exc_info):
+        self.close()
 
-    def train(self, backend):
-        """The project's "Start training" for its ML backend."""
-        return self.request("POST", f"/api/ml/{backend}/train", {})
-
-    def retrieve_predictions(self, project):
-        """Ask the project's ML backend for predictions of every task (the Data Manager's
-        "Retrieve predictions" action)."""
-        return self.request(
-            "POST",
-            "/api/dm/actions",
-            {"selectedItems": {"all": True, "excluded": []}},
-            id="retrieve_tasks_predictions",
-            project=project,
-        )
-
-    def predictions(self, project):
-        return self.request("GET", "/api/predictions", project=project)
-
-    def create_annotation(self, task, result, lead_time=None):
-        payload = {"result": result}
-        if lead_time is not None:
-            payload["lead_time"] = lead_time
-        return self.request("POST", f"/api/tasks/{task}/annotations", payload)
-
-    def update_annotation(self, annotation, result):
-        return self.request("PATCH", f"/api/annotations/{annotation}", {"result": result})
-
-    def delete_annotation(self, annotation):
-        return self.request("DELETE", f"/api/annotations/{annotation}")
+    def __getattr__(self, method):
+        if method.startswith("_"):
+            raise AttributeError(method)
+        return lambda **kwargs: self.call(method, **kwargs)
 
     def next_task(self, project):
-        return self.request("GET", f"/api/projects/{project}/next")
+        """The task Label Studio serves next (the SDK wraps no such call: plain HTTP)."""
+        return get_json(f"{self.url}/api/projects/{project}/next", self.token)
 
-    def webhooks(self, project):
-        return self.request("GET", "/api/webhooks", project=project)
+
+def _sdk_operations(ls):
+    """What the driver can do: the SDK calls the end-to-end test makes."""
+    return {
+        "whoami": lambda: ls.users.whoami(),
+        "create_project": lambda title, label_config: ls.projects.create(
+            title=title, label_config=label_config
+        ),
+        "update_project": lambda project, **fields: ls.projects.update(id=project, **fields),
+        "import_tasks": lambda project, tasks: ls.projects.import_tasks(id=project, request=tasks),
+        "tasks": lambda project: list(ls.tasks.list(project=project, fields="all")),
+        "add_ml_backend": lambda project, url, title="activekit": ls.ml.create(
+            project=project, url=url, title=title
+        ),
+        "webhooks": lambda project: ls.webhooks.list(project=str(project)),
+        # The Data Manager's "Retrieve predictions" action on every task.
+        "retrieve_predictions": lambda project: ls.actions.create(
+            id="retrieve_tasks_predictions",
+            project=project,
+            selected_items={"all": True, "excluded": []},
+        ),
+        "predictions": lambda project: ls.predictions.list(project=project),
+        "create_annotation": lambda task, result, lead_time=None: ls.annotations.create(
+            id=task, result=result, lead_time=lead_time
+        ),
+        "update_annotation": lambda annotation, result: ls.annotations.update(
+            id=annotation, result=result
+        ),
+        "delete_annotation": lambda annotation: ls.annotations.delete(id=annotation),
+        # The project's "Start training" for its ML backend.
+        "train": lambda backend: ls.ml.train(id=backend),
+    }
+
+
+def _as_json(value):
+    if isinstance(value, (list, tuple)):
+        return [_as_json(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if hasattr(value, "json"):  # pydantic 1
+        return json.loads(value.json())
+    return value
+
+
+def _sdk_driver(url):
+    """Run in Label Studio's virtual environment: one SDK call per line of stdin."""
+    import sys
+
+    from label_studio_sdk import LabelStudio
+
+    ls = LabelStudio(base_url=url, api_key=os.environ["ACTIVEKIT_LABEL_STUDIO_TOKEN"])
+    operations = _sdk_operations(ls)
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            reply = {"result": _as_json(operations[request["method"]](**request["kwargs"]))}
+        except Exception as exc:  # the test process reports it
+            reply = {"error": f"{type(exc).__name__}: {exc}"[:4000]}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["--sdk-driver"]:
+        _sdk_driver(sys.argv[2])
