@@ -693,3 +693,20 @@ def test_serve_records_into_the_session_file(pool_csv, tmp_path, data):
         assert labels["id"].tolist() == [f"r{row}" for row in rows]
         assert labels["label"].tolist() == [int(y[row]) for row in rows]
         assert session.model_version == 1
+
+
+def test_label_studio_executable_from_the_environment(monkeypatch, tmp_path):
+    """The e2e test skips without ACTIVEKIT_LABEL_STUDIO, and fails (no skip) when it names
+    no executable: CI sets it, so a broken install must not pass as a skip."""
+    from support.labelstudio_server import ENV_VAR, label_studio_executable
+
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert label_studio_executable() is None
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "missing" / "label-studio"))
+    with pytest.raises(FileNotFoundError, match="is not an executable file"):
+        label_studio_executable()
+    tool = tmp_path / "label-studio"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv(ENV_VAR, str(tool))
+    assert label_studio_executable() == tool
