@@ -14,6 +14,8 @@ FOLDERS = [
     "python/activekit",
     "python/activekit/strategies",
     "python/activekit/evaluation",
+    "python/activekit/session",
+    "python/activekit/integrations",
     "rust/core/src",
     "rust/core/tests",
     "rust/py/src",

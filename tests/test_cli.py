@@ -174,7 +174,7 @@ def test_bad_input_is_one_line_and_exit_status_2(tmp_path, capsys, argv, message
     ("argv", "message"),
     [
         (["benchmrk"], "unknown command 'benchmrk'; did you mean 'benchmark'? Valid: benchmark, strategies"),
-        ([], "the following arguments are required: command (benchmark or strategies"),
+        ([], "required: command (benchmark, strategies, label or serve;"),
         (["--verbose", "benchmark"], "unrecognized arguments: --verbose"),
     ],
 )

@@ -187,6 +187,10 @@ ARGUMENTS = {
     **dict.fromkeys(
         ["X_ref", "x_ref"], mostly(st.one_of(st.none(), point_arrays()), any_arrays())
     ),
+    # as_float, the seam's conversion: any array, its name in messages, the dimensions wanted.
+    "a": mostly(point_arrays(), any_arrays()),
+    "name": st.text(max_size=8),
+    "ndim": mostly(st.integers(1, 3), integers),
     "k": mostly(st.integers(1, 8), integers),
     "n_classes": mostly(st.integers(1, 6), integers),
     "first": mostly(st.one_of(st.none(), small), integers),

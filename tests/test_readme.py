@@ -12,6 +12,7 @@ def test_readme_python_example_runs_and_prints_what_it_computes():
     """Run as a script (no interactive echo of bare expressions), the example prints each
     result it computes."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    blocks = [b for b in blocks if "LabelingSession" not in b]  # the next test runs that one
     assert blocks, "the README has no python example"
     for block in blocks:
         namespace = {"__name__": "__main__"}
@@ -31,6 +32,31 @@ def test_readme_python_example_runs_and_prints_what_it_computes():
         f"best strategy at 100 labels: {best}",
     ]
     assert "\n".join(lines[3:]) == results.summary_table()
+
+
+def test_readme_session_example_runs_and_resumes_the_campaign():
+    """The labelling-campaign example records three answered batches, refits after each and
+    reopens the file in a fresh session."""
+    (block,) = [
+        b
+        for b in re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+        if "LabelingSession" in b
+    ]
+    namespace = {"__name__": "__main__"}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(block, str(README), "exec"), namespace)
+    session = namespace["session"]
+    try:
+        assert printed.getvalue() == "30 labels, model version 3\n"
+        labels = session.labels()
+        assert len(labels) == 30 and set(labels["annotator"]) == {"ann"}
+        ids, y = namespace["ids"], namespace["y"]
+        assert all(y[ids.index(i)] == lab for i, lab in zip(labels["id"], labels["label"]))
+        csv = Path(namespace["path"]).parent / "labels.csv"
+        assert csv.is_file() and len(csv.read_text().splitlines()) == 31
+    finally:
+        session.close()
 
 
 def test_readme_quick_start_output_is_what_the_command_prints_now():

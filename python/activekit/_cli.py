@@ -61,7 +61,7 @@ class _Parser(argparse.ArgumentParser):
             kind = "command" if choice.group(1) == "command" else f"value for {choice.group(1)}"
             message = _unknown(kind, choice.group(2), valid)
         elif message.endswith("required: command"):
-            message += " (benchmark or strategies; see activekit --help)"
+            message += " (benchmark, strategies, label or serve; see activekit --help)"
         self.exit(2, f"activekit: error: {_one_line(message)}\n")
 
 
