@@ -52,7 +52,7 @@ def test_readme_session_example_runs_and_resumes_the_campaign():
         labels = session.labels()
         assert len(labels) == 30 and set(labels["annotator"]) == {"ann"}
         ids, y = namespace["ids"], namespace["y"]
-        assert all(y[ids.index(i)] == lab for i, lab in zip(labels["id"], labels["label"]))
+        assert all(y[ids.index(i)] == lab for i, lab in zip(labels["id"], labels["label"], strict=True))
         csv = Path(namespace["path"]).parent / "labels.csv"
         assert csv.is_file() and len(csv.read_text().splitlines()) == 31
     finally:
