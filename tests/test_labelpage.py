@@ -484,8 +484,13 @@ def test_a_second_page_on_the_session_is_refused(campaign):
     page, _ = campaign
     other = LabelingSession.open(page.folder / "s.db", page.data.rows_for)
     try:
-        with pytest.raises(SessionBusyError, match="another labelling page serves this session"):
+        with pytest.raises(SessionBusyError, match=r"the labelling page \(pid \d+.* already serves"):
             create_app(other, page.data)
+        # A Label Studio backend is a second server too: refused by the same lease.
+        from activekit.integrations import labelstudio
+
+        with pytest.raises(SessionBusyError, match=r"the labelling page \(pid \d+.* already serves"):
+            labelstudio.create_app(other, id_field="id")
         page.state.close()  # the first page stops: the lock is free again
         app = create_app(other, page.data)
         app.extensions["activekit_labelpage"].close()
@@ -625,7 +630,7 @@ def test_command_serves_and_refuses_a_second_server(tmp_path, digits):
             assert len(json.load(response)["items"]) == 4
         second = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         assert second.returncode == 2
-        assert "another labelling page serves this session" in second.stderr
+        assert "the labelling page (pid" in second.stderr and "already serves the session" in second.stderr
         assert f"pid {server.pid}" in second.stderr
     finally:
         server.send_signal(signal.SIGINT)
@@ -635,4 +640,4 @@ def test_command_serves_and_refuses_a_second_server(tmp_path, digits):
         assert len(session.pending()) == 4
         data = DataTable(tmp_path / "pool.csv", id_column="id")
         create_app(session, data).extensions["activekit_labelpage"].close()  # lock released
-    assert Path(str(tmp_path / "s.db") + ".labelpage.lock").exists()
+    assert Path(str(tmp_path / "s.db") + ".server.lock").exists()

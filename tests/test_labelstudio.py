@@ -506,18 +506,19 @@ def test_one_backend_per_session(make_app, session):
     first = make_app(retrain_every=0).extensions["activekit.labelstudio"]
     with pytest.raises(
         SessionBusyError,
-        match=r"another Label Studio backend serves the session .*s\.db.* \(pid \d+",
+        match=r"a Label Studio backend \(pid \d+, started .*\) already serves the session .*s\.db",
     ):
         create_app(session, id_field="row")
-    # Another process is refused as well.
+    # Another process is refused as well, by the same lease the labelling page takes.
     script = (
-        "import sys\nfrom activekit.integrations.labelstudio import _SessionLock\n"
-        "try:\n    _SessionLock(sys.argv[1])\nexcept ValueError as exc:\n    print(exc)\n"
+        "import sys\nfrom activekit.session import ServerLease, SessionBusyError\n"
+        "try:\n    ServerLease(sys.argv[1], 'the labelling page')\n"
+        "except SessionBusyError as exc:\n    print(exc)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", script, session.path], capture_output=True, text=True, check=True
     ).stdout
-    assert "another Label Studio backend serves the session" in out
+    assert "a Label Studio backend (pid" in out and "already serves the session" in out
     # A stopped backend lets the next one in.
     first.close()
     assert make_app(retrain_every=0).test_client().get("/health").status_code == 200
@@ -681,7 +682,7 @@ def test_serve_records_into_the_session_file(pool_csv, tmp_path, data):
             timeout=120,
         )
         assert second.returncode == 2
-        assert "another Label Studio backend serves the session" in second.stderr
+        assert "a Label Studio backend (pid" in second.stderr and "already serves the session" in second.stderr
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(30)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .session import SessionBusyError
 from .strategies import get_strategy_names
 
 __all__ = ["main"]
@@ -405,7 +406,7 @@ def _label_main(parser, args):
     with _quiet_convergence():
         try:
             return _label(args, labelpage)
-        except (UsageError, ValueError, TypeError, ImportError, labelpage.SessionBusyError) as exc:
+        except (UsageError, ValueError, TypeError, ImportError, SessionBusyError) as exc:
             parser.exit(2, f"activekit: error: {_one_line(exc)}\n")
         except KeyboardInterrupt:
             parser.exit(130, "activekit: interrupted\n")
@@ -577,7 +578,7 @@ def _serve_main(parser, args):
     with _quiet_convergence():
         try:
             return _serve_labelstudio(args)
-        except (UsageError, ValueError, TypeError, ImportError) as exc:
+        except (UsageError, ValueError, TypeError, ImportError, SessionBusyError) as exc:
             parser.exit(2, f"activekit: error: {_one_line(exc)}\n")
         except KeyboardInterrupt:
             parser.exit(130, "activekit: interrupted\n")

@@ -15,9 +15,10 @@ imported only by :func:`create_app` (``pip install "activekit[label]"``).
 Safety: the server listens on 127.0.0.1 only, answers only requests whose Host is
 ``127.0.0.1`` or ``localhost`` (a DNS-rebinding page cannot talk to it), accepts changes only
 as ``application/json`` POSTs (a cross-site form cannot send them without a CORS preflight,
-which it never grants), and sends a Content-Security-Policy that allows its own files only. A
-lock file beside the session (``<session>.labelpage.lock``) keeps a second page off the same
-session; the operating system releases it when the process ends, however it ends.
+which it never grants), and sends a Content-Security-Policy that allows its own files only. The
+session's server lease (:class:`activekit.session.ServerLease`) keeps a second page, or a Label
+Studio backend, off the same session; the operating system releases it when the process ends,
+however it ends.
 
 Examples
 --------
@@ -29,7 +30,6 @@ True
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import getpass
 import hashlib
@@ -38,12 +38,13 @@ import math
 import os
 import struct
 import threading
-import time
 import urllib.parse
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from ..session import ServerLease, SessionBusyError
 
 __all__ = [
     "DataTable",
@@ -60,10 +61,6 @@ STATIC = Path(__file__).with_name("labelpage")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
 ALLOWED_HOSTS = ("127.0.0.1", "localhost")
 DEFAULT_PORT = 8765
-
-
-class SessionBusyError(RuntimeError):
-    """Another labelling page already serves this session."""
 
 
 # -- the data file -----------------------------------------------------------------------------
@@ -338,44 +335,6 @@ def open_session(
     return LabelingSession.create(path, learner, data.ids, data.rows_for, classes=list(classes))
 
 
-class _FileLock:
-    """An exclusive lock on a file, held until :meth:`release` or the process's end."""
-
-    def __init__(self, path, owner):
-        self.path = Path(path)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            self._lock()
-        except OSError:
-            with contextlib.suppress(OSError):
-                held_by = os.read(self._fd, 200).decode("utf-8", "replace").strip()
-            os.close(self._fd)
-            self._fd = None
-            raise SessionBusyError(
-                f"another labelling page serves this session ({held_by or 'unknown process'}; "
-                f"lock file {self.path}); stop it first or label in its page"
-            ) from None
-        os.ftruncate(self._fd, 0)
-        os.write(self._fd, owner.encode())
-
-    def _lock(self):
-        try:
-            import fcntl
-        except ImportError:  # Windows
-            import msvcrt
-
-            msvcrt.locking(self._fd, msvcrt.LK_NBLCK, 1)
-        else:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-    def release(self):
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
-            os.close(self._fd)  # closing releases the lock
-            self._fd = None
-
-
 # -- the sparkline -----------------------------------------------------------------------------
 
 
@@ -444,9 +403,7 @@ class _Page:
         self.fit_error = None
         self.closed = False
         base = str(session.path)
-        self.lock_file = _FileLock(
-            base + ".labelpage.lock", f"pid {os.getpid()}, started {time.ctime()}"
-        )
+        self.lock_file = ServerLease(base, "the labelling page")
         self.curve_path = Path(base + ".labelpage.json")
         self.curve = self._load_curve()
         # A batch answered but not fitted (the last page stopped first), or a model never
@@ -713,8 +670,9 @@ def create_app(session, data, *, test=None, annotator=None):
     annotator : str, default=None
         Recorded with every label; ``None`` uses the login name.
 
-    The page takes a lock file beside the session (``<session>.labelpage.lock``; a second
-    page on the same session raises :class:`SessionBusyError`) and keeps its learning curve
+    The page takes the session's server lease (:class:`activekit.session.ServerLease`; a
+    second page or a Label Studio backend on the same session raises
+    :class:`SessionBusyError`) and keeps its learning curve
     in ``<session>.labelpage.json``. The application's ``activekit_labelpage`` extension
     holds the page's state: ``app.extensions["activekit_labelpage"].close()`` waits for a
     running fit and releases the lock (the process's end releases it too).

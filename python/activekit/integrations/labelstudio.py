@@ -52,8 +52,9 @@ How the session's ideas map onto Label Studio's:
   session is refitted on a worker thread, off the request thread; Label Studio's "Start
   training" (``START_TRAINING`` or ``/train``) refits at once. The new version is what
   ``/setup`` and ``/predict`` report next.
-- One backend per session: it holds ``<session>.labelstudio.lock`` while it runs, and a
-  second one on the same session fails with :class:`SessionBusyError`.
+- One server per session: it holds the session's server lease
+  (:class:`activekit.session.ServerLease`) while it runs, and a second backend, or a labelling
+  page, on the same session fails with :class:`SessionBusyError`.
 
 A payload that does not have the shape above, names a task whose data lack the id field, an
 id outside the pool, or a label outside the project's choices (or the session's classes) gets
@@ -79,11 +80,9 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
-import os
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -91,6 +90,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 
 from .._dependencies import import_optional
+from ..session import ServerLease, SessionBusyError
 
 __all__ = [
     "LabelConfig",
@@ -112,49 +112,6 @@ ANNOTATOR_PREFIX = "label-studio:"
 
 class PayloadError(ValueError):
     """A request that does not have the shape Label Studio sends; answered with a 400."""
-
-
-class SessionBusyError(ValueError):
-    """Another Label Studio backend already serves this session."""
-
-
-class _SessionLock:
-    """An exclusive lock on ``<session>.labelstudio.lock``, held until :meth:`release` or the
-    process's end (the operating system drops it with the process, so a killed server leaves
-    no stale lock)."""
-
-    def __init__(self, session_path):
-        self.path = f"{os.fspath(session_path)}.labelstudio.lock"
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                import fcntl
-            except ImportError:  # Windows
-                import msvcrt
-
-                msvcrt.locking(self._fd, msvcrt.LK_NBLCK, 1)
-            else:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            held_by = ""
-            with contextlib.suppress(OSError):
-                held_by = os.read(self._fd, 200).decode("utf-8", "replace").strip()
-            os.close(self._fd)
-            self._fd = None
-            raise SessionBusyError(
-                f"another Label Studio backend serves the session {os.fspath(session_path)!r} "
-                f"({held_by or 'unknown process'}; lock file {self.path}); stop it first, or "
-                "connect Label Studio to it"
-            ) from None
-        os.ftruncate(self._fd, 0)
-        os.write(self._fd, f"pid {os.getpid()}, started {time.ctime()}".encode())
-
-    def release(self):
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
-            os.close(self._fd)  # closing drops the lock
-            self._fd = None
 
 
 @dataclass(frozen=True)
@@ -390,7 +347,7 @@ class LabelStudioBackend:
             raise ValueError(
                 f"retrain_every must be an integer >= 0 (0: only on request), got {retrain_every!r}"
             )
-        self._lock_file = _SessionLock(session.path)
+        self._lock_file = ServerLease(session.path, "a Label Studio backend")
         self.session = session
         self.id_field = id_field
         self.from_name = from_name

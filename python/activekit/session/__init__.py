@@ -13,6 +13,7 @@ Examples
 'LabelingSession'
 """
 
+from ._lease import ServerLease, SessionBusyError
 from ._session import LabelingSession
 
-__all__ = ["LabelingSession"]
+__all__ = ["LabelingSession", "ServerLease", "SessionBusyError"]
