@@ -15,6 +15,7 @@ the error for an unusable ``estimator`` lists) and fills in these steps:
 - ``_adopt(estimator)``: record what the learner exposes of a newly trained model;
 - ``_check_targets(y)``: check a whole label vector (at ``fit``, and after ``teach`` adds rows);
 - ``_check_new_labels(y)``: check labels that ``teach`` adds against the labelled set;
+- ``_validate_new_y(y)``: the labels ``teach`` is given, as an array (1-D by default);
 - ``_initial_indices(y, n_initial, rng)``: a simulation's initial rows (random by default);
 - ``_initial_fit_error(exc, X, y, labeled)``: a clearer error where a simulation's first fit
   fails, or ``None`` (the default) to let the estimator's own error through.
@@ -187,6 +188,10 @@ class BaseActiveLearner(LockedMixin, MetaEstimatorMixin, BaseEstimator):
 
     def _check_new_labels(self, y):
         pass
+
+    def _validate_new_y(self, y):
+        """The labels ``teach`` is given, as an array (1-D by default)."""
+        return column_or_1d(y, warn=True)
 
     def _initial_indices(self, y, n_initial, rng):
         """``n_initial`` distinct rows drawn at random (all of them, shuffled, if fewer)."""
@@ -442,7 +447,7 @@ class BaseActiveLearner(LockedMixin, MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self)
         with all_or_nothing(self):
             X = self._validate_X(X, reset=False)
-            y = column_or_1d(y, warn=True)
+            y = self._validate_new_y(y)
             check_consistent_length(X, y)
             if _num_samples(X) == 0:
                 raise ValueError("teach needs at least one labelled row, got 0")

@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.utils import assert_all_finite
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseActiveLearner, estimator_has
@@ -27,9 +27,36 @@ from ._random import draw_seed
 __all__ = ["ActiveLearningClassifier", "default_estimator"]
 
 
-def default_estimator():
-    """The classifier ``estimator=None`` means: ``LogisticRegression(max_iter=1000)``."""
+def default_estimator(multilabel=False):
+    """The classifier ``estimator=None`` means: ``LogisticRegression(max_iter=1000)``, one
+    per label in a ``OneVsRestClassifier`` for a multi-label indicator ``y``."""
+    if multilabel:
+        from sklearn.multiclass import OneVsRestClassifier
+
+        return OneVsRestClassifier(LogisticRegression(max_iter=1000))
     return LogisticRegression(max_iter=1000)
+
+
+def _is_indicator(y):
+    """Whether ``y`` is a multi-label indicator matrix (2-D, at least 2 columns)."""
+    return getattr(y, "ndim", 1) == 2 and y.shape[1] >= 2
+
+
+def _check_indicator(y):
+    """Check a multi-label indicator ``y``: 0/1 entries, every label present at least once."""
+    kind = type_of_target(y, input_name="y")
+    if kind != "multilabel-indicator":
+        raise ValueError(
+            f"y is a 2-D array of {y.shape[1]} columns but its target type is {kind!r}; a "
+            "multi-label y must be an indicator matrix of 0/1 entries, one column per label"
+        )
+    present = np.asarray((y != 0).sum(axis=0)).ravel()
+    if (present == 0).any():
+        columns = np.flatnonzero(present == 0).tolist()
+        raise ValueError(
+            f"y has label columns {columns} that are 0 in every row; a label that never "
+            "occurs cannot be learned: drop those columns"
+        )
 
 
 def _initial_fit_error(exc, n_initial, X, y, labeled):
@@ -206,7 +233,17 @@ class ActiveLearningClassifier(ClassifierMixin, BaseActiveLearner):
     # -- what is particular to classification ---------------------------------------------
 
     def _default_estimator(self):
-        return default_estimator()
+        return default_estimator(getattr(self, "_multilabel", False))
+
+    def _validate_X(self, X, *, reset, **kwargs):
+        # A multi-label indicator y (2-D, two columns or more) is kept 2-D; a single column
+        # is a single-label y, raveled with scikit-learn's DataConversionWarning as before.
+        if "y" in kwargs:
+            y = kwargs["y"]
+            shape = np.shape(y) if not hasattr(y, "shape") else y.shape
+            if len(shape) == 2 and shape[1] >= 2:
+                kwargs["multi_output"] = True
+        return super()._validate_X(X, reset=reset, **kwargs)
 
     def _adopt(self, estimator):
         self.estimator_ = estimator
@@ -214,8 +251,27 @@ class ActiveLearningClassifier(ClassifierMixin, BaseActiveLearner):
 
     def _check_targets(self, y):
         check_classification_targets(y)
+        if _is_indicator(y):
+            _check_indicator(y)
+        self._multilabel = _is_indicator(y)
+
+    def _validate_new_y(self, y):
+        if getattr(self, "_multilabel", False):
+            from sklearn.utils import check_array
+
+            return check_array(y, ensure_2d=False, dtype=None, input_name="y")
+        return super()._validate_new_y(y)
 
     def _check_new_labels(self, y):
+        multilabel = getattr(self, "_multilabel", False)
+        if multilabel or np.ndim(y) == 2:
+            n_labels = self.y_labeled_.shape[1] if multilabel else 1
+            n_new = y.shape[1] if np.ndim(y) == 2 else 1
+            if n_new != n_labels:
+                raise ValueError(
+                    f"y has {n_new} label column(s) but the labelled set has {n_labels}"
+                )
+            return
         new_kind, old_kind = _label_kind(y), _label_kind(self.y_labeled_)
         if new_kind != old_kind:
             raise TypeError(
@@ -230,7 +286,7 @@ class ActiveLearningClassifier(ClassifierMixin, BaseActiveLearner):
         """``n_initial`` distinct rows, stratified by ``y`` where every class can be
         represented, else drawn at random."""
         n = len(y)
-        if n_initial >= n:
+        if n_initial >= n or _is_indicator(y):
             return super()._initial_indices(y, n_initial, rng)
         try:
             chosen, _ = train_test_split(
@@ -242,6 +298,8 @@ class ActiveLearningClassifier(ClassifierMixin, BaseActiveLearner):
         return np.asarray(chosen, dtype=np.intp)
 
     def _initial_fit_error(self, exc, X, y, labeled):
+        if _is_indicator(y):
+            return None
         return _initial_fit_error(exc, self.n_initial, X, y, labeled)
 
     # -- delegation ------------------------------------------------------------------------

@@ -123,10 +123,17 @@ def embed_pool_and_labeled(learner, X_pool, embedding, strategy):
 
 def uncertainty_or_none(learner, X_pool, measure):
     """Uncertainty of each pool row under ``measure``, or ``None`` when the learner cannot
-    say (no learner yet, no predict_proba, or a single class)."""
+    say (no learner yet, no predict_proba, or a single class). With a multi-label learner,
+    the measure of each label's two-class distribution, averaged over the labels."""
     if learner is None or not hasattr(learner, "estimator_"):
         return None
-    if not hasattr(learner.estimator_, "predict_proba") or len(learner.classes_) < 2:
+    if not hasattr(learner, "classes_") or not hasattr(learner.estimator_, "predict_proba"):
+        return None  # a regressor: no classes
+    if len(learner.classes_) < 2:
         return None
+    if getattr(learner, "_multilabel", False):
+        from ._multilabel import label_probabilities, multilabel_uncertainty
+
+        return multilabel_uncertainty(label_probabilities(learner, X_pool, measure), measure)
     probs = learner.estimator_.predict_proba(X_pool)
     return _kernels.uncertainty_scores(probs, measure, n_jobs=learner.n_jobs)

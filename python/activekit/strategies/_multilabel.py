@@ -1,0 +1,231 @@
+"""Multi-label strategies: the learner was fitted on an indicator matrix ``y`` (one column per
+label) and the model gives, for every pool row, the probability ``p_l`` that each label ``l``
+is present (:func:`label_probabilities` brings the shapes scikit-learn's multi-label
+estimators return to one ``(n_pool, n_labels)`` matrix).
+
+- ``mean_entropy`` / ``max_entropy``: the mean / the largest binary entropy
+  ``-p ln p - (1 - p) ln(1 - p)`` over the labels.
+- ``binary_minimization`` (Brinker 2006): the row whose least certain label is closest to the
+  boundary, score ``-min_l |p_l - 0.5|``.
+- ``max_loss`` / ``mean_max_loss`` (Li, Wang and Sung 2004): with ``f_l = 2 p_l - 1`` and the
+  predicted labels ``y_l = sign(f_l)``, the loss ``(1 - y_l f_l) / 2 = min(p_l, 1 - p_l)``,
+  its largest value (max loss) or its mean (mean max loss) over the labels.
+- ``mmc`` (Yang et al. 2009, maximum loss reduction with maximal confidence): the number of
+  labels of a row is predicted by a logistic regression on its sorted, normalised
+  probabilities, trained on the labelled set; the top that many labels are predicted present
+  (``yhat = +1``, the rest ``-1``), and the score is ``sum_l (1 - yhat_l f_l) / 2``, as in
+  libact's ``MMC``.
+- ``label_cardinality`` (Li and Guo 2013, label cardinality inconsistency): ``|#{l: p_l >
+  0.5} - c|`` where ``c`` is the mean number of labels per labelled row.
+
+They refuse a learner fitted on single-label ``y`` with a ValueError naming the target type
+they support.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.multiclass import type_of_target
+
+from ._base import ScoringStrategy
+
+__all__ = [
+    "MMC",
+    "BinaryMinimization",
+    "LabelCardinalityInconsistency",
+    "MaxEntropyMultilabel",
+    "MaxLoss",
+    "MeanEntropyMultilabel",
+    "MeanMaxLoss",
+    "binary_entropy",
+    "label_probabilities",
+    "mmc_scores",
+    "multilabel_uncertainty",
+]
+
+#: The target types the multi-label strategies support.
+MULTILABEL_TARGETS = ("multilabel-indicator",)
+
+
+def check_multilabel(learner, strategy_name):
+    """Raise a ValueError unless ``learner`` was fitted on a multi-label indicator ``y``."""
+    kind = type_of_target(learner.y_labeled_)
+    if kind not in MULTILABEL_TARGETS:
+        raise ValueError(
+            f"query strategy {strategy_name!r} supports targets {list(MULTILABEL_TARGETS)}, "
+            f"not {kind!r}: the learner was fitted on a {kind} y; use an indicator matrix y "
+            "(one column per label) or a single-label strategy"
+        )
+    return learner.y_labeled_.shape[1]
+
+
+def _positive_column(proba, classes):
+    """P(label present) from one label's ``(n, n_classes)`` probabilities."""
+    proba = np.asarray(proba, dtype=np.float64)
+    classes = np.asarray(classes)
+    hit = np.flatnonzero(classes == 1)
+    if hit.size:
+        return proba[:, hit[0]]
+    # The label was absent (or always present) in the labelled rows: one constant class.
+    return np.full(proba.shape[0], float(classes.size == 1 and classes[0] == 1))
+
+
+def label_probabilities(learner, X_pool, strategy_name):
+    """``(n_pool, n_labels)`` probabilities that each label is present, checked.
+
+    ``OneVsRestClassifier`` and ``MLPClassifier`` return that matrix; ``MultiOutputClassifier``,
+    ``RandomForestClassifier`` and the other native multi-output classifiers a list of
+    ``(n_pool, n_classes_l)`` arrays, whose column for class 1 is taken.
+    """
+    n_labels = check_multilabel(learner, strategy_name)
+    estimator = learner.estimator_
+    if not hasattr(estimator, "predict_proba"):
+        raise TypeError(
+            f"query_strategy={strategy_name!r} needs label probabilities, but the estimator "
+            f"{type(estimator).__name__} has no predict_proba"
+        )
+    proba = estimator.predict_proba(X_pool)
+    if isinstance(proba, list):
+        classes = getattr(estimator, "classes_", None)
+        if classes is None or len(classes) != len(proba):
+            classes = [np.array([0, 1])] * len(proba)
+        p = np.column_stack([_positive_column(q, c) for q, c in zip(proba, classes, strict=True)])
+    else:
+        p = np.asarray(proba, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != n_labels:
+        raise ValueError(
+            f"query_strategy={strategy_name!r}: predict_proba gave shape {np.shape(p)}; "
+            f"expected (n_rows, {n_labels}), one column per label"
+        )
+    if not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
+        raise ValueError(
+            f"query_strategy={strategy_name!r}: predict_proba gave values outside [0, 1] "
+            "or NaN; expected the probability of each label"
+        )
+    return p
+
+
+def binary_entropy(p):
+    """Elementwise ``-p ln p - (1 - p) ln(1 - p)``, 0 at ``p`` = 0 or 1."""
+    p = np.asarray(p, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -(p * np.log(p)) - (1 - p) * np.log1p(-p)
+    return np.nan_to_num(h, nan=0.0)
+
+
+def multilabel_uncertainty(p, measure):
+    """The uncertainty ``measure`` of each label's two-class distribution ``(1 - p_l, p_l)``,
+    averaged over the labels: ``least_confident`` ``min(p, 1 - p)``, ``margin``
+    ``1 - |2p - 1|``, ``entropy`` the binary entropy."""
+    if measure == "entropy":
+        per_label = binary_entropy(p)
+    elif measure == "margin":
+        per_label = 1 - np.abs(2 * p - 1)
+    elif measure == "least_confident":
+        per_label = np.minimum(p, 1 - p)
+    else:
+        raise ValueError(
+            f"uncertainty={measure!r} is not a measure; valid measures are "
+            "['entropy', 'least_confident', 'margin']"
+        )
+    return per_label.mean(axis=1)
+
+
+def mmc_scores(p_pool, p_labeled, y_labeled, random_state=0):
+    """The MMC score of every pool row (Yang et al. 2009, as libact computes it)."""
+
+    def sorted_normalised(p):
+        s = -np.sort(-p, axis=1)
+        total = s.sum(axis=1, keepdims=True)
+        return np.divide(s, total, out=np.full_like(s, 1.0 / s.shape[1]), where=total > 0)
+
+    counts = np.asarray(y_labeled != 0).sum(axis=1)
+    pool_features = sorted_normalised(p_pool)
+    if len(np.unique(counts)) == 1:
+        n_pred = np.full(len(p_pool), counts[0])
+    else:
+        lr = LogisticRegression(max_iter=1000, random_state=random_state)
+        lr.fit(sorted_normalised(p_labeled), counts)
+        n_pred = lr.predict(pool_features).astype(int)
+    order = np.argsort(-p_pool, axis=1, kind="stable")
+    rank = np.empty_like(order)
+    rows = np.arange(len(p_pool))[:, None]
+    rank[rows, order] = np.arange(p_pool.shape[1])
+    yhat = np.where(rank < n_pred[:, None], 1.0, -1.0)
+    f = 2 * p_pool - 1
+    return ((1 - yhat * f) / 2).sum(axis=1)
+
+
+class _MultilabelScoring(ScoringStrategy):
+    _targets = MULTILABEL_TARGETS
+
+    def score(self, learner, X_pool):
+        return self._score(label_probabilities(learner, X_pool, self.name), learner)
+
+
+class MeanEntropyMultilabel(_MultilabelScoring):
+    """Multi-label: choose the rows with the highest mean binary entropy over the labels."""
+
+    name = "mean_entropy"
+
+    def _score(self, p, learner):
+        return binary_entropy(p).mean(axis=1)
+
+
+class MaxEntropyMultilabel(_MultilabelScoring):
+    """Multi-label: choose the rows with the highest binary entropy of any label."""
+
+    name = "max_entropy"
+
+    def _score(self, p, learner):
+        return binary_entropy(p).max(axis=1)
+
+
+class BinaryMinimization(_MultilabelScoring):
+    """Multi-label (Brinker 2006): the rows whose least certain label is nearest 0.5,
+    score ``-min_l |p_l - 0.5|``."""
+
+    name = "binary_minimization"
+
+    def _score(self, p, learner):
+        return -np.abs(p - 0.5).min(axis=1)
+
+
+class MaxLoss(_MultilabelScoring):
+    """Multi-label (Li, Wang and Sung 2004): score ``max_l min(p_l, 1 - p_l)``."""
+
+    name = "max_loss"
+
+    def _score(self, p, learner):
+        return np.minimum(p, 1 - p).max(axis=1)
+
+
+class MeanMaxLoss(_MultilabelScoring):
+    """Multi-label (Li, Wang and Sung 2004): score ``mean_l min(p_l, 1 - p_l)``."""
+
+    name = "mean_max_loss"
+
+    def _score(self, p, learner):
+        return np.minimum(p, 1 - p).mean(axis=1)
+
+
+class MMC(_MultilabelScoring):
+    """Multi-label (Yang et al. 2009): maximum loss reduction with maximal confidence."""
+
+    name = "mmc"
+
+    def _score(self, p, learner):
+        p_labeled = label_probabilities(learner, learner.X_labeled_, self.name)
+        return mmc_scores(p, p_labeled, learner.y_labeled_)
+
+
+class LabelCardinalityInconsistency(_MultilabelScoring):
+    """Multi-label (Li and Guo 2013): score ``|#{l: p_l > 0.5} - mean labels per labelled
+    row|``."""
+
+    name = "label_cardinality"
+
+    def _score(self, p, learner):
+        cardinality = np.asarray(learner.y_labeled_ != 0).sum(axis=1).mean()
+        return np.abs((p > 0.5).sum(axis=1) - cardinality).astype(np.float64)
