@@ -33,6 +33,9 @@ class QueryStrategy(BaseEstimator):
     """
 
     name: ClassVar[str]
+    #: The target types (names from :func:`sklearn.utils.multiclass.type_of_target`) the
+    #: strategy works on; checked by :func:`activekit.strategies._common.check_target_type`.
+    _targets: ClassVar[tuple] = ("binary", "multiclass")
 
     def select(self, learner, X_pool, n_instances, random_state=None):
         """Choose ``n_instances`` rows of ``X_pool`` to label, most informative first.

@@ -15,7 +15,7 @@ from .. import _kernels
 from .._compat import Interval, StrOptions
 from .._random import draw_seed
 from ._base import RankingStrategy
-from ._common import n_jobs_of, predict_proba
+from ._common import ALL_TARGETS, n_jobs_of, predict_proba
 from ._embedding import (
     EMBEDDING_CONSTRAINT,
     embed_pool_and_labeled,
@@ -74,6 +74,7 @@ class KMeansSampling(RankingStrategy):
     """
 
     name = "kmeans"
+    _targets = ALL_TARGETS
     _parameter_constraints: dict = {  # noqa: RUF012
         "uncertainty": [StrOptions(set(_kernels.UNCERTAINTY_MEASURES))],
         "embedding": EMBEDDING_CONSTRAINT,
@@ -139,6 +140,7 @@ class TypiClust(RankingStrategy):
     """
 
     name = "typiclust"
+    _targets = ALL_TARGETS
     _parameter_constraints: dict = {  # noqa: RUF012
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "max_clusters": [Interval(Integral, 1, None, closed="left")],

@@ -18,9 +18,11 @@ from sklearn.pipeline import Pipeline
 from .._dependencies import is_skorch_net
 
 __all__ = [
+    "ALL_TARGETS",
     "SUPPORTED_LAST_LAYERS",
     "by_last_layer",
     "check_probabilities",
+    "check_target_type",
     "fill_docstring",
     "final_step",
     "is_one_vs_rest",
@@ -49,6 +51,66 @@ def strategy_label(strategy):
     if isinstance(strategy, str):
         return strategy
     return getattr(strategy, "name", type(strategy).__name__)
+
+
+#: Every target type a learner may hold (names of ``type_of_target``).
+ALL_TARGETS = ("binary", "multiclass", "continuous", "multilabel-indicator")
+
+
+def check_target_type(strategy, y_or_learner):
+    """Raise a ValueError naming the target types ``strategy`` supports if the targets of
+    ``y_or_learner`` (labels, a learner, or a target type name) are not one of them.
+
+    ``strategy`` is a registered name or a strategy object; an object without ``_targets``
+    (a user's strategy) is not checked. A regressor's targets are ``"continuous"`` whatever
+    their values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from activekit.strategies._common import check_target_type
+    >>> check_target_type("margin", np.array([0, 1, 1]))
+    >>> check_target_type("margin", np.array([0.5, 1.25, 2.0]))
+    Traceback (most recent call last):
+    ...
+    ValueError: query strategy 'margin' supports targets ['binary', 'multiclass'], not \
+'continuous'
+    """
+    if isinstance(strategy, str):
+        from ._registry import _table
+
+        cls = _table().get(strategy)
+        if cls is None:
+            return  # unknown names are reported by get_strategy
+        targets = cls._targets
+    else:
+        targets = getattr(strategy, "_targets", None)
+    if targets is None:
+        return
+    if isinstance(y_or_learner, str):
+        kind = y_or_learner
+    elif hasattr(y_or_learner, "y_labeled_") or hasattr(y_or_learner, "query"):
+        kind = _learner_target(y_or_learner)
+    else:
+        from sklearn.utils.multiclass import type_of_target
+
+        kind = type_of_target(y_or_learner, input_name="y")
+    if kind not in targets:
+        raise ValueError(
+            f"query strategy {strategy_label(strategy)!r} supports targets "
+            f"{list(targets)}, not {kind!r}"
+        )
+
+
+def _learner_target(learner):
+    from sklearn.base import is_regressor
+    from sklearn.utils.multiclass import type_of_target
+
+    if is_regressor(learner):
+        return "continuous"
+    if not hasattr(learner, "y_labeled_"):
+        return "multiclass"  # an unfitted classifier: what every strategy supports
+    return type_of_target(learner.y_labeled_, input_name="y")
 
 
 def n_jobs_of(learner):

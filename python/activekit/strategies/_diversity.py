@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from .. import _kernels
 from .._compat import Interval, StrOptions
 from ._base import RankingStrategy
-from ._common import n_jobs_of
+from ._common import ALL_TARGETS, n_jobs_of
 from ._embedding import (
     EMBEDDING_CONSTRAINT,
     embed_pool_and_labeled,
@@ -51,6 +51,7 @@ class CoreSet(RankingStrategy):
     """
 
     name = "coreset"
+    _targets = ALL_TARGETS
     _parameter_constraints: dict = {  # noqa: RUF012
         "metric": [StrOptions(_METRICS)],
         "embedding": EMBEDDING_CONSTRAINT,

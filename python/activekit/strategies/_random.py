@@ -6,6 +6,7 @@ from sklearn.utils import check_random_state
 
 from .._compat import _num_samples
 from ._base import QueryStrategy
+from ._common import ALL_TARGETS
 
 __all__ = ["RandomSampling"]
 
@@ -28,6 +29,7 @@ class RandomSampling(QueryStrategy):
     """
 
     name = "random"
+    _targets = ALL_TARGETS
 
     def select(self, learner, X_pool, n_instances, random_state=None):
         rng = check_random_state(random_state)
