@@ -39,7 +39,10 @@ def test_default_estimator_is_one_vs_rest(data):
     ],
     ids=["ovr", "multioutput", "forest"],
 )
-@pytest.mark.parametrize("strategy", [MeanEntropyMultilabel(), "coreset", "kmeans", "random"])
+@pytest.mark.parametrize(
+    "strategy",
+    [MeanEntropyMultilabel(), "coreset", "kmeans", "typiclust", "ranked_batch", "random"],
+)
 def test_interactive_loop(data, estimator, strategy):
     X, Y = data
     learner = ActiveLearningClassifier(estimator, query_strategy=strategy, random_state=0)
@@ -87,13 +90,27 @@ def test_one_column_indicator_is_single_label(data):
     from sklearn.exceptions import DataConversionWarning
 
     X, Y = data
-    with pytest.warns(DataConversionWarning):
-        learner = ActiveLearningClassifier(query_strategy=MeanEntropyMultilabel()).fit(X, Y[:, :1])
-    assert learner.y_labeled_.ndim == 1
-    with pytest.raises(
-        ValueError, match=r"supports targets \['multilabel-indicator'\], not 'binary'"
+    with (
+        pytest.warns(DataConversionWarning),
+        pytest.raises(
+            ValueError, match=r"supports targets \['multilabel-indicator'\], not 'binary'"
+        ),
     ):
-        learner.query(X[:10])
+        ActiveLearningClassifier(query_strategy=MeanEntropyMultilabel()).fit(X, Y[:, :1])
+    with pytest.warns(DataConversionWarning):
+        learner = ActiveLearningClassifier(query_strategy="random").fit(X, Y[:, :1])
+    assert learner.y_labeled_.ndim == 1
+
+
+@pytest.mark.parametrize("name", ["margin", "entropy", "badge", "information_density"])
+def test_single_label_strategies_refuse_an_indicator(data, name):
+    """At fit, naming the target types they support."""
+    X, Y = data
+    with pytest.raises(
+        ValueError,
+        match=rf"'{name}' supports targets \['binary', 'multiclass'\], not 'multilabel-indicator'",
+    ):
+        ActiveLearningClassifier(query_strategy=name).fit(X, Y)
 
 
 def test_all_zero_label_column_is_refused(data):

@@ -187,12 +187,14 @@ def test_every_strategy_queries_a_fitted_learner(data, cls):
 
 @pytest.mark.parametrize("cls", STRATEGIES, ids=lambda c: c.name)
 def test_single_label_learner_is_refused(data, cls):
+    """At fit, before any training; and at query time, for a learner fitted otherwise."""
     X, Y = data
-    learner = ActiveLearningClassifier(query_strategy=cls()).fit(X, Y[:, 0])
-    with pytest.raises(
-        ValueError, match=r"supports targets \['multilabel-indicator'\], not 'binary'"
-    ):
-        learner.query(X[:10])
+    match = r"supports targets \['multilabel-indicator'\], not 'binary'"
+    with pytest.raises(ValueError, match=match):
+        ActiveLearningClassifier(query_strategy=cls()).fit(X, Y[:, 0])
+    learner = FakeLearner(np.full((3, 2), 0.5), Y[:4, 0])
+    with pytest.raises(ValueError, match=match):
+        cls().score(learner, X[:3])
 
 
 def test_probabilities_out_of_range_are_refused():

@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseActiveLearner, estimator_has
 from ._random import draw_seed
+from .strategies._common import check_target_type
 
 __all__ = ["ActiveLearningClassifier", "default_estimator"]
 
@@ -253,6 +254,8 @@ class ActiveLearningClassifier(ClassifierMixin, BaseActiveLearner):
         check_classification_targets(y)
         if _is_indicator(y):
             _check_indicator(y)
+        # A strategy that cannot use these targets says which it supports, before any fit.
+        check_target_type(self.query_strategy, y)
         self._multilabel = _is_indicator(y)
 
     def _validate_new_y(self, y):

@@ -100,6 +100,8 @@ class RankedBatch(RankingStrategy):
     """
 
     name = "ranked_batch"
+    # With a multi-label learner its uncertainty is the measure's mean over the labels.
+    _targets = ("binary", "multiclass", "multilabel-indicator")
     _parameter_constraints: dict = {  # noqa: RUF012
         "uncertainty": [StrOptions(set(_kernels.UNCERTAINTY_MEASURES))],
         "alpha": [Interval(Real, 0, 1, closed="both"), StrOptions({"auto"})],
