@@ -24,6 +24,15 @@ from ._density import InformationDensity
 from ._diversity import CoreSet, RankedBatch
 from ._expected import ExpectedErrorReduction, ExpectedGradientLength
 from ._hybrid import CombinedStrategy, EpsilonGreedy, combine
+from ._multilabel import (
+    MMC,
+    BinaryMinimization,
+    LabelCardinalityInconsistency,
+    MaxEntropyMultilabel,
+    MaxLoss,
+    MeanEntropyMultilabel,
+    MeanMaxLoss,
+)
 from ._random import RandomSampling
 from ._registry import get_strategy, get_strategy_names
 from ._uncertainty import EntropySampling, LeastConfidentSampling, MarginSampling
@@ -31,8 +40,10 @@ from ._uncertainty import EntropySampling, LeastConfidentSampling, MarginSamplin
 __all__ = [
     "BADGE",
     "BALD",
+    "MMC",
     "ActiveLearningByLearning",
     "BatchBALD",
+    "BinaryMinimization",
     "ClusterMargin",
     "CombinedStrategy",
     "ConsensusEntropy",
@@ -43,9 +54,14 @@ __all__ = [
     "ExpectedGradientLength",
     "InformationDensity",
     "KMeansSampling",
+    "LabelCardinalityInconsistency",
     "LeastConfidentSampling",
     "MarginSampling",
     "MaxDisagreement",
+    "MaxEntropyMultilabel",
+    "MaxLoss",
+    "MeanEntropyMultilabel",
+    "MeanMaxLoss",
     "MeanSTD",
     "OrderedStrategy",
     "QueryStrategy",
