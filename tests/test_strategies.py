@@ -28,12 +28,16 @@ from activekit.strategies._registry import registered_classes
 
 
 def test_names_are_sorted_and_match_classes():
-    assert get_strategy_names() == [
+    classification = [
         "adaptive", "badge", "bald", "batch_bald", "cluster_margin", "consensus_entropy", "coreset",
         "entropy", "epsilon_greedy", "expected_error_reduction", "expected_gradient_length",
         "information_density", "kmeans", "least_confident", "margin", "max_disagreement",
         "mean_std", "random", "ranked_batch", "typiclust", "variation_ratio", "vote_entropy",
     ]
+    regression = ["committee_variance", "emcm", "gsx", "gsy", "igs"]
+    names = set(get_strategy_names())
+    assert get_strategy_names() == sorted(names)
+    assert set(classification + regression) <= names
     for name in get_strategy_names():
         strategy = get_strategy(name)
         assert strategy.name == name

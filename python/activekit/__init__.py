@@ -9,10 +9,12 @@ ActiveLearningClassifier(batch_size=5, query_strategy='entropy')
 
 from . import evaluation, stopping, strategies
 from ._learner import ActiveLearningClassifier
+from ._regressor import ActiveLearningRegressor
 from .strategies import get_strategy_names
 
 __all__ = [
     "ActiveLearningClassifier",
+    "ActiveLearningRegressor",
     "__version__",
     "evaluation",
     "get_strategy_names",

@@ -6,9 +6,9 @@ of estimator (a torch module for MC dropout), or whose defaults are slow on smal
 an entry below; this is the one place to add it.
 """
 
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 
-from activekit import ActiveLearningClassifier
+from activekit import ActiveLearningClassifier, ActiveLearningRegressor
 from activekit.strategies import get_strategy
 
 #: Strategy parameters that keep the tests fast (expected error reduction refits the model
@@ -25,13 +25,23 @@ def make_strategy(name, **params):
     return get_strategy(name).set_params(**{**PARAMS.get(name, {}), **params})
 
 
+def is_regression_only(name):
+    """Whether strategy ``name`` supports continuous targets and no class labels: it gets an
+    ActiveLearningRegressor (with Ridge), which fits the suites' integer labels as numbers."""
+    targets = type(get_strategy(name))._targets
+    return "continuous" in targets and not {"binary", "multiclass"} & set(targets)
+
+
 def make_estimator(name):
+    if name not in ESTIMATORS and is_regression_only(name):
+        return Ridge()
     return ESTIMATORS.get(name, lambda: LogisticRegression(max_iter=300))()
 
 
 def make_learner(name, estimator=None, **params):
     """An unfitted learner for strategy ``name``, seeded."""
-    return ActiveLearningClassifier(
+    cls = ActiveLearningRegressor if is_regression_only(name) else ActiveLearningClassifier
+    return cls(
         estimator if estimator is not None else make_estimator(name),
         query_strategy=make_strategy(name),
         random_state=0,

@@ -35,6 +35,13 @@ from ._multilabel import (
 )
 from ._random import RandomSampling
 from ._registry import get_strategy, get_strategy_names
+from ._regression import (
+    CommitteeVariance,
+    ExpectedModelChange,
+    GreedySamplingX,
+    GreedySamplingXY,
+    GreedySamplingY,
+)
 from ._uncertainty import EntropySampling, LeastConfidentSampling, MarginSampling
 
 __all__ = [
@@ -46,12 +53,17 @@ __all__ = [
     "BinaryMinimization",
     "ClusterMargin",
     "CombinedStrategy",
+    "CommitteeVariance",
     "ConsensusEntropy",
     "CoreSet",
     "EntropySampling",
     "EpsilonGreedy",
     "ExpectedErrorReduction",
     "ExpectedGradientLength",
+    "ExpectedModelChange",
+    "GreedySamplingX",
+    "GreedySamplingXY",
+    "GreedySamplingY",
     "InformationDensity",
     "KMeansSampling",
     "LabelCardinalityInconsistency",

@@ -32,6 +32,7 @@ from . import (
     _expected,
     _hybrid,
     _random,
+    _regression,
     _uncertainty,
 )
 
@@ -61,6 +62,11 @@ def registered_classes():
         _badge.BADGE,
         _expected.ExpectedGradientLength,
         _expected.ExpectedErrorReduction,
+        _regression.CommitteeVariance,
+        _regression.GreedySamplingX,
+        _regression.GreedySamplingY,
+        _regression.GreedySamplingXY,
+        _regression.ExpectedModelChange,
         _hybrid.EpsilonGreedy,
         _adaptive.ActiveLearningByLearning,
     )
