@@ -64,7 +64,6 @@ class FakeLearner:
         self.y_labeled_ = y_labeled
         self.X_labeled_ = X_labeled
         self.n_jobs = None
-        self._multilabel = True
 
 
 def y_labeled_for(L):

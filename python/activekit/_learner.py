@@ -234,7 +234,17 @@ class ActiveLearningClassifier(ClassifierMixin, BaseActiveLearner):
     # -- what is particular to classification ---------------------------------------------
 
     def _default_estimator(self):
-        return default_estimator(getattr(self, "_multilabel", False))
+        return default_estimator()
+
+    def _fit_labeled(self, X, y, estimator):
+        # estimator=None with an indicator y: logistic regression, one per label.
+        if (
+            self.estimator is None
+            and _is_indicator(y)
+            and isinstance(estimator, LogisticRegression)
+        ):
+            estimator = default_estimator(multilabel=True).set_params(estimator=estimator)
+        super()._fit_labeled(X, y, estimator)
 
     def _validate_X(self, X, *, reset, **kwargs):
         # A multi-label indicator y (2-D, two columns or more) is kept 2-D; a single column
@@ -256,17 +266,16 @@ class ActiveLearningClassifier(ClassifierMixin, BaseActiveLearner):
             _check_indicator(y)
         # A strategy that cannot use these targets says which it supports, before any fit.
         check_target_type(self.query_strategy, y)
-        self._multilabel = _is_indicator(y)
 
     def _validate_new_y(self, y):
-        if getattr(self, "_multilabel", False):
+        if _is_indicator(self.y_labeled_):
             from sklearn.utils import check_array
 
             return check_array(y, ensure_2d=False, dtype=None, input_name="y")
         return super()._validate_new_y(y)
 
     def _check_new_labels(self, y):
-        multilabel = getattr(self, "_multilabel", False)
+        multilabel = _is_indicator(self.y_labeled_)
         if multilabel or np.ndim(y) == 2:
             n_labels = self.y_labeled_.shape[1] if multilabel else 1
             n_new = y.shape[1] if np.ndim(y) == 2 else 1

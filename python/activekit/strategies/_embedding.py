@@ -131,7 +131,7 @@ def uncertainty_or_none(learner, X_pool, measure):
         return None  # a regressor: no classes
     if len(learner.classes_) < 2:
         return None
-    if getattr(learner, "_multilabel", False):
+    if np.ndim(getattr(learner, "y_labeled_", ())) == 2:
         from ._multilabel import label_probabilities, multilabel_uncertainty
 
         return multilabel_uncertainty(label_probabilities(learner, X_pool, measure), measure)
