@@ -153,3 +153,12 @@ def test_single_label_teach_refuses_a_matrix(data):
     learner = ActiveLearningClassifier(query_strategy="random").fit(X[:30], y[:30])
     with pytest.raises(ValueError):
         learner.teach(X[30:32], Y[30:32])
+
+
+def test_nested_lists_are_an_indicator(data):
+    X, Y = data
+    learner = ActiveLearningClassifier(query_strategy="random").fit(
+        X[:40].tolist(), Y[:40].tolist()
+    )
+    assert learner.y_labeled_.shape == (40, 4)
+    np.testing.assert_array_equal(learner.y_labeled_, Y[:40])

@@ -251,8 +251,13 @@ class ActiveLearningClassifier(ClassifierMixin, BaseActiveLearner):
         # is a single-label y, raveled with scikit-learn's DataConversionWarning as before.
         if "y" in kwargs:
             y = kwargs["y"]
-            shape = np.shape(y) if not hasattr(y, "shape") else y.shape
-            if len(shape) == 2 and shape[1] >= 2:
+            # Only a shape that y states (or nested lists'): array-likes such as
+            # scikit-learn's _NotAnArray refuse np.shape.
+            shape = getattr(y, "shape", None)
+            if shape is None and isinstance(y, (list, tuple)) and len(y):
+                first = y[0]
+                shape = (len(y), len(first)) if isinstance(first, (list, tuple)) else (len(y),)
+            if shape is not None and len(shape) == 2 and shape[1] >= 2:
                 kwargs["multi_output"] = True
         return super()._validate_X(X, reset=reset, **kwargs)
 
