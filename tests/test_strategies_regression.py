@@ -14,7 +14,6 @@ from activekit.strategies import (
     CommitteeVariance,
     ExpectedModelChange,
     GreedySamplingX,
-    GreedySamplingXY,
     GreedySamplingY,
 )
 from activekit.strategies._common import check_target_type
@@ -84,16 +83,6 @@ def test_igs_minimises_the_product_over_labelled_rows(shape):
     picks, values = learner.query(P, n_instances=k, return_scores=True)
     assert picks.tolist() == ref
     np.testing.assert_allclose(values[0], start[ref[0]], rtol=1e-9, atol=1e-12)
-
-
-def test_igs_blocks_agree_with_one_block():
-    learner, P = fitted("igs", 40, 50, 3, 1)
-    small = GreedySamplingXY()
-    small._block = 7
-    a = GreedySamplingXY().rank(learner, P, 5)
-    b = small.rank(learner, P, 5)
-    np.testing.assert_array_equal(a[0], b[0])
-    np.testing.assert_allclose(a[1], b[1], rtol=1e-9)
 
 
 def test_emcm_matches_cai_et_al_bootstrap_formula():

@@ -73,6 +73,15 @@ def _finite(values, strategy, what):
     return values
 
 
+def _row_norms(E, chunk=8192):
+    """Euclidean norm of each row, in float64, a chunk of rows at a time (no pool copy)."""
+    out = np.empty(len(E), dtype=np.float64)
+    for start in range(0, len(E), chunk):
+        block = np.asarray(E[start : start + chunk], dtype=np.float64)
+        out[start : start + chunk] = np.sqrt(np.einsum("ij,ij->i", block, block))
+    return out
+
+
 def _has_return_std(estimator):
     import inspect
 
@@ -223,7 +232,8 @@ class GreedySamplingXY(RankingStrategy):
     """iGS (Wu, Lin and Huang 2019): each pick maximises ``min_m ||x_n - x_m|| * |f(x_n) -
     y_m|`` over the labelled rows ``m`` (the product inside the minimum); within a batch, a
     pick joins the labelled rows with its prediction as target. Memory is linear in the pool:
-    the minimum is updated one block of labelled rows at a time.
+    the minimum is updated one labelled row at a time, its distances from the Rust kernel
+    (:func:`activekit._kernels.min_distances`).
 
     Parameters
     ----------
@@ -245,22 +255,16 @@ class GreedySamplingXY(RankingStrategy):
     def __init__(self, embedding=None):
         self.embedding = embedding
 
-    _block = 256
-
     def rank(self, learner, X_pool, n_instances, random_state=None):
         """Picks in order, each with its ``min ||dx|| * |dy|`` when picked."""
         self._validate_params()
         X, E_lab = embed_pool_and_labeled(learner, X_pool, self.embedding, self.name)
-        X, E_lab = np.asarray(X, dtype=np.float64), np.asarray(E_lab, dtype=np.float64)
         pred = _finite(learner.estimator_.predict(X_pool), self.name, "the prediction").ravel()
+        y_lab = np.asarray(learner.y_labeled_, dtype=np.float64).ravel()
+        n_jobs = n_jobs_of(learner)
         best = np.full(len(X), np.inf)
-        self._absorb(
-            best,
-            X,
-            pred,
-            E_lab,
-            np.asarray(learner.y_labeled_, dtype=np.float64).ravel(),
-        )
+        for m in range(len(E_lab)):
+            self._absorb(best, X, pred, E_lab[m : m + 1], y_lab[m], n_jobs)
         chosen, values = [], []
         taken = np.zeros(len(X), dtype=bool)
         for _ in range(n_instances):
@@ -269,20 +273,17 @@ class GreedySamplingXY(RankingStrategy):
             chosen.append(i)
             values.append(best[i])
             taken[i] = True
-            self._absorb(best, X, pred, X[i : i + 1], pred[i : i + 1])
+            self._absorb(best, X, pred, X[i : i + 1], pred[i], n_jobs)
         return np.asarray(chosen, dtype=np.intp), np.asarray(values, dtype=np.float64)
 
-    def _absorb(self, best, X, pred, C, yc):
-        """``best = min(best, min_m ||X - C_m|| * |pred - yc_m|)``, a block of C at a time."""
-        sq = (X * X).sum(axis=1)
-        for start in range(0, len(C), self._block):
-            c, yb = C[start : start + self._block], yc[start : start + self._block]
-            d2 = sq[:, None] - 2.0 * X @ c.T + (c * c).sum(axis=1)[None, :]
-            dx = np.sqrt(np.maximum(d2, 0.0))
-            np.minimum(best, (dx * np.abs(pred[:, None] - yb[None, :])).min(axis=1), out=best)
+    @staticmethod
+    def _absorb(best, X, pred, c, yc, n_jobs):
+        """``best = min(best, ||X - c|| * |pred - yc|)`` for one labelled row ``c``: the
+        distances come from the Rust kernel, one float64 per pool row."""
+        dx, _ = _kernels.min_distances(X, c, n_jobs=n_jobs)
+        np.minimum(best, dx * np.abs(pred - yc), out=best)
 
 
-@embedding_docstring
 class ExpectedModelChange(ScoringStrategy):
     """EMCM (Cai, Zhang and Zhou 2013), bootstrap form: the expected change of a linear
     model's parameters if a row were labelled, ``||x|| * mean_k |f(x) - f_k(x)|``, with
@@ -325,6 +326,6 @@ class ExpectedModelChange(ScoringStrategy):
         f = np.asarray(learner.estimator_.predict(X_pool), dtype=np.float64).ravel()
         boot = bootstrap_predictions(learner, X_pool, self.n_members, self.random_state)
         E_pool, _ = embed_pool_and_labeled(learner, X_pool, self.embedding, self.name)
-        norms = np.linalg.norm(np.asarray(E_pool, dtype=np.float64), axis=1)
+        norms = _row_norms(E_pool)
         change = np.abs(f[None, :] - boot).mean(axis=0) * norms
         return _finite(change, self.name, "the expected model change")
