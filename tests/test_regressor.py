@@ -89,3 +89,26 @@ def test_bad_targets(data):
         ActiveLearningRegressor().fit(X[:3], np.array(["a", "b", "c"]))
     with pytest.raises(ValueError, match=r"infinity|NaN"):
         ActiveLearningRegressor().fit(X[:3], np.array([1.0, np.inf, 2.0]))
+
+
+def test_evaluate_strategies_regression_curves(data):
+    from activekit.evaluation import evaluate_strategies
+
+    X, y = data
+    common = dict(
+        task="regression",
+        strategies=["random", "gsx"],
+        seeds=2,
+        budget=40,
+        n_initial=10,
+        batch_size=10,
+    )
+    r2 = evaluate_strategies(X, y, **common)
+    rmse = evaluate_strategies(X, y, scoring="neg_root_mean_squared_error", **common)
+    assert r2.metadata["scoring"] == "r2" and r2.metadata["task"] == "regression"
+    rows = [r for r in r2.records if r["strategy"] == "gsx"]
+    assert [r["n_labeled"] for r in rows if r["seed"] == 0] == [10, 20, 30, 40]
+    assert all(r["score"] <= 1 for r in r2.records)
+    assert all(r["score"] < 0 for r in rmse.records)  # minus the RMSE
+    with pytest.raises(ValueError, match="task"):
+        evaluate_strategies(X, y, task="ranking")

@@ -6,7 +6,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import clone
+from sklearn.base import clone, is_regressor
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_X_y
@@ -14,8 +14,9 @@ from tqdm.auto import tqdm
 
 from .._base import check_params
 from .._estimators import resolve
-from .._learner import ActiveLearningClassifier, default_estimator
+from .._learner import ActiveLearningClassifier
 from .._random import MAX_SEED
+from .._regressor import ActiveLearningRegressor
 from .._simulation import n_rounds
 from ..strategies import get_strategy
 from ..strategies._common import strategy_label
@@ -109,8 +110,9 @@ def _check_sizes(y, y_test, test_size, n_test, budget, n_initial):
 
 def _one_run(template, scorer, X, y, X_test, y_test, test_size, strategy, seed, tick=None):
     if X_test is None:
+        stratify = None if is_regressor(template) else y
         X_train, X_eval, y_train, y_eval = train_test_split(
-            X, y, test_size=test_size, stratify=y, random_state=seed
+            X, y, test_size=test_size, stratify=stratify, random_state=seed
         )
     else:
         X_train, y_train, X_eval, y_eval = X, y, X_test, y_test
@@ -150,11 +152,12 @@ def evaluate_strategies(
     test_size=0.25,
     X_test=None,
     y_test=None,
-    scoring="accuracy",
+    scoring=None,
     stopping=None,
     n_jobs=None,
     verbose=0,
     dataset=None,
+    task="classification",
 ):
     """Simulate active learning with each strategy and seed, scoring after every round.
 
@@ -181,8 +184,10 @@ def evaluate_strategies(
         Held-out share (or count) when ``X_test`` is not given.
     X_test, y_test : array-like, default=None
         A fixed held-out set for every run.
-    scoring : str or callable, default="accuracy"
-        A scikit-learn scorer name or ``scorer(estimator, X, y)``.
+    scoring : str or callable, default=None
+        A scikit-learn scorer name or ``scorer(estimator, X, y)``; ``None`` means
+        ``"accuracy"`` for classification and ``"r2"`` for regression (RMSE curves:
+        ``"neg_root_mean_squared_error"``, higher is better as label savings need).
     stopping : StoppingCriterion or list, default=None
         Lets runs stop before the budget.
     n_jobs : int, default=None
@@ -192,6 +197,9 @@ def evaluate_strategies(
         runs when they run one after another, over runs when they run in parallel.
     dataset : str, default=None
         A name recorded in the metadata.
+    task : {"classification", "regression"}, default="classification"
+        ``"regression"`` runs :class:`activekit.ActiveLearningRegressor` (``estimator=None``:
+        ``Ridge``) with random, unstratified held-out sets and initial rows.
 
     Returns
     -------
@@ -219,7 +227,13 @@ def evaluate_strategies(
     if len(set(names)) != len(names):
         raise ValueError(f"strategies must be distinct, got {names}")
     seeds = _check_seeds(seeds)
-    scorer = check_scoring(ActiveLearningClassifier(estimator), scoring=scoring)
+    if task not in ("classification", "regression"):
+        raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+    regression = task == "regression"
+    learner_class = ActiveLearningRegressor if regression else ActiveLearningClassifier
+    if scoring is None:
+        scoring = "r2" if regression else "accuracy"
+    scorer = check_scoring(learner_class(estimator), scoring=scoring)
 
     n_pool = X.shape[0]
     n_test = None
@@ -231,8 +245,11 @@ def evaluate_strategies(
             f"budget must be an integer between 1 and the {n_pool} rows left for the pool, "
             f"got {budget!r}"
         )
-    _check_sizes(y, y_test, test_size, n_test, budget, n_initial)
-    template = ActiveLearningClassifier(
+    if not regression:
+        _check_sizes(y, y_test, test_size, n_test, budget, n_initial)
+    elif n_initial > budget:
+        raise ValueError(f"n_initial={n_initial} must not exceed budget={budget}")
+    template = learner_class(
         estimator,
         batch_size=batch_size,
         n_initial=n_initial,
@@ -269,7 +286,8 @@ def evaluate_strategies(
         "dataset": dataset,
         "n_samples": int(X.shape[0]),
         "n_features": int(X.shape[1]),
-        "estimator": repr(clone(resolve(estimator, default_estimator))),
+        "estimator": repr(clone(resolve(estimator, template._default_estimator))),
+        "task": task,
         "strategies": names,
         "seeds": seeds,
         "budget": budget,
