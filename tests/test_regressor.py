@@ -112,3 +112,39 @@ def test_evaluate_strategies_regression_curves(data):
     assert all(r["score"] < 0 for r in rmse.records)  # minus the RMSE
     with pytest.raises(ValueError, match="task"):
         evaluate_strategies(X, y, task="ranking")
+
+
+def test_cli_benchmark_task_regression(tmp_path, capsys):
+    from activekit._cli import main
+
+    argv = [
+        "benchmark",
+        "--task",
+        "regression",
+        "--strategies",
+        "gsx",
+        "--seeds",
+        "1",
+        "--budget",
+        "30",
+        "--initial",
+        "10",
+        "--output",
+        str(tmp_path),
+        "-q",
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "gsx" in out and "random" in out
+    import json
+
+    meta = json.loads((tmp_path / "results.json").read_text())["metadata"]
+    assert meta["task"] == "regression" and meta["scoring"] == "r2"
+    assert meta["dataset"] == "diabetes"
+    for bad, says in (
+        ("--estimator=logreg", "not for --task regression"),
+        ("--dataset=iris", "classification data set"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main(["benchmark", "--task", "regression", bad])
+        assert exit_.value.code == 2 and says in capsys.readouterr().err

@@ -24,6 +24,11 @@ __all__ = ["main"]
 
 DATASETS = ("digits", "breast_cancer", "wine", "iris")
 ESTIMATORS = ("logreg", "random_forest", "hist_gradient_boosting", "mlp", "svm")
+#: ``--task regression``: embedded data sets (they ship with scikit-learn, no download),
+#: regressors and default strategies.
+REGRESSION_DATASETS = ("diabetes",)
+REGRESSION_ESTIMATORS = ("ridge",)
+REGRESSION_STRATEGIES = ("random", "committee_variance", "emcm", "gsx", "gsy", "igs")
 
 
 class UsageError(Exception):
@@ -68,7 +73,7 @@ class _Parser(argparse.ArgumentParser):
 
 def load_dataset(name, target=None):
     """``(X, y, label)`` for an embedded dataset name or a CSV path with a ``target`` column."""
-    if name in DATASETS:
+    if name in DATASETS + REGRESSION_DATASETS:
         if target is not None:
             raise UsageError(f"--target is only for CSV files, not the embedded dataset {name!r}")
         from sklearn import datasets
@@ -131,10 +136,10 @@ def load_dataset(name, target=None):
 
 
 def make_estimator(name):
-    """The classifier behind ``--estimator NAME``."""
+    """The classifier (or, for ``ridge``, the regressor) behind ``--estimator NAME``."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -142,6 +147,7 @@ def make_estimator(name):
 
     return {
         "logreg": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+        "ridge": lambda: make_pipeline(StandardScaler(), Ridge()),
         "random_forest": lambda: RandomForestClassifier(n_estimators=100, random_state=0),
         "hist_gradient_boosting": lambda: HistGradientBoostingClassifier(random_state=0),
         "mlp": lambda: make_pipeline(StandardScaler(), MLPClassifier(max_iter=300, random_state=0)),
@@ -208,8 +214,10 @@ def _strategies(text):
 
 
 def _estimator(text):
-    if text not in ESTIMATORS:
-        raise argparse.ArgumentTypeError(_unknown("estimator", text, ESTIMATORS))
+    if text not in ESTIMATORS + REGRESSION_ESTIMATORS:
+        raise argparse.ArgumentTypeError(
+            _unknown("estimator", text, ESTIMATORS + REGRESSION_ESTIMATORS)
+        )
     return text
 
 
@@ -244,22 +252,30 @@ def build_parser():
         ),
     )
     bench.add_argument(
+        "--task",
+        choices=["classification", "regression"],
+        default="classification",
+        help="classification (accuracy curves) or regression (R^2 curves, "
+        "ActiveLearningRegressor; default dataset diabetes, estimator ridge, strategies "
+        f"{','.join(REGRESSION_STRATEGIES)}) (default: classification)",
+    )
+    bench.add_argument(
         "--dataset",
-        default="digits",
+        default=None,
         help=f"{', '.join(DATASETS)}, or a CSV file with a header row (default: digits)",
     )
     bench.add_argument("--target", help="label column of a CSV dataset")
     bench.add_argument(
         "--estimator",
         type=_estimator,
-        default="logreg",
+        default=None,
         help=f"classifier: {', '.join(ESTIMATORS)} (default: logreg, standardised logistic "
         "regression)",
     )
     bench.add_argument(
         "--strategies",
         type=_strategies,
-        default=["random", "least_confident", "margin", "entropy"],
+        default=None,
         help="comma-separated names, from `activekit strategies` (default: "
         "random,least_confident,margin,entropy); random is added as the baseline if missing",
     )
@@ -704,6 +720,49 @@ def _note(with_random, n_seeds):
     return textwrap.fill(note, width=88)
 
 
+def _check_regression_sizes(args, y, label):
+    """``--task regression``: the budget and initial set against the pool (no classes)."""
+    pool = _pool_size(len(y), args.test_size)
+    if pool < 1:
+        raise UsageError(f"--test-size {args.test_size} leaves no rows of {len(y)} for the pool")
+    budget = args.budget if args.budget is not None else min(200, pool)
+    if budget > pool:
+        raise UsageError(
+            f"--budget {budget} is larger than the pool: {label} has {len(y)} rows and "
+            f"{pool} remain after holding out --test-size {args.test_size}"
+        )
+    if args.initial >= budget:
+        raise UsageError(f"--initial {args.initial} must be smaller than --budget {budget}")
+    return budget
+
+
+def _task_defaults(args):
+    """Fill in the defaults of --dataset, --estimator and --strategies for --task, and check
+    that the estimator fits the task."""
+    regression = args.task == "regression"
+    if args.dataset is None:
+        args.dataset = "diabetes" if regression else "digits"
+    if args.estimator is None:
+        args.estimator = "ridge" if regression else "logreg"
+    if args.strategies is None:
+        args.strategies = (
+            list(REGRESSION_STRATEGIES)
+            if regression
+            else ["random", "least_confident", "margin", "entropy"]
+        )
+    allowed = REGRESSION_ESTIMATORS if regression else ESTIMATORS
+    if args.estimator not in allowed:
+        raise UsageError(
+            f"--estimator {args.estimator} is not for --task {args.task}; use one of "
+            f"{', '.join(allowed)}"
+        )
+    if regression and args.dataset in DATASETS:
+        raise UsageError(
+            f"--dataset {args.dataset} is a classification data set; for --task regression "
+            f"use {', '.join(REGRESSION_DATASETS)} or a CSV file with a numeric --target"
+        )
+
+
 def _check_sizes(args, y, label):
     """The budget, initial set and held-out set against the dataset, with the options' names
     (evaluate_strategies checks the same with its parameters' names)."""
@@ -746,8 +805,19 @@ def benchmark(args):
     from .evaluation import ActiveLearningCurveDisplay, evaluate_strategies
 
     say = (lambda *a, **k: None) if args.quiet else print
+    _task_defaults(args)
+    regression = args.task == "regression"
     X, y, label = load_dataset(args.dataset, args.target)
-    budget, n_classes = _check_sizes(args, y, label)
+    if regression:
+        try:
+            y = np.asarray(y, dtype=float)
+        except ValueError:
+            raise UsageError(
+                f"--task regression needs a numeric target; {label}'s is not"
+            ) from None
+        budget, n_classes = _check_regression_sizes(args, y, label), None
+    else:
+        budget, n_classes = _check_sizes(args, y, label)
     strategies = list(args.strategies)
     added = "random" not in strategies and not args.no_baseline
     if added:
@@ -763,9 +833,10 @@ def benchmark(args):
         f"{_count(len(strategies), 'strategy', 'strategies')} x "
         f"{_count(args.seeds, 'seed', 'seeds')}"
     )
+    target = "continuous target" if regression else f"{n_classes} classes"
     say(
         f"activekit benchmark: {label} ({len(y)} rows, {X.shape[1]} features, "
-        f"{n_classes} classes), {args.estimator}, {runs}, {args.initial} -> {budget} labels "
+        f"{target}), {args.estimator}, {runs}, {args.initial} -> {budget} labels "
         f"in batches of {args.batch_size}",
         flush=True,
     )
@@ -785,12 +856,14 @@ def benchmark(args):
         n_jobs=args.jobs,
         verbose=0 if args.quiet else 1,
         dataset=label,
+        task=args.task,
     )
     elapsed = time.perf_counter() - start
     say()
     print(results.summary_table(), flush=True)
     say()
-    say(_note("random" in strategies, args.seeds))
+    note = _note("random" in strategies, args.seeds)
+    say(note.replace("accuracy", "R^2") if regression else note)
     json_path = out / "results.json"
     results.to_json(json_path)
     say(f"\nwrote {json_path}")
