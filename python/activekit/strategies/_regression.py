@@ -284,6 +284,7 @@ class GreedySamplingXY(RankingStrategy):
         np.minimum(best, dx * np.abs(pred - yc), out=best)
 
 
+@embedding_docstring
 class ExpectedModelChange(ScoringStrategy):
     """EMCM (Cai, Zhang and Zhou 2013), bootstrap form: the expected change of a linear
     model's parameters if a row were labelled, ``||x|| * mean_k |f(x) - f_k(x)|``, with
