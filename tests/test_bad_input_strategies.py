@@ -15,10 +15,11 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 from activekit.strategies import get_strategy, get_strategy_names
-from support.strategy_setup import is_regression_only, make_learner
+from support.strategy_setup import is_multilabel_only, is_regression_only, make_learner, targets
 
 NAMES = get_strategy_names()
 
@@ -44,7 +45,7 @@ def data(digits):
 
 @pytest.fixture(scope="module")
 def fitted(data):
-    return {name: learner(name).fit(data[0], data[1]) for name in NAMES}
+    return {name: learner(name).fit(data[0], targets(name, data[1])) for name in NAMES}
 
 
 def snapshot(*objects):
@@ -156,6 +157,13 @@ def test_an_all_zero_pool(fitted, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_a_single_class_labelled_set(data, name):
     X, y, pool, _ = data
+    if is_multilabel_only(name):
+        # Threes only: the label 'at least 5' is absent from every row, which no model learns.
+        model = learner(name, DecisionTreeClassifier(random_state=0))
+        with pytest.raises(ValueError, match=r"y has label columns \[1\] that are 0 in every row"):
+            model.fit(X[y == 3], targets(name, y[y == 3]))
+        assert not hasattr(model, "estimator_")
+        return
     model = learner(name, DecisionTreeClassifier(random_state=0)).fit(X[y == 3], y[y == 3])
     before = snapshot(model, pool)
     try:
@@ -175,6 +183,8 @@ def test_a_single_class_labelled_set(data, name):
 def test_classes_unseen_in_fit_join_in_teach(data, name):
     if is_regression_only(name):
         pytest.skip(f"{name} is a regression strategy: a regressor has no classes")
+    if is_multilabel_only(name):
+        pytest.skip(f"{name} is a multi-label strategy: the labels are y's columns, fixed at fit")
     X, y, pool, y_pool = data
     model = learner(name).fit(X[y < 5], y[y < 5])
     assert model.classes_.tolist() == [0, 1, 2, 3, 4]
@@ -201,7 +211,9 @@ class BadProbabilities(ClassifierMixin, BaseEstimator):
         self.kind = kind
 
     def fit(self, X, y):
-        self.model_ = LogisticRegression(max_iter=300).fit(X, y)
+        model = LogisticRegression(max_iter=300)
+        self.multilabel_ = np.ndim(y) == 2
+        self.model_ = (OneVsRestClassifier(model) if self.multilabel_ else model).fit(X, y)
         self.classes_ = self.model_.classes_
         return self
 
@@ -214,6 +226,8 @@ class BadProbabilities(ClassifierMixin, BaseEstimator):
         row = min(3, len(p) - 1)
         if self.kind == "nan":
             p[row, 0] = np.nan
+        elif self.multilabel_:  # per-label probabilities need not sum to 1, but stay <= 1
+            p[row] += 1.0
         else:
             p[row] *= 1.5
         return p
@@ -223,7 +237,7 @@ class BadProbabilities(ClassifierMixin, BaseEstimator):
 @pytest.mark.parametrize("name", NAMES)
 def test_probabilities_with_nan_or_not_summing_to_one(data, name, kind):
     X, y, pool, _ = data
-    model = learner(name, BadProbabilities(kind)).fit(X, y)
+    model = learner(name, BadProbabilities(kind)).fit(X, targets(name, y))
     before = snapshot(model, pool)
     BadProbabilities.calls = 0
     try:
@@ -233,6 +247,8 @@ def test_probabilities_with_nan_or_not_summing_to_one(data, name, kind):
         assert snapshot(model, pool) == before
         if BadProbabilities.calls:  # the bad rows were read: the error says which and why
             reason = "contains NaN or inf" if kind == "nan" else r"sums to 1\.49|sums to 1\.5"
+            if is_multilabel_only(name):
+                reason = "contains NaN or inf" if kind == "nan" else r"is above 1"
             assert re.search(rf"row 3 .*({reason})", message), message
         else:  # refused for another reason (a model kind it cannot use), naming itself
             assert "query_strategy=" in message, message
@@ -245,7 +261,14 @@ def test_probabilities_with_nan_or_not_summing_to_one(data, name, kind):
 @pytest.mark.parametrize("name", NAMES)
 def test_nan_pools_with_an_estimator_that_allows_nan(data, name):
     X, y, pool, _ = data
-    model = learner(name, HistGradientBoostingClassifier(max_iter=5, random_state=0))
+    # Multi-label: a decision tree, which takes NaN and several outputs (boosting takes one).
+    allows_nan = (
+        DecisionTreeClassifier(random_state=0)
+        if is_multilabel_only(name)
+        else HistGradientBoostingClassifier(max_iter=5, random_state=0)
+    )
+    model = learner(name, allows_nan)
+    y = targets(name, y)
     assert model.__sklearn_tags__().input_tags.allow_nan  # forwarded from the estimator
     assert not learner(name).__sklearn_tags__().input_tags.allow_nan
     model.fit(np.where(X > 0.9, np.nan, X), y)

@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from activekit import ActiveLearningClassifier, _kernels
 from activekit._rwlock import ReadersWriterLock
 from activekit.strategies import QueryStrategy, get_strategy_names
-from support.strategy_setup import make_learner
+from support.strategy_setup import make_learner, targets
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
@@ -50,7 +50,7 @@ def in_threads(calls, n_threads=4):
 @pytest.mark.parametrize("name", get_strategy_names())
 def test_queries_from_four_threads_match_sequential_ones(data, name):
     X, y, pool, _ = data
-    learner = make_learner(name).fit(X, y)
+    learner = make_learner(name).fit(X, targets(name, y))
     jobs = [(pool[i * 80 : (i + 1) * 80], 3 + i) for i in range(4)]  # other rows, other sizes
     want = [learner.query(p, n_instances=k) for p, k in jobs]
     before = pickle.dumps(learner)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from activekit.strategies import get_strategy_names
-from support.strategy_setup import make_learner
+from support.strategy_setup import make_learner, targets
 
 N, D = 100_000, 64
 LIMIT = 2.0
@@ -75,7 +75,7 @@ def peak_extra_memory(call):
 @pytest.mark.parametrize("name", get_strategy_names())
 def test_query_memory_stays_under_twice_the_pool(pool, name):
     X, labels = pool
-    learner = make_learner(name).fit(X[:200], labels[:200])
+    learner = make_learner(name).fit(X[:200], targets(name, labels[:200]))
     learner.query(X[:2000], n_instances=10)  # imports, thread pools: not the pool's cost
     extra = peak_extra_memory(lambda: learner.query(X, n_instances=10))
     assert extra < LIMIT * X.nbytes, f"{name}: {extra / X.nbytes:.2f}x the pool"

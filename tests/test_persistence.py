@@ -18,7 +18,7 @@ from sklearn.model_selection import cross_val_score
 
 from activekit import ActiveLearningClassifier, _kernels
 from activekit.strategies import get_strategy_names
-from support.strategy_setup import make_learner
+from support.strategy_setup import make_learner, targets
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
@@ -52,6 +52,7 @@ def assert_same_learner(a, b, pool, y_pool):
 @pytest.mark.parametrize("name", get_strategy_names())
 def test_a_fitted_learner_survives_saving_and_loading(data, name, tmp_path):
     X, y, pool, y_pool = data
+    y, y_pool = targets(name, y), targets(name, y_pool)
     learner = make_learner(name).fit(X, y)
     idx = learner.query(pool[:100], n_instances=5)
     learner.teach(pool[idx], y_pool[idx])

@@ -612,3 +612,65 @@ def test_clone_and_pickle(strategy):
     assert copy is not strategy
     assert copy.get_params().keys() == strategy.get_params().keys()
     assert repr(pickle.loads(pickle.dumps(strategy))) == repr(strategy)
+
+
+# -- target types: a hybrid supports what all its parts support ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def multilabel_data():
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(n_samples=150, n_classes=3, random_state=0)
+    return X, Y
+
+
+@pytest.mark.parametrize(
+    "strategy, targets",
+    [
+        (EpsilonGreedy(base="margin"), ("binary", "multiclass")),
+        (EpsilonGreedy(base="mmc"), ("multilabel-indicator",)),
+        (EpsilonGreedy(base="coreset"), ("binary", "multiclass", "continuous", "multilabel-indicator")),
+        (CombinedStrategy(["mean_entropy", "max_loss"]), ("multilabel-indicator",)),
+        (CombinedStrategy(["margin", "information_density"]), ("binary", "multiclass")),
+        (ActiveLearningByLearning(), ("binary", "multiclass")),
+        (ActiveLearningByLearning(strategies=["coreset", "random"]), ("binary", "multiclass")),
+        (ActiveLearningByLearning(strategies=["mmc"]), ()),
+    ],
+)
+def test_hybrids_support_what_their_parts_support(strategy, targets):
+    assert strategy.supported_targets() == targets
+
+
+def test_multilabel_hybrids_query_a_multilabel_learner(multilabel_data):
+    X, Y = multilabel_data
+    for strategy in (EpsilonGreedy(base="mmc", epsilon=0.5), CombinedStrategy(["mean_entropy", "max_loss"])):
+        learner = ActiveLearningClassifier(query_strategy=strategy, random_state=0).fit(X[:40], Y[:40])
+        picks = learner.query(X[40:], n_instances=6)
+        assert len(set(picks.tolist())) == 6 and picks.max() < 110
+
+
+def test_a_hybrid_refuses_targets_a_part_does_not_support(multilabel_data):
+    X, Y = multilabel_data
+    learner = ActiveLearningClassifier(query_strategy=EpsilonGreedy(base="margin"))
+    with pytest.raises(ValueError, match=r"query strategy 'epsilon_greedy' supports targets \['binary', 'multiclass'\], not 'multilabel-indicator'"):
+        learner.fit(X[:40], Y[:40])
+    assert not hasattr(learner, "estimator_")
+    learner = ActiveLearningClassifier(query_strategy=ActiveLearningByLearning(strategies=["mmc"]))
+    with pytest.raises(ValueError, match=r"'adaptive' supports no target type: the strategies it is made of have none in common"):
+        learner.fit(X[:40], Y[:40])
+
+
+def test_epsilon_greedy_on_a_regressor():
+    from sklearn.datasets import load_diabetes
+
+    from activekit import ActiveLearningRegressor
+
+    X, y = load_diabetes(return_X_y=True)
+    learner = ActiveLearningRegressor(
+        query_strategy=EpsilonGreedy(base="committee_variance", epsilon=0.3), random_state=0
+    ).fit(X[:30], y[:30])
+    picks = learner.query(X[30:], n_instances=5)
+    assert len(set(picks.tolist())) == 5
+    with pytest.raises(ValueError, match=r"'epsilon_greedy' supports targets \['binary', 'multiclass'\], not 'continuous'"):
+        ActiveLearningRegressor(query_strategy=EpsilonGreedy(base="margin")).fit(X[:30], y[:30])

@@ -198,7 +198,7 @@ def test_single_label_learner_is_refused(data, cls):
 
 def test_probabilities_out_of_range_are_refused():
     p = np.array([[0.5, 1.5]])
-    with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"predict_proba row 0 is above 1 \(1\.5\); expected the probability of each label, in \[0, 1\]"):
         ml.MeanEntropyMultilabel().score(FakeLearner(p, y_labeled_for(2)), None)
     with pytest.raises(ValueError, match=r"expected \(n_rows, 3\)"):
         ml.MaxLoss().score(FakeLearner(np.full((2, 2), 0.5), y_labeled_for(3)), None)

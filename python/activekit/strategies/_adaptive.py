@@ -15,7 +15,7 @@ from .._compat import Interval, _num_samples
 from .._random import draw_seed
 from . import _registry
 from ._base import QueryStrategy
-from ._common import strategy_label, updated_copies
+from ._common import CLASS_TARGETS, common_targets, strategy_label, updated_copies
 
 __all__ = ["ActiveLearningByLearning", "arm_probabilities", "default_pmin", "exp4p_step"]
 
@@ -301,6 +301,18 @@ class ActiveLearningByLearning(QueryStrategy):
         w = np.exp(log_weights - log_weights.max())
         self.weights_ = w / w.sum()
         self.probabilities_ = arm_probabilities(log_weights, self.pmin_)
+
+    def supported_targets(self):
+        """What every arm supports, among single-label classes: the reward counts exact
+        answers ``f_t(x_j) = y_j``, a class per row."""
+        self._validate_params()
+        arms = getattr(self, "strategies_", None)
+        if arms is None:
+            arms = [
+                _registry.resolve_strategy(s, f"strategies[{i}]")
+                for i, s in enumerate(self.strategies)
+            ]
+        return common_targets(arms, within=CLASS_TARGETS)
 
     def update(self, learner):
         """Credit the last query with the reward of the new model and update the bandit.

@@ -37,6 +37,19 @@ class QueryStrategy(BaseEstimator):
     #: strategy works on; checked by :func:`activekit.strategies._common.check_target_type`.
     _targets: ClassVar[tuple] = ("binary", "multiclass")
 
+    def supported_targets(self):
+        """The target types this strategy works on, as ``type_of_target`` names them.
+
+        The class attribute ``_targets`` by default; strategies made of other strategies
+        (``epsilon_greedy``, ``combined``, ``adaptive``) support what all their parts support.
+
+        Returns
+        -------
+        targets : tuple of str
+            Among ``"binary"``, ``"multiclass"``, ``"continuous"``, ``"multilabel-indicator"``.
+        """
+        return tuple(self._targets)
+
     def select(self, learner, X_pool, n_instances, random_state=None):
         """Choose ``n_instances`` rows of ``X_pool`` to label, most informative first.
 

@@ -19,16 +19,19 @@ from .._dependencies import is_skorch_net
 
 __all__ = [
     "ALL_TARGETS",
+    "CLASS_TARGETS",
     "SUPPORTED_LAST_LAYERS",
     "by_last_layer",
     "check_probabilities",
     "check_target_type",
+    "common_targets",
     "fill_docstring",
     "final_step",
     "is_one_vs_rest",
     "n_jobs_of",
     "predict_proba",
     "strategy_label",
+    "targets_of",
     "torch_net",
     "updated_copies",
 ]
@@ -55,6 +58,8 @@ def strategy_label(strategy):
 
 #: Every target type a learner may hold (names of ``type_of_target``).
 ALL_TARGETS = ("binary", "multiclass", "continuous", "multilabel-indicator")
+#: Single-label classes: what most strategies support.
+CLASS_TARGETS = ("binary", "multiclass")
 
 
 def check_target_type(strategy, y_or_learner):
@@ -82,9 +87,8 @@ def check_target_type(strategy, y_or_learner):
         cls = _table().get(strategy)
         if cls is None:
             return  # unknown names are reported by get_strategy
-        targets = cls._targets
-    else:
-        targets = getattr(strategy, "_targets", None)
+        strategy = cls()
+    targets = targets_of(strategy)
     if targets is None:
         return
     if isinstance(y_or_learner, str):
@@ -95,11 +99,37 @@ def check_target_type(strategy, y_or_learner):
         from sklearn.utils.multiclass import type_of_target
 
         kind = type_of_target(y_or_learner, input_name="y")
+    if not targets:
+        raise ValueError(
+            f"query strategy {strategy_label(strategy)!r} supports no target type: the "
+            "strategies it is made of have none in common"
+        )
     if kind not in targets:
         raise ValueError(
             f"query strategy {strategy_label(strategy)!r} supports targets "
             f"{list(targets)}, not {kind!r}"
         )
+
+
+def targets_of(strategy):
+    """The target types ``strategy`` (a strategy object) supports; ``None`` for a user's
+    object that does not say (it is not checked)."""
+    supported = getattr(strategy, "supported_targets", None)
+    if callable(supported):
+        return tuple(supported())
+    targets = getattr(strategy, "_targets", None)
+    return None if targets is None else tuple(targets)
+
+
+def common_targets(parts, within=ALL_TARGETS):
+    """The target types every strategy in ``parts`` (resolved objects) supports, among
+    ``within``, in the order of ``ALL_TARGETS``: what a strategy made of them supports."""
+    kinds = set(within)
+    for part in parts:
+        targets = targets_of(part)
+        if targets is not None:
+            kinds &= set(targets)
+    return tuple(kind for kind in ALL_TARGETS if kind in kinds)
 
 
 def _learner_target(learner):

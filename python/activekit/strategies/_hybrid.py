@@ -14,7 +14,7 @@ from .._compat import HasMethods, Interval, StrOptions, _num_samples
 from .._random import draw_seed
 from . import _registry
 from ._base import QueryStrategy, ScoringStrategy
-from ._common import strategy_label, updated_copies
+from ._common import common_targets, strategy_label, updated_copies
 
 __all__ = ["CombinedStrategy", "EpsilonGreedy", "combine"]
 
@@ -85,6 +85,11 @@ class EpsilonGreedy(QueryStrategy):
     def _base(self):
         base = getattr(self, "base_", None)
         return _registry.resolve_strategy(self.base, "base") if base is None else base
+
+    def supported_targets(self):
+        """The base strategy's target types (random picks suit any target)."""
+        self._validate_params()
+        return common_targets([self._base()])
 
     def update(self, learner):
         """Resolve the base strategy (first call) and pass the learner's new model on to it."""
@@ -176,6 +181,10 @@ class CombinedStrategy(ScoringStrategy):
         self.strategies = strategies
         self.weights = weights
         self.method = method
+
+    def supported_targets(self):
+        """The target types every component supports."""
+        return common_targets(self._components()[0])
 
     def _components(self):
         """The resolved components and their weights, checked."""

@@ -98,10 +98,19 @@ def label_probabilities(learner, X_pool, strategy_name):
             f"query_strategy={strategy_name!r}: predict_proba gave shape {np.shape(p)}; "
             f"expected (n_rows, {n_labels}), one column per label"
         )
-    if not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
+    finite = np.isfinite(p).all(axis=1)
+    bad = ~finite | (p < 0).any(axis=1) | (p > 1).any(axis=1)
+    if bad.any():
+        row = int(np.argmax(bad))
+        if not finite[row]:
+            reason = "contains NaN or inf"
+        elif (p[row] < 0).any():
+            reason = f"has the negative entry {p[row].min()}"
+        else:
+            reason = f"is above 1 ({p[row].max()})"
         raise ValueError(
-            f"query_strategy={strategy_name!r}: predict_proba gave values outside [0, 1] "
-            "or NaN; expected the probability of each label"
+            f"query_strategy={strategy_name!r}: predict_proba row {row} {reason}; expected "
+            "the probability of each label, in [0, 1]"
         )
     return p
 
