@@ -26,6 +26,7 @@ from . import _native
 __all__ = [
     "COMMITTEE_MEASURES",
     "DISTANCE_METRICS",
+    "MULTILABEL_MEASURES",
     "UNCERTAINTY_MEASURES",
     "VOTE_MEASURES",
 ]
@@ -34,6 +35,7 @@ UNCERTAINTY_MEASURES = tuple(_native.UNCERTAINTY_MEASURES)
 COMMITTEE_MEASURES = tuple(_native.COMMITTEE_MEASURES)
 VOTE_MEASURES = tuple(_native.VOTE_MEASURES)
 DISTANCE_METRICS = tuple(_native.DISTANCE_METRICS)
+MULTILABEL_MEASURES = tuple(_native.MULTILABEL_MEASURES)
 
 INT64_MAX = int(np.iinfo(np.int64).max)
 
@@ -219,6 +221,12 @@ def probabilities(probs):
         raise ValueError(f"{array} is empty: it has no rows")
     if c < 2:
         raise ValueError(f"{scores} (one column per class) needs at least 2 columns, got {c}")
+
+
+def label_probabilities(probs):
+    """An ``(n, L)`` matrix of per-label probabilities: at least one label; ``n`` may be 0."""
+    if probs.shape[1] == 0:
+        raise ValueError("the probability matrix needs at least 1 columns, got 0")
 
 
 def votes(v):

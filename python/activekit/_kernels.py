@@ -39,6 +39,7 @@ from ._backends import RUST
 from ._kernel_checks import (
     COMMITTEE_MEASURES,
     DISTANCE_METRICS,
+    MULTILABEL_MEASURES,
     UNCERTAINTY_MEASURES,
     VOTE_MEASURES,
     n_threads,
@@ -47,6 +48,7 @@ from ._kernel_checks import (
 __all__ = [
     "COMMITTEE_MEASURES",
     "DISTANCE_METRICS",
+    "MULTILABEL_MEASURES",
     "UNCERTAINTY_MEASURES",
     "VOTE_MEASURES",
     "as_float",
@@ -59,6 +61,8 @@ __all__ = [
     "knn_density",
     "mean_cosine_similarity",
     "min_distances",
+    "multilabel_scores",
+    "multilabel_top_k",
     "n_threads",
     "seed_from",
     "top_k",
@@ -171,6 +175,91 @@ def top_k(scores, k, *, n_jobs=None):
     s = backend.as_float(scores, "scores", 1)
     k = checks.k_of(k, s.shape[0])
     return backend.call("top_k", s, k, threads=checks.n_threads(n_jobs))
+
+
+# --------------------------------------------------------------------------------------------
+# Multi-label uncertainty: per-label probabilities
+
+
+def _on_labels(kernel, probs, measure, k, n_jobs):
+    """A multi-label kernel; ``k`` is None for scores."""
+    checks.name_in(measure, MULTILABEL_MEASURES)
+    backend = _device.route(probs)
+    p = backend.as_float(probs, "probs", 2)
+    top = () if k is None else (checks.k_of(k, p.shape[0]),)
+    threads = checks.n_threads(n_jobs)
+    checks.label_probabilities(p)
+    return backend.call(kernel, p, measure, *top, threads=threads)
+
+
+def multilabel_scores(probs, measure, *, n_jobs=None):
+    """Multi-label uncertainty of every row of an ``(n, L)`` matrix of per-label probabilities
+    (higher = more informative).
+
+    With ``p_l`` the probability that label ``l`` is present, ``h(p) = -p ln p - (1 - p)
+    ln(1 - p)`` (natural log, ``0 ln 0 = 0``) and ``m(p) = min(p, 1 - p)``:
+
+    * ``"mean_entropy"`` / ``"max_entropy"``: ``(1/L) sum_l h(p_l)`` / ``max_l h(p_l)``;
+    * ``"binary_minimization"`` (Brinker 2006): ``-min_l |p_l - 0.5|``;
+    * ``"max_loss"`` / ``"mean_max_loss"`` (Li, Wang and Sung 2004): ``max_l m(p_l)`` /
+      ``(1/L) sum_l m(p_l)``.
+
+    Each row's terms are added (or compared) in label order, so the scores do not depend on
+    ``n_jobs``.
+
+    Parameters
+    ----------
+    probs : array-like of shape (n_samples, n_labels)
+        Per-label probabilities, each in ``[0, 1]`` (rows need not sum to one).
+        ``n_labels >= 1``; ``n_samples`` may be 0. float32 stays float32, anything else
+        numeric becomes float64.
+    measure : {"mean_entropy", "max_entropy", "binary_minimization", "max_loss", \
+"mean_max_loss"}
+    n_jobs : int, default=None
+        Threads; ``None`` uses every core.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_samples,)
+        float32 for float32 input, float64 otherwise.
+
+    Raises
+    ------
+    ValueError
+        For a value that is NaN or outside ``[0, 1]``, naming the lowest such row and, in it,
+        the lowest column.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from activekit._kernels import multilabel_scores
+    >>> p = np.array([[0.5, 0.9, 0.1], [0.2, 0.2, 0.2]])
+    >>> multilabel_scores(p, "max_loss").tolist()
+    [0.5, 0.2]
+    >>> multilabel_scores(p, "binary_minimization").round(2).tolist()
+    [-0.0, -0.3]
+    >>> multilabel_scores(p, "mean_entropy").round(4).tolist()
+    [0.4478, 0.5004]
+    """
+    return _on_labels("multilabel_scores", probs, measure, None, n_jobs)
+
+
+def multilabel_top_k(probs, measure, k, *, n_jobs=None):
+    """Indices and scores of the ``k`` rows with the highest multi-label score, highest first.
+
+    The measures and ``probs`` are those of :func:`multilabel_scores`; scoring and selection
+    are fused in one pass, and equal scores are taken lowest row first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from activekit._kernels import multilabel_top_k
+    >>> p = np.array([[0.9, 0.1], [0.5, 0.9], [0.7, 0.3], [0.5, 0.0]])
+    >>> idx, scores = multilabel_top_k(p, "max_loss", 3)
+    >>> idx.tolist(), scores.tolist()
+    ([1, 3, 2], [0.5, 0.5, 0.30000000000000004])
+    """
+    return _on_labels("multilabel_top_k", probs, measure, k, n_jobs)
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ __version__: str
 UNCERTAINTY_MEASURES: tuple[str, ...]
 COMMITTEE_MEASURES: tuple[str, ...]
 VOTE_MEASURES: tuple[str, ...]
+MULTILABEL_MEASURES: tuple[str, ...]
 DISTANCE_METRICS: tuple[str, ...]
 
 def uncertainty_scores(
@@ -39,6 +40,17 @@ def committee_top_k(
     measure: str,
     k: int,
     tol: float,
+    n_threads: int,
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32] | npt.NDArray[np.float64]]: ...
+def multilabel_scores(
+    probs: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    measure: str,
+    n_threads: int,
+) -> npt.NDArray[np.float32] | npt.NDArray[np.float64]: ...
+def multilabel_top_k(
+    probs: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    measure: str,
+    k: int,
     n_threads: int,
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float32] | npt.NDArray[np.float64]]: ...
 def vote_scores(

@@ -16,7 +16,8 @@ Exactness. The twins perform the same operations as the kernels but torch sums i
 (and on a GPU, in another again), so a value can differ from Rust's in its last bits:
 
 * exact (bit for bit): least-confident and margin scores, the committee's mean distribution,
-  vote entropy and variation ratio, top-k; every selection made on such values;
+  vote entropy and variation ratio, the multi-label scores (each label's term is Rust's, and
+  the labels are added in Rust's order), top-k; every selection made on such values;
 * within a few ulps: entropies (each ``p ln p`` is Rust's bit for bit, from Rust's own
   logarithm, but torch adds the terms in another order; two-class rows agree exactly), row
   sums, squared distances (Rust sums in NumPy's pairwise order), the kNN matrix product
@@ -271,6 +272,47 @@ def committee_scores(p, measure, tol):
 
 def committee_top_k(probs, measure, k, tol):
     return _top_k(committee_scores(probs, measure, tol), k)
+
+
+# --------------------------------------------------------------------------------------------
+# Multi-label uncertainty over per-label probabilities
+
+
+def _label_terms(p, measure):
+    """The per-label terms of ``rust/core/src/multilabel.rs``, with its bits."""
+    if measure in ("mean_entropy", "max_entropy"):
+        # Rust's 0 - (a + b): +0.0 where both terms are 0.
+        return _at_least_0(-(_xlogx(p) + _xlogx(1.0 - p)))
+    if measure == "binary_minimization":
+        return -(p - 0.5).abs()
+    return torch.minimum(p, 1.0 - p)
+
+
+def multilabel_scores(p, measure):
+    n, n_labels = p.shape
+    scores = torch.empty(n, dtype=p.dtype, device=p.device)
+    for a, b in _spans(n, n_labels):
+        blk = p[a:b]
+        bad = ~((blk >= 0) & (blk <= 1))
+        row = _first(bad.any(1))
+        if row is not None:
+            col = _first(bad[row])
+            raise ValueError(
+                f"probability row {a + row} has {_show(blk[row, col], p.dtype)} in column "
+                f"{col}, not a probability in [0, 1]"
+            )
+        terms = _label_terms(blk, measure)
+        if measure in ("mean_entropy", "mean_max_loss"):
+            # Labels added in order, then divided (a tensor divisor: no reciprocal on CUDA).
+            total = _sum_in_order(terms.t())
+            scores[a:b] = total / torch.full_like(total, n_labels)
+        else:
+            scores[a:b] = terms.amax(1)
+    return scores
+
+
+def multilabel_top_k(probs, measure, k):
+    return _top_k(multilabel_scores(probs, measure), k)
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,9 +12,9 @@
 
 use activekit_core::{
     committee_scores, committee_top_k, kcenter_greedy, kmeans_plusplus, kmeans_plusplus_outer, knn,
-    knn_density, knn_query, mean_cosine_similarity, min_distances, top_k, uncertainty_scores,
-    uncertainty_top_k, vote_scores, vote_top_k, with_threads, Cancel, Disagreement, Metric,
-    Uncertainty, VoteMeasure,
+    knn_density, knn_query, mean_cosine_similarity, min_distances, multilabel_scores,
+    multilabel_top_k, top_k, uncertainty_scores, uncertainty_top_k, vote_scores, vote_top_k,
+    with_threads, Cancel, Disagreement, Metric, Multilabel, Uncertainty, VoteMeasure,
 };
 use ndarray::{Array1, Array2, Array3, ArrayView2, Axis};
 use proptest::prelude::*;
@@ -206,6 +206,33 @@ fn run_uncertainty<T: activekit_core::Real>(
     Ok(())
 }
 
+const MULTILABEL: [Multilabel; 5] = [
+    Multilabel::MeanEntropy,
+    Multilabel::MaxEntropy,
+    Multilabel::BinaryMinimization,
+    Multilabel::MaxLoss,
+    Multilabel::MeanMaxLoss,
+];
+
+fn run_multilabel<T: activekit_core::Real>(
+    p: ArrayView2<T>,
+    k: usize,
+) -> Result<(), TestCaseError> {
+    for kind in MULTILABEL {
+        if let Ok(s) = multilabel_scores(p, kind) {
+            prop_assert_eq!(s.len(), p.nrows());
+            prop_assert!(
+                s.iter().all(|v| !v.is_nan()),
+                "NaN score from accepted input"
+            );
+        }
+        if let Ok(top) = multilabel_top_k(p, kind, k) {
+            check_selection(&top.indices, p.nrows(), k)?;
+        }
+    }
+    Ok(())
+}
+
 fn stack(members: &[Array2<f64>]) -> Array3<f64> {
     let (n, c) = members.first().map_or((0, 0), |m| m.dim());
     let m = members.len();
@@ -227,6 +254,16 @@ proptest! {
         let p = laid_out(&p, layout);
         run_uncertainty(p.view(), k, tol)?;
         run_uncertainty(to_f32(&p).view(), k, tol as f32)?;
+    }
+
+    #[test]
+    fn multilabel_kernels(
+        (p, k) in matrix(0..9, 0..5, probability()).prop_flat_map(|p| { let n = p.nrows(); (Just(p), k_for(n)) }),
+        layout in layout(),
+    ) {
+        let p = laid_out(&p, layout);
+        run_multilabel(p.view(), k)?;
+        run_multilabel(to_f32(&p).view(), k)?;
     }
 
     #[test]

@@ -8,8 +8,8 @@
 
 use activekit_core as core;
 use activekit_core::{
-    Cancel, Disagreement, Input, KernelError, Metric, Named, Neighbors, TopK, Uncertainty,
-    VoteMeasure,
+    Cancel, Disagreement, Input, KernelError, Metric, Multilabel, Named, Neighbors, TopK,
+    Uncertainty, VoteMeasure,
 };
 use numpy::ndarray::Array1;
 use numpy::{
@@ -275,6 +275,47 @@ probability_kernels! {
     /// Indices (most disagreement first, ties by lowest row) and scores of the k rows the
     /// committee disagrees on most.
     fn committee_top_k = core::committee_top_k;
+}
+
+/// multilabel_scores(probs, measure, n_threads)
+/// --
+///
+/// Multi-label score of every row of a C-contiguous float32/float64 (n, L) matrix of
+/// per-label probabilities (n may be 0).
+#[pyfunction]
+fn multilabel_scores<'py>(
+    py: Python<'py>,
+    probs: Matrix<'py>,
+    measure: &str,
+    n_threads: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    let kind: Multilabel = parse(measure)?;
+    by_float!(Matrix probs, |p| {
+        let view = p.as_array();
+        let out = run(py, n_threads, NO_NAMES, || core::multilabel_scores(view, kind))?;
+        Ok(scores_to_py(py, out))
+    })
+}
+
+/// multilabel_top_k(probs, measure, k, n_threads)
+/// --
+///
+/// Indices (highest score first, ties by lowest row) and scores of the k rows with the
+/// highest multi-label score.
+#[pyfunction]
+fn multilabel_top_k<'py>(
+    py: Python<'py>,
+    probs: Matrix<'py>,
+    measure: &str,
+    k: usize,
+    n_threads: usize,
+) -> PyResult<IndicesAndScores<'py>> {
+    let kind: Multilabel = parse(measure)?;
+    by_float!(Matrix probs, |p| {
+        let view = p.as_array();
+        let top = run(py, n_threads, NO_NAMES, || core::multilabel_top_k(view, kind, k))?;
+        Ok(convert_top_k(py, top))
+    })
 }
 
 /// top_k(scores, k, n_threads)
@@ -547,6 +588,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(top_k, m)?)?;
     m.add_function(wrap_pyfunction!(committee_scores, m)?)?;
     m.add_function(wrap_pyfunction!(committee_top_k, m)?)?;
+    m.add_function(wrap_pyfunction!(multilabel_scores, m)?)?;
+    m.add_function(wrap_pyfunction!(multilabel_top_k, m)?)?;
     m.add_function(wrap_pyfunction!(vote_scores, m)?)?;
     m.add_function(wrap_pyfunction!(vote_top_k, m)?)?;
     m.add_function(wrap_pyfunction!(kcenter_greedy, m)?)?;
@@ -561,6 +604,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("UNCERTAINTY_MEASURES", names_tuple::<Uncertainty>(py)?)?;
     m.add("COMMITTEE_MEASURES", names_tuple::<Disagreement>(py)?)?;
     m.add("VOTE_MEASURES", names_tuple::<VoteMeasure>(py)?)?;
+    m.add("MULTILABEL_MEASURES", names_tuple::<Multilabel>(py)?)?;
     m.add("DISTANCE_METRICS", names_tuple::<Metric>(py)?)?;
     Ok(())
 }
