@@ -94,7 +94,9 @@ class ActiveLearningCurveDisplay:
         return self
 
     @classmethod
-    def from_results(cls, results, *, strategies=None, ax=None, std=True, title=None):
+    def from_results(
+        cls, results, *, strategies=None, metric="score", ax=None, std=True, title=None
+    ):
         """Plot the mean curves of ``results`` (an :class:`ActiveLearningResults`).
 
         Parameters
@@ -102,6 +104,9 @@ class ActiveLearningCurveDisplay:
         results : ActiveLearningResults
         strategies : list of str, default=None
             Which to draw; all by default.
+        metric : str, default="score"
+            One of ``results.metrics``: the score, or a further metric such as
+            ``"hamming_loss"`` (its name labels the y-axis).
         ax, std, title
             As in :meth:`plot`.
 
@@ -113,6 +118,6 @@ class ActiveLearningCurveDisplay:
         unknown = sorted(set(names) - set(results.strategies))
         if unknown:
             raise ValueError(f"no results for strategies {unknown}; have {results.strategies}")
-        curves = {name: results.mean_curve(name) for name in names}
-        score_name = results.metadata.get("scoring") or "score"
+        curves = {name: results.mean_curve(name, metric) for name in names}
+        score_name = (results.metadata.get("scoring") or "score") if metric == "score" else metric
         return cls(curves=curves, score_name=score_name).plot(ax=ax, std=std, title=title)

@@ -29,6 +29,25 @@ def _plain(value):
     return value
 
 
+def _spread(mean, std, n_seeds, fmt):
+    """``mean ± std`` over seeds, or the one seed's value."""
+    return fmt(mean) if n_seeds == 1 else f"{fmt(mean)} ± {fmt(std)}"
+
+
+def _text_table(table, last_left=False):
+    """Rows of cells as fixed-width text: the first column (and the last, if
+    ``last_left``) left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    left = (0, len(widths) - 1) if last_left else (0,)
+    return "\n".join(
+        "  ".join(
+            cell.ljust(w) if i in left else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in table
+    )
+
+
 def normalized_auc(n_labeled, scores):
     """Area under a learning curve divided by its label range: the mean score over the curve.
 
@@ -54,10 +73,13 @@ class ActiveLearningResults:
     ----------
     records : list of dict
         One per round of each run, with the keys ``strategy``, ``seed``, ``round``,
-        ``n_labeled``, ``score``, ``query_time`` and ``fit_time``.
+        ``n_labeled``, ``score``, ``query_time`` and ``fit_time``, and one per further metric
+        (``metrics``).
     metadata : dict, default=None
         What was run: dataset, estimator, scoring, budget, and so on; ``runs`` lists each run's
-        strategy, seed and stop reason.
+        strategy, seed and stop reason; ``metrics`` the further metrics recorded, and
+        ``lower_is_better`` those of them that are losses (their label savings count the
+        labels to first fall to the baseline's final loss).
 
     Examples
     --------
@@ -106,10 +128,26 @@ class ActiveLearningResults:
         """Seeds, in the order they were run."""
         return list(dict.fromkeys(r["seed"] for r in self.records))
 
+    @property
+    def metrics(self):
+        """What each round recorded: ``"score"``, then the further metrics by name."""
+        return ["score", *self.metadata.get("metrics", [])]
+
+    def lower_is_better(self, metric="score"):
+        """Whether ``metric`` is a loss (the metadata's ``lower_is_better``)."""
+        self._check_metric(metric)
+        return metric in self.metadata.get("lower_is_better", [])
+
+    def _check_metric(self, metric):
+        if metric not in self.metrics:
+            raise ValueError(f"metric must be one of {self.metrics}, got {metric!r}")
+
     # -- curves ------------------------------------------------------------------------
 
-    def curve(self, strategy, seed):
-        """``(n_labeled, scores)`` of one run, in round order."""
+    def curve(self, strategy, seed, metric="score"):
+        """``(n_labeled, values)`` of one run, in round order: ``metric`` (default: the
+        score) after every round."""
+        self._check_metric(metric)
         rows = sorted(
             (r for r in self.records if r["strategy"] == strategy and r["seed"] == seed),
             key=lambda r: r["round"],
@@ -118,18 +156,19 @@ class ActiveLearningResults:
             raise ValueError(f"no run with strategy={strategy!r} and seed={seed!r}")
         return (
             np.array([r["n_labeled"] for r in rows]),
-            np.array([np.nan if r["score"] is None else r["score"] for r in rows], dtype=float),
+            np.array([np.nan if r[metric] is None else r[metric] for r in rows], dtype=float),
         )
 
-    def mean_curve(self, strategy):
-        """``(n_labeled, mean, std)`` over seeds at each labelled count.
+    def mean_curve(self, strategy, metric="score"):
+        """``(n_labeled, mean, std)`` of ``metric`` over seeds at each labelled count.
 
         A run that stopped early contributes to the counts it reached.
         """
+        self._check_metric(metric)
         by_count = {}
         for seed in self.seeds:
             try:
-                counts, scores = self.curve(strategy, seed)
+                counts, scores = self.curve(strategy, seed, metric)
             except ValueError:
                 continue
             for n, s in zip(counts, scores, strict=True):
@@ -143,7 +182,7 @@ class ActiveLearningResults:
 
     # -- summaries ---------------------------------------------------------------------
 
-    def summary(self, baseline="random"):
+    def summary(self, baseline="random", metric="score"):
         """One row per strategy: final score, normalised area under the curve and label
         savings, each as mean and standard deviation over seeds.
 
@@ -152,13 +191,21 @@ class ActiveLearningResults:
         budget, ``1 - labels / baseline_labels``. A run that never reaches the target has no
         saving (NaN); ``reached`` counts those that do. Without the baseline, savings are NaN.
 
+        Parameters
+        ----------
+        baseline : str, default="random"
+        metric : str, default="score"
+            One of :attr:`metrics`. For a loss (:meth:`lower_is_better`), a run reaches the
+            target when its loss first falls to the baseline's final mean loss or below.
+
         Returns
         -------
         rows : list of dict
         """
+        lower = self.lower_is_better(metric)
         target = baseline_labels = math.nan
         if baseline in self.strategies:
-            finals = [self.curve(baseline, s) for s in self.seeds if self._has(baseline, s)]
+            finals = [self.curve(baseline, s, metric) for s in self.seeds if self._has(baseline, s)]
             target = float(np.mean([scores[-1] for _, scores in finals]))
             baseline_labels = float(np.mean([counts[-1] for counts, _ in finals]))
         rows = []
@@ -167,11 +214,12 @@ class ActiveLearningResults:
             for seed in self.seeds:
                 if not self._has(strategy, seed):
                     continue
-                counts, scores = self.curve(strategy, seed)
+                counts, scores = self.curve(strategy, seed, metric)
                 finals.append(scores[-1])
                 aucs.append(normalized_auc(counts, scores))
                 labels.append(counts[-1])
-                hit = np.flatnonzero(scores >= target) if math.isfinite(target) else []
+                reached = scores <= target if lower else scores >= target
+                hit = np.flatnonzero(reached) if math.isfinite(target) else []
                 needed.append(float(counts[hit[0]]) if len(hit) else math.nan)
             needed = np.array(needed)
             savings = 1.0 - needed / baseline_labels
@@ -197,8 +245,8 @@ class ActiveLearningResults:
     def _has(self, strategy, seed):
         return any(r["strategy"] == strategy and r["seed"] == seed for r in self.records)
 
-    def summary_table(self, baseline="random"):
-        """The summary as a fixed-width text table.
+    def summary_table(self, baseline="random", metric="score"):
+        """The summary (of ``metric``, default: the score) as a fixed-width text table.
 
         The baseline's own row is marked: its label savings (against its own mean) are the
         noise floor, what differences between seeds alone give. Without the baseline, the
@@ -221,14 +269,11 @@ class ActiveLearningResults:
         random          0.700  0.600                  -  no entropy baseline
         margin          0.800  0.675                  -  no entropy baseline
         """
-        rows = self.summary(baseline)
+        rows = self.summary(baseline, metric)
         target = rows[0]["target_score"] if rows else math.nan
         goal = f"labels to {target:.3f}" if math.isfinite(target) else f"labels to {baseline}"
-        table = [["strategy", "final score", "AUC", goal, "label savings", ""]]
-
-        def spread(mean, std, n_seeds, fmt):
-            return fmt(mean) if n_seeds == 1 else f"{fmt(mean)} ± {fmt(std)}"
-
+        final = "final score" if metric == "score" else f"final {metric}"
+        table = [["strategy", final, "AUC", goal, "label savings", ""]]
         score = "{:.3f}".format
         percent = lambda v: f"{100 * v:.1f}%"  # noqa: E731
         for r in rows:
@@ -238,34 +283,65 @@ class ActiveLearningResults:
             elif r["reached"]:
                 labels = r["labels_to_target_mean"]
                 need = f"{labels:.0f}" if n == 1 else f"{labels:.1f} ({r['reached']}/{n})"
-                save = spread(r["label_savings_mean"], r["label_savings_std"], n, percent)
+                save = _spread(r["label_savings_mean"], r["label_savings_std"], n, percent)
             else:
                 need, save = ("not reached" if n == 1 else f"not reached (0/{n})"), "-"
             table.append(
                 [
                     r["strategy"],
-                    spread(r["final_score_mean"], r["final_score_std"], n, score),
-                    spread(r["auc_mean"], r["auc_std"], n, score),
+                    _spread(r["final_score_mean"], r["final_score_std"], n, score),
+                    _spread(r["auc_mean"], r["auc_std"], n, score),
                     need,
                     save,
                     "(baseline: noise floor)" if r["strategy"] == baseline else "",
                 ]
             )
-        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-        return "\n".join(
-            "  ".join(
-                cell.ljust(w) if i in (0, len(row) - 1) else cell.rjust(w)
-                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-            ).rstrip()
-            for row in table
-        )
+        return _text_table(table, last_left=True)
+
+    def metrics_table(self, metrics=None):
+        """Final value and area under the curve of further metrics, one row per strategy
+        (mean ± std over seeds), as a fixed-width text table.
+
+        Parameters
+        ----------
+        metrics : list of str, default=None
+            Of :attr:`metrics`; ``None`` means all but the score.
+
+        Examples
+        --------
+        >>> from activekit.evaluation import ActiveLearningResults
+        >>> rows = [dict(strategy="random", seed=0, round=r, n_labeled=10 + 10 * r,
+        ...              score=0.5 + r / 10, hamming_loss=0.3 - r / 10,
+        ...              query_time=0.0, fit_time=0.0) for r in range(3)]
+        >>> results = ActiveLearningResults(
+        ...     rows, {"metrics": ["hamming_loss"], "lower_is_better": ["hamming_loss"]})
+        >>> print(results.metrics_table())
+        strategy  final hamming_loss  AUC hamming_loss
+        random                 0.100             0.200
+        """
+        metrics = [m for m in self.metrics if m != "score"] if metrics is None else metrics
+        for metric in metrics:
+            self._check_metric(metric)
+        table = [["strategy"] + [f"{kind} {m}" for m in metrics for kind in ("final", "AUC")]]
+        rows = {m: self.summary(baseline=None, metric=m) for m in metrics}
+        score = "{:.3f}".format
+        for i, strategy in enumerate(self.strategies):
+            cells = [strategy]
+            for m in metrics:
+                r = rows[m][i]
+                n = r["n_seeds"]
+                cells.append(_spread(r["final_score_mean"], r["final_score_std"], n, score))
+                cells.append(_spread(r["auc_mean"], r["auc_std"], n, score))
+            table.append(cells)
+        return _text_table(table)
 
     # -- conversion --------------------------------------------------------------------
 
     def to_frame(self):
-        """The per-round table as a pandas DataFrame (needs pandas)."""
+        """The per-round table as a pandas DataFrame (needs pandas): a column per key of the
+        records, the further metrics after ``fit_time``."""
         pd = import_optional("pandas", extra="dev")
-        return pd.DataFrame(self.records, columns=list(COLUMNS))
+        return pd.DataFrame(self.records, columns=[*COLUMNS, *self.metrics[1:]])
 
     def to_json(self, path=None):
         """Serialise to JSON; write it to ``path`` when given. Returns the JSON text."""
