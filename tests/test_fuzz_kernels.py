@@ -170,6 +170,7 @@ MEASURES = {
     "uncertainty": _kernels.UNCERTAINTY_MEASURES,
     "committee": _kernels.COMMITTEE_MEASURES,
     "vote": _kernels.VOTE_MEASURES,
+    "multilabel": _kernels.MULTILABEL_MEASURES,
 }
 wrong = st.sampled_from(WRONG_SCALARS)
 small = st.integers(0, 8)

@@ -219,6 +219,43 @@ def test_votes_are_bit_identical(measure, data):
     assert_array_equal(got[1], want[1])
 
 
+@st.composite
+def label_probs(draw):
+    """Per-label probabilities: continuous values, the edges (0, 1, 0.5, subnormal, 1 - eps)
+    and duplicated rows (ties); one label or many."""
+    rng = _rng(draw)
+    dtype = draw(st.sampled_from(DTYPES))
+    n, n_labels = draw(st.integers(1, 120)), draw(st.sampled_from([1, 2, 5, 17, 40]))
+    info = np.finfo(dtype)
+    edges = np.array([0.0, 1.0, 0.5, info.smallest_subnormal, 1 - info.epsneg], dtype=dtype)
+    base = rng.uniform(size=(draw(st.integers(1, n)), n_labels)).astype(dtype)
+    mask = rng.rand(*base.shape) < 0.2
+    base[mask] = edges[rng.randint(len(edges), size=mask.sum())]
+    return base[rng.randint(len(base), size=n)]
+
+
+@pytest.mark.parametrize("measure", list(_kernels.MULTILABEL_MEASURES))
+@FEW
+@given(probs=label_probs(), data=st.data())
+def test_multilabel_is_bit_identical(measure, probs, data):
+    # Each label's term is Rust's (the same logarithm) and the labels are added in Rust's
+    # order, so scores and selections agree bit for bit, on random data too.
+    scores, ref = both("multilabel_scores", probs, measure)
+    assert scores.dtype == ref.dtype == probs.dtype
+    assert_array_equal(scores.view(np.uint8), ref.view(np.uint8))
+    k = data.draw(st.integers(1, len(probs)))
+    got, want = both("multilabel_top_k", probs, measure, k)
+    assert_array_equal(got[0], want[0])
+    assert_array_equal(got[1].view(np.uint8), want[1].view(np.uint8))
+    assert got[0].dtype == want[0].dtype
+
+
+def test_multilabel_empty_pool_on_both_backends():
+    for dtype in DTYPES:
+        got, want = both("multilabel_scores", np.zeros((0, 3), dtype), "mean_entropy")
+        assert got.shape == want.shape == (0,) and got.dtype == want.dtype == dtype
+
+
 # --------------------------------------------------------------------------------------------
 # Distances
 
@@ -353,6 +390,14 @@ BAD = [
     ("committee_top_k", ([[[0.5, 0.5], [1, 0]], [[0.5, 0.5], [-1, 2]]], "max_disagreement", 1), {}, ValueError, "probability row 1 of committee member 1 has a negative probability (-1)"),
     ("committee_scores", (np.ones((2, 3, 1)), "consensus_entropy"), {}, ValueError, "a committee disagreement (one column per class) needs at least 2 columns, got 1"),
     ("committee_scores", (np.ones((2, 0, 2)), "consensus_entropy"), {}, ValueError, "the committee's probability array is empty: it has no rows"),
+    ("multilabel_scores", ([[0.5, 0.5], [0.25, np.nan]], "mean_entropy"), {}, ValueError, "probability row 1 has NaN in column 1, not a probability in [0, 1]"),
+    ("multilabel_scores", (np.array([[0.5, 1.5]], F32), "max_loss"), {}, ValueError, "probability row 0 has 1.5 in column 1, not a probability in [0, 1]"),
+    ("multilabel_top_k", ([[0.5, 0.5], [-0.25, 2.0]], "binary_minimization", 1), {}, ValueError, "probability row 1 has -0.25 in column 0, not a probability in [0, 1]"),
+    ("multilabel_scores", (np.ones((3, 0)), "max_entropy"), {}, ValueError, "the probability matrix needs at least 1 columns, got 0"),
+    ("multilabel_scores", (np.ones((2, 2, 2)), "max_loss"), {}, ValueError, "probs must be a 2-D array, got shape (2, 2, 2)"),
+    ("multilabel_scores", ([[0.5]], "entropy"), {}, ValueError, "measure must be one of ['binary_minimization', 'max_entropy', 'max_loss', 'mean_entropy', 'mean_max_loss'], got 'entropy'"),
+    ("multilabel_top_k", (np.ones((0, 2)), "mean_max_loss", 1), {}, ValueError, "k must be between 1 and the number of rows (0), got 1"),
+    ("multilabel_top_k", (np.ones((3, 0)), "mean_max_loss", 1), {"n_jobs": 0}, ValueError, "n_jobs must be None or a non-zero integer, got 0"),
     ("vote_scores", ([[0, 1, 2], [0, 3, 1]], 3, "vote_entropy"), {}, ValueError, "vote of committee member 1 at row 1 is 3, not a class index in 0..3"),
     ("vote_scores", ([[0, 1, 2], [0, -1, 5]], 3, "vote_entropy"), {}, ValueError, "vote of committee member 1 at row 1 is -1, not a class index in 0..3"),
     ("vote_scores", ([[0, 1]], 3, "variation_ratio"), {}, ValueError, "a committee needs at least 2 members, got 1"),

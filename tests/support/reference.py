@@ -209,3 +209,22 @@ def bald(probs):
     """Mutual information H(mean_t p_t) - mean_t H(p_t) of (T, n, c) posterior samples."""
     p = np.asarray(probs, dtype=np.float64)
     return _entropy(p.mean(axis=0)) - _entropy(p).mean(axis=0)
+
+
+def multilabel_scores(probs, measure):
+    """The multi-label measures of an ``(n, L)`` matrix of per-label probabilities, written as
+    NumPy users write them (float64, ``0 ln 0 = 0``)."""
+    p = np.asarray(probs, dtype=np.float64)
+    if measure in ("mean_entropy", "max_entropy"):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h = -(p * np.log(p)) - (1 - p) * np.log1p(-p)
+        h = np.nan_to_num(h, nan=0.0)
+        return h.mean(axis=1) if measure == "mean_entropy" else h.max(axis=1, initial=0.0)
+    if measure == "binary_minimization":
+        return -np.abs(p - 0.5).min(axis=1, initial=np.inf)
+    loss = np.minimum(p, 1 - p)
+    if measure == "max_loss":
+        return loss.max(axis=1, initial=0.0)
+    if measure == "mean_max_loss":
+        return loss.mean(axis=1)
+    raise ValueError(measure)
