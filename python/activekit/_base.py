@@ -32,7 +32,7 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
-from . import _device, _estimators, _simulation
+from . import _dask, _device, _estimators, _simulation
 from ._compat import HasMethods, Interval, _fit_context, _num_samples, get_tags, validate_data
 from ._random import draw_seed
 from ._rows import stack_rows
@@ -378,9 +378,12 @@ class BaseActiveLearner(LockedMixin, MetaEstimatorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X_pool : {array-like, sparse matrix} of shape (n_pool, n_features)
+        X_pool : {array-like, sparse matrix, dask Array, dask DataFrame} of shape \
+(n_pool, n_features)
             Unlabelled candidates. Positions refer to rows, whatever the index of a
-            DataFrame.
+            DataFrame. A Dask pool is scored chunk by chunk on the workers of the active
+            scheduler and never gathered (see :mod:`activekit._dask` for which strategies
+            give the in-memory picks and which an approximation).
         n_instances : int, default=None
             How many rows to choose; ``None`` means ``batch_size``.
         return_scores : bool, default=False
@@ -394,10 +397,20 @@ class BaseActiveLearner(LockedMixin, MetaEstimatorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         _device.check_device(self.device)
-        X_pool = self._validate_X(X_pool, reset=False)
-        n_pool = _num_samples(X_pool)
         if n_instances is None:
             n_instances = self.batch_size
+        if not isinstance(return_scores, (bool, np.bool_)):
+            raise TypeError(
+                f"return_scores must be True or False, got {type(return_scores).__name__} "
+                f"{return_scores!r}"
+            )
+        seed = self.random_state  # an int or None as it is; a RandomState gives one a call
+        if isinstance(seed, np.random.RandomState):
+            seed = draw_seed(seed)
+        if _dask.is_dask_collection(X_pool):  # scored where its chunks are (activekit._dask)
+            return _dask.query_dask(self, X_pool, n_instances, seed, return_scores)
+        X_pool = self._validate_X(X_pool, reset=False)
+        n_pool = _num_samples(X_pool)
         if isinstance(n_instances, bool) or not isinstance(n_instances, Integral):
             raise TypeError(
                 f"n_instances must be an integer, got {type(n_instances).__name__} "
@@ -408,16 +421,7 @@ class BaseActiveLearner(LockedMixin, MetaEstimatorMixin, BaseEstimator):
                 f"n_instances must be between 1 and the pool size ({n_pool}), got {n_instances}"
             )
         n_instances = int(n_instances)
-        if not isinstance(return_scores, (bool, np.bool_)):
-            raise TypeError(
-                f"return_scores must be True or False, got {type(return_scores).__name__} "
-                f"{return_scores!r}"
-            )
         strategy = self.query_strategy_
-        # An int or None is handed on as it is; a RandomState instance gives one seed a call.
-        seed = self.random_state
-        if isinstance(seed, np.random.RandomState):
-            seed = draw_seed(seed)
         if not return_scores:
             return self._select(X_pool, n_instances, seed)
         if not callable(getattr(strategy, "rank", None)):

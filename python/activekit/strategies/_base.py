@@ -37,6 +37,28 @@ class QueryStrategy(BaseEstimator):
     #: strategy works on; checked by :func:`activekit.strategies._common.check_target_type`.
     _targets: ClassVar[tuple] = ("binary", "multiclass")
 
+    #: Whether a row's score depends only on that row and the fitted learner, not on the other
+    #: rows of the pool nor on a draw over them; read through :meth:`scores_rows_independently`.
+    _rows_independent: ClassVar[bool] = False
+
+    def scores_rows_independently(self, learner):
+        """Whether this strategy scores each row from that row and ``learner`` alone.
+
+        Then a pool split in chunks can be ranked chunk by chunk and the top scores merged
+        into the whole pool's top scores (how :mod:`activekit._dask` queries a Dask pool);
+        otherwise the chunks give candidates for a second selection.
+
+        Parameters
+        ----------
+        learner : ActiveLearningClassifier or ActiveLearningRegressor
+            The fitted learner the strategy will score with.
+
+        Returns
+        -------
+        independent : bool
+        """
+        return self._rows_independent
+
     def supported_targets(self):
         """The target types this strategy works on, as ``type_of_target`` names them.
 

@@ -28,6 +28,11 @@ class _CommitteeStrategy(_PosteriorSamples, ScoringStrategy):
     Subclasses set ``name``, ``_measure`` (a kernel measure) and ``_votes``.
     """
 
+    def scores_rows_independently(self, learner):
+        """A committee's votes and probabilities are row by row; MC dropout masks are drawn
+        per batch, so sampled passes are not."""
+        return getattr(self, "members_", None) is not None
+
     _measure: ClassVar[str]
 
     def score(self, learner, X_pool):

@@ -171,6 +171,8 @@ class ExpectedGradientLength(ScoringStrategy):
 
     name = "expected_gradient_length"
 
+    _rows_independent = True
+
     def score(self, learner, X_pool):
         # In blocks of rows: the closed forms make several (n, n_classes) float64 temporaries,
         # which on a whole pool of few features would take several times its memory.

@@ -29,6 +29,18 @@ def n_random_picks(epsilon, n_instances, rng):
     return whole + int(rng.random_sample() < expected - whole)
 
 
+def random_rest(rng, n_pool, picks, n_random):
+    """``n_random`` rows drawn uniformly without replacement from ``0 .. n_pool - 1`` less
+    ``picks``: ``rng.choice`` over the free positions, without listing them (the ``j``-th
+    free position is ``j`` plus the number of picks at or below it), so a Dask pool of any
+    length draws the rows an in-memory pool does."""
+    taken = np.sort(np.asarray(picks, dtype=np.int64))
+    draws = rng.choice(n_pool - len(taken), size=n_random, replace=False).astype(np.int64)
+    # picks[i] - i free positions come before the i-th pick (in sorted order).
+    before = taken - np.arange(len(taken))
+    return (draws + np.searchsorted(before, draws, side="right")).astype(np.intp)
+
+
 class EpsilonGreedy(QueryStrategy):
     """Exploration and exploitation: a fraction ``epsilon`` of each batch drawn uniformly at
     random, the rest chosen by a base strategy.
@@ -108,10 +120,7 @@ class EpsilonGreedy(QueryStrategy):
             chosen = self._base().select(learner, X_pool, n_instances - n_random, seed)
             picks = np.asarray(chosen, dtype=np.intp)
         if n_random:
-            free = np.ones(n_pool, dtype=bool)
-            free[picks] = False
-            extra = rng.choice(np.flatnonzero(free), size=n_random, replace=False)
-            picks = np.concatenate([picks, extra.astype(np.intp)])
+            picks = np.concatenate([picks, random_rest(rng, n_pool, picks, n_random)])
         return picks
 
 
@@ -181,6 +190,13 @@ class CombinedStrategy(ScoringStrategy):
         self.strategies = strategies
         self.weights = weights
         self.method = method
+
+    def scores_rows_independently(self, learner):
+        """A product of row-wise scores is row-wise; ``sum`` and ``rank`` rescale each score
+        over the whole pool."""
+        return self.method == "product" and all(
+            s.scores_rows_independently(learner) for s in self._components()[0]
+        )
 
     def supported_targets(self):
         """The target types every component supports."""

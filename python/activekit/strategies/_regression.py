@@ -123,6 +123,7 @@ class CommitteeVariance(ScoringStrategy):
 
     name = "committee_variance"
     _targets = REGRESSION_TARGETS
+    _rows_independent = True
     _parameter_constraints: dict = {  # noqa: RUF012
         "n_members": [Interval(Integral, 2, None, closed="left")],
         "committee": [list, None],

@@ -11,6 +11,7 @@ __all__ = ["EntropySampling", "LeastConfidentSampling", "MarginSampling"]
 
 
 class _UncertaintySampling(ScoringStrategy):
+    _rows_independent = True
     _measure: str
 
     def score(self, learner, X_pool):
