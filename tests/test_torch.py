@@ -101,7 +101,9 @@ def test_torch_features_without_torch_say_what_to_install(monkeypatch, missing):
 def test_public_names(torch):
     import activekit.torch
 
-    assert sorted(activekit.torch.__all__) == ["TorchClassifier", "embed", "mc_dropout_proba"]
+    assert sorted(activekit.torch.__all__) == [
+        "TorchClassifier", "TorchRegressor", "embed", "mc_dropout_proba"
+    ]
 
 
 # -- the estimator -----------------------------------------------------------------------------

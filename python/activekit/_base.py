@@ -9,7 +9,9 @@ and the all-or-nothing updates, the device scope of the kernels, and the delegat
 A concrete learner puts a scikit-learn mixin first in its bases (``ClassifierMixin``: its tags
 must come before ``BaseEstimator``'s, which do not call ``super()``), takes ``score`` back from
 the mixin (``score = BaseActiveLearner.__dict__["score"]``), sets ``_estimator_kinds`` (what
-the error for an unusable ``estimator`` lists) and fills in these steps:
+the error for an unusable ``estimator`` lists) and ``_module_kind`` (``"classifier"`` or
+``"regressor"``: what :mod:`activekit._estimators` wraps a bare torch module in) and fills in
+these steps:
 
 - ``_default_estimator()``: the estimator ``estimator=None`` means;
 - ``_adopt(estimator)``: record what the learner exposes of a newly trained model;
@@ -151,6 +153,10 @@ class BaseActiveLearner(LockedMixin, MetaEstimatorMixin, BaseEstimator):
     #: What ``estimator`` may be, for the error that says it is none of them.
     _estimator_kinds = "a scikit-learn estimator"
 
+    #: The kind of learner this is, for :mod:`activekit._estimators`: ``"classifier"`` wraps a
+    #: bare torch module in a ``TorchClassifier``, ``"regressor"`` in a ``TorchRegressor``.
+    _module_kind = "classifier"
+
     def __init__(
         self,
         estimator=None,
@@ -208,7 +214,7 @@ class BaseActiveLearner(LockedMixin, MetaEstimatorMixin, BaseEstimator):
     def _resolve_estimator(self):
         """The estimator to clone and fit: the default for ``None``, a bare torch module
         wrapped (see :mod:`activekit._estimators`), anything else as it is (not cloned)."""
-        return _estimators.resolve(self.estimator, self._default_estimator)
+        return _estimators.resolve(self.estimator, self._default_estimator, self._module_kind)
 
     def _make_estimator(self):
         """A fresh clone of the estimator to fit, seeded where it is a skorch net."""
@@ -248,24 +254,28 @@ class BaseActiveLearner(LockedMixin, MetaEstimatorMixin, BaseEstimator):
     def get_params(self, deep=True):
         """Parameters of this learner; with ``deep``, those of the estimator too.
 
-        A bare ``torch.nn.Module`` shows the parameters of the
-        :class:`~activekit.torch.TorchClassifier` it will be wrapped in (``estimator__lr``,
+        A bare ``torch.nn.Module`` shows the parameters of the net it will be wrapped in
+        (:class:`~activekit.torch.TorchClassifier` in a classifier,
+        :class:`~activekit.torch.TorchRegressor` in a regressor: ``estimator__lr``,
         ``estimator__max_epochs``, ...), so that ``set_params`` and grid search reach them.
         """
         params = super().get_params(deep=deep)
         if deep:
-            params.update(_estimators.wrapped_params(self.estimator))
+            params.update(_estimators.wrapped_params(self.estimator, self._module_kind))
         return params
 
     def set_params(self, **params):
         """Set parameters; ``estimator__*`` on a bare ``torch.nn.Module`` first replaces
-        ``estimator`` by the :class:`~activekit.torch.TorchClassifier` wrapping it.
+        ``estimator`` by the net wrapping it (:class:`~activekit.torch.TorchClassifier` or
+        :class:`~activekit.torch.TorchRegressor`).
 
         Returns
         -------
         self : estimator instance
         """
-        return super().set_params(**_estimators.route_set_params(self.estimator, params))
+        return super().set_params(
+            **_estimators.route_set_params(self.estimator, params, self._module_kind)
+        )
 
     # -- fit -------------------------------------------------------------------------------
 

@@ -4,15 +4,18 @@ The one place where torch objects given as a learner's ``estimator`` are recogni
 the learners call these functions and hold no torch logic of their own. torch is never
 imported here: an object of a torch class can only exist once torch has been imported.
 
-- A bare ``torch.nn.Module`` class or instance stands for the
-  :class:`activekit.torch.TorchClassifier` that :func:`wrap` puts around it. Its parameters
-  are routed by prefix, the skorch way: the learner's ``get_params(deep=True)`` shows the
-  wrapping net's parameters as ``estimator__lr``, ``estimator__max_epochs``,
+- A bare ``torch.nn.Module`` class or instance stands for the net that :func:`wrap` puts
+  around it: a :class:`activekit.torch.TorchClassifier` for a classifier
+  (``kind="classifier"``), a :class:`activekit.torch.TorchRegressor` for a regressor
+  (``kind="regressor"``); each learner names its kind in its ``_module_kind`` attribute. The
+  net's parameters are routed by prefix, the skorch way: the learner's
+  ``get_params(deep=True)`` shows them as ``estimator__lr``, ``estimator__max_epochs``,
   ``estimator__module__<arg>``, ... (:func:`wrapped_params`), and the first ``set_params``
   that sets one replaces ``estimator`` by that net (:func:`route_set_params`). Giving
-  ``TorchClassifier(Module)`` explicitly is the same thing, without the replacement.
-- A bare module or a skorch net (a ``TorchClassifier`` included) is handed rows as float32
-  (:func:`input_dtype`), what torch modules compute in.
+  ``TorchClassifier(Module)`` (or ``TorchRegressor(Module)``) explicitly is the same thing,
+  without the replacement.
+- A bare module or a skorch net (``TorchClassifier`` and ``TorchRegressor`` included) is
+  handed rows as float32 (:func:`input_dtype`), what torch modules compute in.
 - A skorch net whose ``random_state`` is ``None`` gets a seed drawn from the learner's
   ``random_state`` (:func:`seeded`); one given a ``random_state`` keeps it.
 - Anything else (a scikit-learn estimator, a ``Pipeline``) is used as it is.
@@ -30,10 +33,13 @@ __all__ = ["input_dtype", "resolve", "route_set_params", "seeded", "wrap", "wrap
 
 _PREFIX = "estimator__"
 
+#: The kinds of learner a bare torch module can be wrapped for (see :func:`wrap`).
+KINDS = ("classifier", "regressor")
 
-def resolve(estimator, default):
+
+def resolve(estimator, default, kind="classifier"):
     """The estimator a learner's ``estimator`` parameter stands for: ``default()`` for
-    ``None``, else :func:`wrap` of it (not cloned).
+    ``None``, else :func:`wrap` of it for a learner of ``kind`` (not cloned).
 
     Examples
     --------
@@ -44,12 +50,14 @@ def resolve(estimator, default):
     """
     if estimator is None:
         return default()
-    return wrap(estimator)
+    return wrap(estimator, kind)
 
 
-def wrap(estimator):
-    """The estimator ``estimator`` stands for: a :class:`~activekit.torch.TorchClassifier`
-    around a bare ``torch.nn.Module`` class or instance, anything else as it is.
+def wrap(estimator, kind="classifier"):
+    """The estimator ``estimator`` stands for in a learner of ``kind``: around a bare
+    ``torch.nn.Module`` class or instance, a :class:`~activekit.torch.TorchClassifier`
+    (``kind="classifier"``) or a :class:`~activekit.torch.TorchRegressor`
+    (``kind="regressor"``); anything else as it is.
 
     Examples
     --------
@@ -58,10 +66,12 @@ def wrap(estimator):
     >>> wrap(LogisticRegression())
     LogisticRegression()
     """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
     if is_torch_module(estimator):
         from ._torch import wrap_module  # torch is imported already: a module exists
 
-        return wrap_module(estimator)
+        return wrap_module(estimator, kind)
     return estimator
 
 
@@ -84,8 +94,8 @@ def input_dtype(estimator):
 def seeded(estimator, random_state):
     """``estimator`` (a fresh clone) with a seed from ``random_state`` where it is a skorch
     net whose own ``random_state`` is ``None``: weights, shuffling and dropout then follow
-    the learner's ``random_state`` (a ``TorchClassifier`` seeds a private fork of torch's
-    generator with it). Anything else is returned unchanged.
+    the learner's ``random_state`` (a ``TorchClassifier`` or ``TorchRegressor`` seeds a
+    private fork of torch's generator with it). Anything else is returned unchanged.
 
     Examples
     --------
@@ -104,10 +114,10 @@ def seeded(estimator, random_state):
     return estimator
 
 
-def wrapped_params(estimator):
-    """The ``estimator__*`` parameters a learner shows for ``estimator`` beyond scikit-learn's
-    own ``get_params``: those of the net a bare torch module is wrapped in, so that
-    ``set_params`` and grid search reach them; ``{}`` for anything else.
+def wrapped_params(estimator, kind="classifier"):
+    """The ``estimator__*`` parameters a learner of ``kind`` shows for ``estimator`` beyond
+    scikit-learn's own ``get_params``: those of the net a bare torch module is wrapped in, so
+    that ``set_params`` and grid search reach them; ``{}`` for anything else.
 
     Examples
     --------
@@ -118,7 +128,7 @@ def wrapped_params(estimator):
     """
     if not is_torch_module(estimator):
         return {}
-    net = wrap(estimator)
+    net = wrap(estimator, kind)
     return {
         f"{_PREFIX}{key}": value
         for key, value in net.get_params(deep=True).items()
@@ -126,10 +136,11 @@ def wrapped_params(estimator):
     }
 
 
-def route_set_params(current, params):
-    """``params`` for a learner's ``set_params``, whose estimator is now ``current``: where
-    ``estimator__*`` keys reach into a bare torch module (given in ``params`` or already
-    held), ``estimator`` becomes the net wrapping it, whose own parameters then take them.
+def route_set_params(current, params, kind="classifier"):
+    """``params`` for the ``set_params`` of a learner of ``kind``, whose estimator is now
+    ``current``: where ``estimator__*`` keys reach into a bare torch module (given in
+    ``params`` or already held), ``estimator`` becomes the net wrapping it (:func:`wrap`),
+    whose own parameters then take them.
 
     Examples
     --------
@@ -141,5 +152,5 @@ def route_set_params(current, params):
     if any(key.startswith(_PREFIX) for key in params):
         target = params.get("estimator", current)
         if is_torch_module(target):
-            params = {**params, "estimator": wrap(target)}
+            params = {**params, "estimator": wrap(target, kind)}
     return params

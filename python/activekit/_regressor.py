@@ -32,9 +32,17 @@ class ActiveLearningRegressor(RegressorMixin, BaseActiveLearner):
 
     Parameters
     ----------
-    estimator : estimator object or None, default=None
-        A scikit-learn regressor or :class:`~sklearn.pipeline.Pipeline`. Cloned before
-        fitting. ``None`` means ``Ridge()``.
+    estimator : estimator object, torch module or None, default=None
+        A scikit-learn regressor or :class:`~sklearn.pipeline.Pipeline`, a skorch net (such
+        as ``activekit.torch.TorchRegressor(MyModule, lr=...)``), or a bare
+        ``torch.nn.Module`` class or instance (extra ``torch``) returning one output per row,
+        shape ``(n, 1)``. A bare module stands for ``TorchRegressor(module)``, whose
+        parameters are routed by prefix as in the classifier (``estimator__lr``,
+        ``estimator__module__<arg>``, ...). Cloned before fitting. ``None`` means
+        ``Ridge()``. With a torch estimator, rows are validated as float32, a net whose
+        ``random_state`` is ``None`` is seeded from this learner's ``random_state``, and
+        ``gsx``, ``igs`` and ``emcm`` measure in the module's penultimate layer
+        (:func:`activekit.torch.embed`) unless given an ``embedding``.
     query_strategy : str or QueryStrategy, default="committee_variance"
         A name from :func:`activekit.strategies.get_strategy_names` or a strategy object.
     batch_size : int, default=10
@@ -96,7 +104,10 @@ class ActiveLearningRegressor(RegressorMixin, BaseActiveLearner):
     (60, 5)
     """
 
-    _estimator_kinds = "a scikit-learn regressor"
+    _estimator_kinds = (
+        "a scikit-learn regressor, a skorch net or a torch.nn.Module class or instance"
+    )
+    _module_kind = "regressor"  # a bare torch module becomes a TorchRegressor
 
     def __init__(
         self,

@@ -1,11 +1,13 @@
 """PyTorch modules in active learning (extra ``torch``: ``pip install "activekit[torch]"``).
 
 :class:`~activekit.ActiveLearningClassifier` takes a ``torch.nn.Module`` class or instance, a
-skorch net, or a :class:`TorchClassifier` as its estimator. With a torch estimator the
-distance-based strategies measure in the module's penultimate layer (:func:`embed`),
-``expected_gradient_length`` uses per-example gradients of every parameter and ``badge`` the
-gradients of the last layer; :func:`mc_dropout_proba` draws the posterior samples the
-Bayesian strategies score.
+skorch net, or a :class:`TorchClassifier` as its estimator;
+:class:`~activekit.ActiveLearningRegressor` takes a module, a skorch net or a
+:class:`TorchRegressor` (a bare module is wrapped in the one that fits the learner). With a
+torch estimator the distance-based strategies measure in the module's penultimate layer
+(:func:`embed`), ``expected_gradient_length`` uses per-example gradients of every parameter and
+``badge`` the gradients of the last layer; :func:`mc_dropout_proba` draws the posterior samples
+the Bayesian strategies score.
 
 This module imports torch and skorch (``import activekit`` alone never does); without them,
 importing it raises an ImportError that says what to install. Inside the package, ``torch``
@@ -27,7 +29,7 @@ Examples
 (5,)
 """
 
-from ._torch import TorchClassifier
+from ._torch import TorchClassifier, TorchRegressor
 from ._torch_inference import embed, mc_dropout_proba
 
-__all__ = ["TorchClassifier", "embed", "mc_dropout_proba"]
+__all__ = ["TorchClassifier", "TorchRegressor", "embed", "mc_dropout_proba"]
