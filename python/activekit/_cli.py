@@ -14,6 +14,7 @@ import textwrap
 import time
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,6 +30,65 @@ ESTIMATORS = ("logreg", "random_forest", "hist_gradient_boosting", "mlp", "svm")
 REGRESSION_DATASETS = ("diabetes",)
 REGRESSION_ESTIMATORS = ("ridge",)
 REGRESSION_STRATEGIES = ("random", "committee_variance", "emcm", "gsx", "gsy", "igs")
+#: ``--task multilabel``: yeast (Elisseeff and Weston 2002, the MULAN version: 2417 genes, 103
+#: features, 14 function labels) ships inside river's wheel (``pip install
+#: "activekit[multilabel]"``), read from there without a download.
+MULTILABEL_DATASETS = ("yeast",)
+MULTILABEL_ESTIMATORS = ("logreg",)
+MULTILABEL_STRATEGIES = (
+    "random",
+    "mean_entropy",
+    "max_entropy",
+    "binary_minimization",
+    "max_loss",
+    "mean_max_loss",
+    "mmc",
+    "label_cardinality",
+)
+
+
+class _Task(NamedTuple):
+    """What ``--task`` changes: the embedded data sets, estimators, defaults, the kind of
+    target a CSV needs and the score's name in the notes."""
+
+    datasets: tuple
+    estimators: tuple
+    dataset: str
+    estimator: str
+    strategies: tuple
+    csv_target: str
+    score: str
+
+
+TASKS = {
+    "classification": _Task(
+        DATASETS,
+        ESTIMATORS,
+        "digits",
+        "logreg",
+        ("random", "least_confident", "margin", "entropy"),
+        "a --target class column",
+        "accuracy",
+    ),
+    "regression": _Task(
+        REGRESSION_DATASETS,
+        REGRESSION_ESTIMATORS,
+        "diabetes",
+        "ridge",
+        REGRESSION_STRATEGIES,
+        "a numeric --target",
+        "R^2",
+    ),
+    "multilabel": _Task(
+        MULTILABEL_DATASETS,
+        MULTILABEL_ESTIMATORS,
+        "yeast",
+        "logreg",
+        MULTILABEL_STRATEGIES,
+        "comma-separated 0/1 --target columns",
+        "micro F1",
+    ),
+}
 
 
 class UsageError(Exception):
@@ -71,24 +131,41 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"activekit: error: {_one_line(message)}\n")
 
 
-def load_dataset(name, target=None):
-    """``(X, y, label)`` for an embedded dataset name or a CSV path with a ``target`` column."""
-    if name in DATASETS + REGRESSION_DATASETS:
+def _load_yeast():
+    """The yeast multi-label data set from river's wheel: ``(X, Y)``, Y a 0/1 matrix of 14
+    label columns."""
+    from ._dependencies import import_optional
+
+    datasets = import_optional("river.datasets", extra="multilabel")
+    table = np.loadtxt(datasets.Yeast().path, delimiter=",", skiprows=1)
+    return table[:, :103], table[:, 103:].astype(int)
+
+
+def load_dataset(name, target=None, task="classification"):
+    """``(X, y, label)`` for an embedded dataset name or a CSV path with a ``target`` column
+    (for ``task="multilabel"``, comma-separated 0/1 columns, read as an indicator matrix)."""
+    embedded = [d for t in TASKS.values() for d in t.datasets]
+    if name in embedded:
         if target is not None:
             raise UsageError(f"--target is only for CSV files, not the embedded dataset {name!r}")
+        if name == "yeast":
+            X, y = _load_yeast()
+            return X, y, name
         from sklearn import datasets
 
         X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
         return X.astype(float), y, name
     path = Path(name)
     if path.suffix.lower() != ".csv" and not path.exists():
-        hint = _did_you_mean(name, DATASETS)
+        valid = TASKS[task].datasets
+        hint = _did_you_mean(name, valid)
         raise UsageError(
             f"unknown dataset {name!r}{hint}{' Use' if hint else '; use'} one of "
-            f"{', '.join(DATASETS)} or a path to a CSV file"
+            f"{', '.join(valid)} or a path to a CSV file"
         )
     if target is None:
         raise UsageError(f"--target must name the label column of {name}")
+    targets = [t.strip() for t in target.split(",")] if task == "multilabel" else [target]
     try:
         with path.open(newline="") as handle:
             rows = list(csv.reader(handle))
@@ -100,14 +177,20 @@ def load_dataset(name, target=None):
     if len(rows) < 2:
         raise UsageError(f"{name} needs a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
-    if target not in header:
-        raise UsageError(f"target column {target!r} is not in {name}; columns: {header}")
+    for t in targets:
+        if t not in header:
+            raise UsageError(f"target column {t!r} is not in {name}; columns: {header}")
+    if len(set(targets)) != len(targets) or (task == "multilabel" and len(targets) < 2):
+        raise UsageError(
+            f"--target {target!r} must name at least 2 distinct label columns for "
+            "--task multilabel, comma-separated"
+        )
     width = len(header)
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != width:
             raise UsageError(f"{name}, line {line}: {len(row)} fields, expected {width}")
-    t = header.index(target)
-    features = [j for j in range(width) if j != t]
+    columns = [header.index(t) for t in targets]
+    features = [j for j in range(width) if j not in columns]
     if not features:
         raise UsageError(f"{name} has no feature columns besides {target!r}")
     X = np.empty((len(rows) - 1, len(features)))
@@ -122,6 +205,17 @@ def load_dataset(name, target=None):
                 ) from None
     if not np.all(np.isfinite(X)):
         raise UsageError(f"{name} has missing or infinite feature values")
+    if task == "multilabel":
+        Y = np.array([[row[j].strip() for j in columns] for row in rows[1:]])
+        bad = ~np.isin(Y, ["0", "1"])
+        if bad.any():
+            i, k = np.argwhere(bad)[0]
+            raise UsageError(
+                f"{name}, line {i + 2}: label column {targets[k]!r} holds {Y[i, k]!r}; "
+                "multi-label targets must be 0 or 1"
+            )
+        return X, (Y == "1").astype(int), path.name
+    t = columns[0]
     labels = np.array([row[t].strip() for row in rows[1:]])
     if len(np.unique(labels)) < 2:
         raise UsageError(
@@ -135,16 +229,22 @@ def load_dataset(name, target=None):
     return X, y, path.name
 
 
-def make_estimator(name):
-    """The classifier (or, for ``ridge``, the regressor) behind ``--estimator NAME``."""
+def make_estimator(name, task="classification"):
+    """The classifier (or, for ``ridge``, the regressor) behind ``--estimator NAME``; for
+    ``task="multilabel"``, ``logreg`` is one logistic regression per label (one-vs-rest)."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.multiclass import OneVsRestClassifier
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
+    if task == "multilabel":  # _task_defaults allows only MULTILABEL_ESTIMATORS
+        return make_pipeline(
+            StandardScaler(), OneVsRestClassifier(LogisticRegression(max_iter=1000))
+        )
     return {
         "logreg": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
         "ridge": lambda: make_pipeline(StandardScaler(), Ridge()),
@@ -214,10 +314,9 @@ def _strategies(text):
 
 
 def _estimator(text):
-    if text not in ESTIMATORS + REGRESSION_ESTIMATORS:
-        raise argparse.ArgumentTypeError(
-            _unknown("estimator", text, ESTIMATORS + REGRESSION_ESTIMATORS)
-        )
+    valid = list(dict.fromkeys(e for t in TASKS.values() for e in t.estimators))
+    if text not in valid:
+        raise argparse.ArgumentTypeError(_unknown("estimator", text, valid))
     return text
 
 
@@ -253,24 +352,34 @@ def build_parser():
     )
     bench.add_argument(
         "--task",
-        choices=["classification", "regression"],
+        choices=list(TASKS),
         default="classification",
-        help="classification (accuracy curves) or regression (R^2 curves, "
+        help="classification (accuracy curves), regression (R^2 curves, "
         "ActiveLearningRegressor; default dataset diabetes, estimator ridge, strategies "
-        f"{','.join(REGRESSION_STRATEGIES)}) (default: classification)",
+        f"{','.join(REGRESSION_STRATEGIES)}) or multilabel (micro F1 curves, macro F1 and "
+        "Hamming loss beside them; an indicator target; default dataset yeast, the real "
+        'multi-label set shipped in river\'s wheel: pip install "activekit[multilabel]"; '
+        "estimator logreg, one per label; strategies "
+        f"{','.join(MULTILABEL_STRATEGIES)}) (default: classification)",
     )
     bench.add_argument(
         "--dataset",
         default=None,
-        help=f"{', '.join(DATASETS)}, or a CSV file with a header row (default: digits)",
+        help=f"{', '.join(DATASETS)} (classification), {', '.join(REGRESSION_DATASETS)} "
+        f"(regression), {', '.join(MULTILABEL_DATASETS)} (multilabel), or a CSV file with a "
+        "header row (default: digits, diabetes or yeast by --task)",
     )
-    bench.add_argument("--target", help="label column of a CSV dataset")
+    bench.add_argument(
+        "--target",
+        help="label column of a CSV dataset; for --task multilabel, comma-separated 0/1 "
+        "columns, one per label",
+    )
     bench.add_argument(
         "--estimator",
         type=_estimator,
         default=None,
         help=f"classifier: {', '.join(ESTIMATORS)} (default: logreg, standardised logistic "
-        "regression)",
+        "regression; one per label for --task multilabel); ridge for --task regression",
     )
     bench.add_argument(
         "--strategies",
@@ -702,65 +811,83 @@ def _count(n, one, many):
     return f"{n} {one if n == 1 else many}"
 
 
-def _note(with_random, n_seeds):
+def _note(with_random, n_seeds, score="accuracy"):
     """What the table's columns mean, wrapped, as printed under it."""
     spread = "" if n_seeds == 1 else " (mean ± std over seeds)"
     if with_random:
         note = (
-            "AUC: mean accuracy over the learning curve. Label savings: labels saved, against "
-            f"random's budget, in first reaching random's final mean accuracy{spread}. "
+            f"AUC: mean {score} over the learning curve. Label savings: labels saved, against "
+            f"random's budget, in first reaching random's final mean {score}{spread}. "
             "Random's own row is the noise floor: the savings that differences between seeds "
             "alone give."
         )
     else:
         note = (
-            f"AUC: mean accuracy over the learning curve{spread}. No label savings without "
+            f"AUC: mean {score} over the learning curve{spread}. No label savings without "
             "the random baseline."
         )
     return textwrap.fill(note, width=88)
 
 
-def _check_regression_sizes(args, y, label):
-    """``--task regression``: the budget and initial set against the pool (no classes)."""
-    pool = _pool_size(len(y), args.test_size)
+def _check_budget(args, n_rows, label):
+    """The budget against the pool left by --test-size, and the initial set below it: what
+    every task checks. Returns the budget."""
+    pool = _pool_size(n_rows, args.test_size)
     if pool < 1:
-        raise UsageError(f"--test-size {args.test_size} leaves no rows of {len(y)} for the pool")
+        raise UsageError(f"--test-size {args.test_size} leaves no rows of {n_rows} for the pool")
     budget = args.budget if args.budget is not None else min(200, pool)
     if budget > pool:
         raise UsageError(
-            f"--budget {budget} is larger than the pool: {label} has {len(y)} rows and "
+            f"--budget {budget} is larger than the pool: {label} has {n_rows} rows and "
             f"{pool} remain after holding out --test-size {args.test_size}"
         )
     if args.initial >= budget:
-        raise UsageError(f"--initial {args.initial} must be smaller than --budget {budget}")
+        raise UsageError(
+            f"--initial {args.initial} must be smaller than --budget {budget}: the budget "
+            "counts the initial labels, and strategies differ only in the labels queried after"
+        )
     return budget
+
+
+def _check_multilabel_sizes(args, Y, label):
+    """``--task multilabel``: every label column holds both values, and the initial set can
+    hold a positive and a negative row of each."""
+    for j in range(Y.shape[1]):
+        if len(np.unique(Y[:, j])) < 2:
+            raise UsageError(
+                f"label column {j} of {label} holds a single value; every label needs "
+                "positive and negative rows"
+            )
+    if args.initial < 2:
+        raise UsageError(
+            f"--initial {args.initial} is too small: the initial set holds a positive and a "
+            "negative row of every label, so --initial must be at least 2"
+        )
+    return _check_budget(args, len(Y), label)
 
 
 def _task_defaults(args):
     """Fill in the defaults of --dataset, --estimator and --strategies for --task, and check
-    that the estimator fits the task."""
-    regression = args.task == "regression"
+    that the estimator and an embedded dataset fit the task."""
+    task = TASKS[args.task]
     if args.dataset is None:
-        args.dataset = "diabetes" if regression else "digits"
+        args.dataset = task.dataset
     if args.estimator is None:
-        args.estimator = "ridge" if regression else "logreg"
+        args.estimator = task.estimator
     if args.strategies is None:
-        args.strategies = (
-            list(REGRESSION_STRATEGIES)
-            if regression
-            else ["random", "least_confident", "margin", "entropy"]
-        )
-    allowed = REGRESSION_ESTIMATORS if regression else ESTIMATORS
-    if args.estimator not in allowed:
+        args.strategies = list(task.strategies)
+    if args.estimator not in task.estimators:
         raise UsageError(
             f"--estimator {args.estimator} is not for --task {args.task}; use one of "
-            f"{', '.join(allowed)}"
+            f"{', '.join(task.estimators)}"
         )
-    if regression and args.dataset in DATASETS:
-        raise UsageError(
-            f"--dataset {args.dataset} is a classification data set; for --task regression "
-            f"use {', '.join(REGRESSION_DATASETS)} or a CSV file with a numeric --target"
-        )
+    for other, kind in TASKS.items():
+        if other != args.task and args.dataset in kind.datasets:
+            what = "a multi-label" if other == "multilabel" else f"a {other}"
+            raise UsageError(
+                f"--dataset {args.dataset} is {what} data set; for --task {args.task} use "
+                f"{', '.join(task.datasets)} or a CSV file with {task.csv_target}"
+            )
 
 
 def _check_sizes(args, y, label):
@@ -782,23 +909,12 @@ def _check_sizes(args, y, label):
             f"--test-size {args.test_size} holds out {n_test} rows, fewer than the {n_classes} "
             f"classes of {label}; the held-out set is stratified and needs a row of each class"
         )
-    budget = args.budget if args.budget is not None else min(200, pool)
-    if budget > pool:
-        raise UsageError(
-            f"--budget {budget} is larger than the pool: {label} has {len(y)} rows and "
-            f"{pool} remain after holding out --test-size {args.test_size}"
-        )
     if args.initial < n_classes:
         raise UsageError(
             f"--initial {args.initial} is too small: {label} has {n_classes} classes and the "
             f"initial set needs a row of each, so --initial must be at least {n_classes}"
         )
-    if args.initial >= budget:
-        raise UsageError(
-            f"--initial {args.initial} must be smaller than --budget {budget}: the budget "
-            "counts the initial labels, and strategies differ only in the labels queried after"
-        )
-    return budget, n_classes
+    return _check_budget(args, len(y), label), n_classes
 
 
 def benchmark(args):
@@ -806,18 +922,21 @@ def benchmark(args):
 
     say = (lambda *a, **k: None) if args.quiet else print
     _task_defaults(args)
-    regression = args.task == "regression"
-    X, y, label = load_dataset(args.dataset, args.target)
-    if regression:
+    X, y, label = load_dataset(args.dataset, args.target, args.task)
+    if args.task == "regression":
         try:
             y = np.asarray(y, dtype=float)
         except ValueError:
             raise UsageError(
                 f"--task regression needs a numeric target; {label}'s is not"
             ) from None
-        budget, n_classes = _check_regression_sizes(args, y, label), None
+        budget, target = _check_budget(args, len(y), label), "continuous target"
+    elif args.task == "multilabel":
+        budget = _check_multilabel_sizes(args, y, label)
+        target = f"{y.shape[1]} labels"
     else:
         budget, n_classes = _check_sizes(args, y, label)
+        target = f"{n_classes} classes"
     strategies = list(args.strategies)
     added = "random" not in strategies and not args.no_baseline
     if added:
@@ -833,7 +952,6 @@ def benchmark(args):
         f"{_count(len(strategies), 'strategy', 'strategies')} x "
         f"{_count(args.seeds, 'seed', 'seeds')}"
     )
-    target = "continuous target" if regression else f"{n_classes} classes"
     say(
         f"activekit benchmark: {label} ({len(y)} rows, {X.shape[1]} features, "
         f"{target}), {args.estimator}, {runs}, {args.initial} -> {budget} labels "
@@ -846,7 +964,7 @@ def benchmark(args):
     results = evaluate_strategies(
         X,
         y,
-        estimator=make_estimator(args.estimator),
+        estimator=make_estimator(args.estimator, args.task),
         strategies=strategies,
         seeds=args.seeds,
         budget=budget,
@@ -861,9 +979,19 @@ def benchmark(args):
     elapsed = time.perf_counter() - start
     say()
     print(results.summary_table(), flush=True)
+    if results.metrics[1:]:  # multi-label: macro F1 and Hamming loss beside micro F1
+        print(f"\n{results.metrics_table()}", flush=True)
     say()
-    note = _note("random" in strategies, args.seeds)
-    say(note.replace("accuracy", "R^2") if regression else note)
+    say(_note("random" in strategies, args.seeds, TASKS[args.task].score))
+    if results.metrics[1:]:
+        say(
+            textwrap.fill(
+                "Hamming loss: the share of wrong labels, lower is better. Savings by macro F1 "
+                "or Hamming loss: ActiveLearningResults.from_json(results.json).summary_table("
+                "metric='hamming_loss').",
+                width=88,
+            )
+        )
     json_path = out / "results.json"
     results.to_json(json_path)
     say(f"\nwrote {json_path}")
@@ -909,7 +1037,7 @@ def main(argv=None):
     with _quiet_convergence():
         try:
             return benchmark(args)
-        except (UsageError, ValueError, TypeError) as exc:
+        except (UsageError, ValueError, TypeError, ImportError) as exc:
             parser.exit(2, f"activekit: error: {_one_line(exc)}\n")
         except KeyboardInterrupt:
             parser.exit(130, "activekit: interrupted\n")
