@@ -674,3 +674,24 @@ def test_epsilon_greedy_on_a_regressor():
     assert len(set(picks.tolist())) == 5
     with pytest.raises(ValueError, match=r"'epsilon_greedy' supports targets \['binary', 'multiclass'\], not 'continuous'"):
         ActiveLearningRegressor(query_strategy=EpsilonGreedy(base="margin")).fit(X[:30], y[:30])
+
+
+@given(
+    n_pool=st.integers(1, 60),
+    data=st.data(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_random_rest_draws_what_choice_over_the_free_rows_draws(n_pool, data, seed):
+    from activekit.strategies._hybrid import random_rest
+
+    picks = data.draw(
+        st.lists(st.integers(0, n_pool - 1), unique=True, max_size=n_pool - 1), label="picks"
+    )
+    n_random = data.draw(st.integers(0, n_pool - len(picks)), label="n_random")
+    free = np.ones(n_pool, dtype=bool)
+    free[picks] = False
+    expected = np.random.RandomState(seed).choice(np.flatnonzero(free), n_random, replace=False)
+    got = random_rest(np.random.RandomState(seed), n_pool, np.array(picks, dtype=np.intp), n_random)
+    assert got.dtype == np.intp
+    assert_array_equal(got, expected)
+    assert not set(got.tolist()) & set(picks)
