@@ -154,6 +154,24 @@ def test_information_density_cosine_matches_the_n_by_n_reference(fitted):
     )
 
 
+def test_information_density_from_a_pool_sum_in_parts(fitted):
+    # A pool scored in parts (a Dask pool's chunks): the unit-row sums of the parts, added,
+    # give the density of the whole pool, to rounding.
+    learner, pool = fitted
+    strategy = InformationDensity(beta=2.0)
+    assert strategy.scores_rows_independently(learner)
+    total = sum(strategy.unit_row_sum(learner, part) for part in np.array_split(pool, [7, 8, 50]))
+    parted = strategy.with_pool_sum(total, len(pool))
+    assert_allclose(parted.density_of(learner, pool[:30]), strategy.density_of(learner, pool)[:30], rtol=1e-12)
+    assert not hasattr(strategy, "pool_unit_sum_")  # the copy carries the sum
+    with pytest.raises(ValueError, match=r"needs pool rows of non-zero length .* row 1 of a chunk is all zeros"):
+        strategy.unit_row_sum(learner, np.vstack([pool[:1], np.zeros((1, pool.shape[1]))]))
+    # knn density, and a transformer still to be fitted on the pool, read the whole pool.
+    assert not InformationDensity(density="knn").scores_rows_independently(learner)
+    assert not InformationDensity(embedding=PCA(2)).scores_rows_independently(learner)
+    assert InformationDensity(embedding=PCA(2).fit(pool)).scores_rows_independently(learner)
+
+
 def test_information_density_knn_form(fitted):
     learner, pool = fitted
     from scipy.spatial.distance import cdist

@@ -13,7 +13,7 @@ Three plans, chosen by the strategy (see ``docs/dask.md`` for each strategy's):
   on the client, for this plan only).
 - **row-wise** (``strategy.scores_rows_independently(learner)``: uncertainty, committees,
   BALD and mean STD on a committee, expected gradient length, the multi-label and committee
-  variance scores, ``combine`` of those by product, information density with
+  variance scores, ``combine`` of those by product, and information density with
   ``density="cosine"`` after one pass for the sum of unit rows): each chunk is ranked in its
   worker by the strategy itself (the Rust kernels, the model's ``predict_proba``), its top
   ``k`` kept with global positions, and the candidates merged in a tree: the ``k`` highest
@@ -22,14 +22,16 @@ Three plans, chosen by the strategy (see ``docs/dask.md`` for each strategy's):
   true of the kernels and of models that predict row by row (trees, naive Bayes), but BLAS
   matrix products (linear models, MLPs) can round a row's last bit differently with the block
   it is computed in, as they do on one machine with another number of threads; picks can then
-  differ between rows whose scores are that close.
+  differ between rows whose scores are that close. Information density's pool sum is added in
+  another order than on one machine, so its scores agree to rounding, not to the bit.
 - **two-stage** (every other strategy: ``coreset``, ``ranked_batch``, ``badge``, ``kmeans``,
   ``typiclust``, ``cluster_margin``, ``batch_bald``, ...): each chunk's own selection of
   ``k`` rows (the labelled set is the learner's in every worker), then the strategy's
-  selection of ``k`` among the union of the candidates on the client. For ``coreset`` this is the composable core-set for k-center: every pool row is
-  within ``4 OPT`` of the picks and the labelled set (``OPT`` the best covering radius of any
-  ``k`` centres added to the labelled set), so within 4x the exact greedy's radius. The others
-  are approximate without a bound: they choose among the candidates only.
+  selection of ``k`` among the union of the candidates on the client. For ``coreset`` this
+  is the composable core-set for k-center: every pool row is within ``4 OPT`` of the picks
+  and the labelled set (``OPT`` the best covering radius of any ``k`` centres added to the
+  labelled set), so within 4x the exact greedy's radius. The others are approximate without
+  a bound: they choose among the candidates only.
 
 ``epsilon_greedy`` runs its base by these plans and draws its random picks on the client,
 as in memory. Strategies that sample MC dropout masks (BALD on a torch module without a
@@ -261,12 +263,26 @@ def _row_wise(dask, learner, strategy, X, k):
 
 
 def _with_pool_context(dask, learner, strategy, X):
-    """A strategy whose row scores need one number over the whole pool first (information
-    density's sum of unit rows) gets it here, from one pass over the blocks."""
-    prepare = getattr(strategy, "pool_context", None)
-    if not callable(prepare):
+    """A strategy whose row scores need a sum over the whole pool first (information
+    density's sum of unit rows, :meth:`~activekit.strategies.InformationDensity.unit_row_sum`)
+    gets it here, from one pass over the blocks summed in a tree."""
+    if not callable(getattr(strategy, "unit_row_sum", None)):
         return strategy
-    return prepare(learner, X)
+    node = _learner_node(dask, learner)
+    node_s = dask.delayed(strategy, pure=True, traverse=False)
+    parts = [
+        dask.delayed(_unit_sum_block, pure=True)(node, node_s, b) for b in _blocks(X)[0]
+    ]
+    total = dask.compute(_tree(dask, parts, _sum_parts, None))[0]
+    return strategy.with_pool_sum(total, X.shape[0])
+
+
+def _unit_sum_block(learner, strategy, block):
+    return strategy.unit_row_sum(learner, learner._validate_X(block, reset=False))
+
+
+def _sum_parts(parts, _):
+    return np.sum(parts, axis=0)
 
 
 def _two_stage(dask, learner, strategy, X, k, seed):

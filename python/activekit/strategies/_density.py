@@ -5,12 +5,18 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.base import clone
 
 from .. import _kernels
 from .._compat import Interval, StrOptions
 from ._base import ScoringStrategy
 from ._common import n_jobs_of, predict_proba
-from ._embedding import EMBEDDING_CONSTRAINT, embed_pool_and_labeled, embedding_docstring
+from ._embedding import (
+    EMBEDDING_CONSTRAINT,
+    embed_pool_and_labeled,
+    embedding_docstring,
+    embeds_rows_independently,
+)
 
 __all__ = ["InformationDensity"]
 
@@ -67,11 +73,36 @@ class InformationDensity(ScoringStrategy):
         self.n_neighbors = n_neighbors
         self.embedding = embedding
 
+    def scores_rows_independently(self, learner):
+        """With ``density="cosine"`` a row's score needs, beside the row, only the sum of the
+        pool's unit rows (:meth:`unit_row_sum`, one pass), when the embedding maps rows on
+        their own; ``"knn"`` reads the row's neighbours."""
+        self._validate_params()
+        return self.density == "cosine" and embeds_rows_independently(self.embedding)
+
+    def unit_row_sum(self, learner, X_rows):
+        """The sum of the unit vectors of the embedded rows ``X_rows`` (float64): a part of
+        the pool's sum, for a pool scored in parts (see :meth:`with_pool_sum`)."""
+        E, _ = embed_pool_and_labeled(learner, X_rows, self.embedding, self.name)
+        return _unit_rows(E, self.name).sum(axis=0)
+
+    def with_pool_sum(self, unit_sum, n_pool):
+        """A copy that scores rows against the pool whose unit rows sum to ``unit_sum`` over
+        ``n_pool`` rows, instead of against the rows it is given (the cosine density of a
+        pool split in chunks)."""
+        strategy = clone(self)
+        strategy.pool_unit_sum_ = np.asarray(unit_sum, dtype=np.float64)
+        strategy.pool_size_ = int(n_pool)
+        return strategy
+
     def density_of(self, learner, X_pool):
         """The density term of every pool row, in [0, 1]."""
         self._validate_params()
         E_pool, _ = embed_pool_and_labeled(learner, X_pool, self.embedding, self.name)
         n_jobs = n_jobs_of(learner)
+        if self.density == "cosine" and hasattr(self, "pool_unit_sum_"):
+            similarity = _unit_rows(E_pool, self.name) @ self.pool_unit_sum_ / self.pool_size_
+            return np.clip(similarity, 0.0, 1.0)
         if self.density == "cosine":
             try:
                 similarity = _kernels.mean_cosine_similarity(E_pool, n_jobs=n_jobs)
@@ -92,3 +123,20 @@ class InformationDensity(ScoringStrategy):
         u = _kernels.uncertainty_scores(probs, self.uncertainty, n_jobs=learner.n_jobs)
         density = self.density_of(learner, X_pool).astype(np.float64)
         return u.astype(np.float64) * density**self.beta
+
+
+def _unit_rows(E, name):
+    """The rows of ``E`` scaled to unit length in float64, as the cosine kernel computes them
+    (each row first divided by its largest magnitude, so that no square under- or
+    overflows); a zero row is refused as the kernel refuses it."""
+    E = np.asarray(E, dtype=np.float64)
+    scale = np.abs(E).max(axis=1, initial=0.0)
+    zero = np.flatnonzero(scale == 0)
+    if zero.size:
+        raise ValueError(
+            f"query_strategy={name!r} with density='cosine' needs pool rows of non-zero "
+            f"length (in the embedding: row {zero[0]} of a chunk is all zeros); use "
+            "density='knn' for data with all-zero rows"
+        )
+    scaled = E / scale[:, None]
+    return scaled / np.sqrt(np.einsum("ij,ij->i", scaled, scaled))[:, None]

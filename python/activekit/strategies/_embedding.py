@@ -19,6 +19,7 @@ __all__ = [
     "EMBEDDING_DOC",
     "embed_pool_and_labeled",
     "embedding_docstring",
+    "embeds_rows_independently",
     "uncertainty_or_none",
 ]
 
@@ -41,6 +42,18 @@ def embedding_docstring(cls):
     :data:`EMBEDDING_DOC`."""
     cls.__doc__ = fill_docstring(cls.__doc__, embedding_parameter=EMBEDDING_DOC)
     return cls
+
+
+def embeds_rows_independently(embedding):
+    """Whether ``embedding`` maps each row on its own: ``None``, a callable, or a fitted
+    transformer; not a transformer still to be fitted, which is fitted on the pool."""
+    if embedding is None or not callable(getattr(embedding, "transform", None)):
+        return True
+    try:
+        check_is_fitted(embedding)
+    except NotFittedError:
+        return False
+    return True
 
 
 def _torch_embedding(estimator):
