@@ -160,3 +160,18 @@ def test_nan_targets_are_refused():
     with pytest.raises(ValueError, match="NaN"):
         learner.teach(X[:2], [1.0, np.nan])
     assert len(learner.y_labeled_) == 20
+
+
+def test_gsx_is_the_core_set_greedy_under_the_papers_name():
+    from sklearn.datasets import load_diabetes
+
+    from activekit.strategies import CoreSet, GreedySamplingX
+
+    X, y = load_diabetes(return_X_y=True)
+    picks = {
+        name: ActiveLearningRegressor(query_strategy=name).fit(X[:25], y[:25]).query(X[25:], n_instances=12)
+        for name in ("gsx", "coreset")
+    }
+    np.testing.assert_array_equal(picks["gsx"], picks["coreset"])
+    assert issubclass(GreedySamplingX, CoreSet)
+    assert GreedySamplingX().get_params() == {"embedding": None}

@@ -28,6 +28,7 @@ from .._compat import Interval, StrOptions
 from .._random import draw_seed
 from ._base import RankingStrategy, ScoringStrategy
 from ._common import n_jobs_of
+from ._diversity import CoreSet
 from ._embedding import EMBEDDING_CONSTRAINT, embed_pool_and_labeled, embedding_docstring
 
 __all__ = [
@@ -171,10 +172,11 @@ class CommitteeVariance(ScoringStrategy):
 
 
 @embedding_docstring
-class GreedySamplingX(RankingStrategy):
+class GreedySamplingX(CoreSet):
     """GSx (Wu, Lin and Huang 2019): each pick is the pool row farthest, in input space, from
-    the labelled rows and the earlier picks: the exact k-center greedy kernel
-    (:func:`activekit._kernels.kcenter_greedy`) on the features.
+    the labelled rows and the earlier picks. That is the core-set's k-center greedy in
+    Euclidean distance (:class:`~activekit.strategies.CoreSet`, the exact kernel
+    :func:`activekit._kernels.kcenter_greedy`), under the paper's name: the same picks.
 
     Parameters
     ----------
@@ -192,15 +194,11 @@ class GreedySamplingX(RankingStrategy):
     name = "gsx"
     _targets = REGRESSION_TARGETS
     _parameter_constraints: dict = {"embedding": EMBEDDING_CONSTRAINT}  # noqa: RUF012
+    #: GSx measures Euclidean distances (not a parameter here, as it is of ``coreset``).
+    metric = "euclidean"
 
     def __init__(self, embedding=None):
         self.embedding = embedding
-
-    def rank(self, learner, X_pool, n_instances, random_state=None):
-        """Picks in order, each with its distance to the nearest labelled row or pick."""
-        self._validate_params()
-        E_pool, E_lab = embed_pool_and_labeled(learner, X_pool, self.embedding, self.name)
-        return _kernels.kcenter_greedy(E_pool, E_lab, n_instances, n_jobs=n_jobs_of(learner))
 
 
 class GreedySamplingY(RankingStrategy):
