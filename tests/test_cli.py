@@ -277,3 +277,107 @@ def test_interrupt_is_one_line(tmp_path, capsys, monkeypatch):
     assert info.value.code == 130
     captured = capsys.readouterr()
     assert captured.err == "activekit: interrupted\n" and captured.out == ""
+
+
+# -- --task multilabel ---------------------------------------------------------------------
+
+
+def test_multilabel_benchmark_on_yeast(tmp_path, capsys):
+    pytest.importorskip("river")
+    code, out, err = run(
+        capsys, "benchmark", "--task", "multilabel", "--strategies", "mmc", "--seeds", "1",
+        "--budget", "40", "--initial", "20", "--batch-size", "10", "--output", str(tmp_path),
+    )
+    assert code == 0 and err == ""
+    assert "yeast (2417 rows, 103 features, 14 labels), logreg, 2 strategies x 1 seed" in out
+    assert "random added as the baseline" in out
+    lines = out.splitlines()
+    header = [i for i, line in enumerate(lines) if line.startswith("strategy")]
+    assert len(header) == 2  # the micro-F1 table, then macro F1 and Hamming loss
+    assert "final score" in lines[header[0]]
+    assert lines[header[1]].split() == [
+        "strategy", "final", "f1_macro", "AUC", "f1_macro", "final", "hamming_loss", "AUC",
+        "hamming_loss",
+    ]
+    assert [lines[i].split()[0] for i in (header[1] + 1, header[1] + 2)] == ["random", "mmc"]
+    assert "AUC: mean micro F1 over the learning curve" in out
+    assert "summary_table(metric='hamming_loss')" in out
+    results = ActiveLearningResults.from_json(tmp_path / "results.json")
+    meta = results.metadata
+    assert (meta["task"], meta["dataset"], meta["scoring"]) == ("multilabel", "yeast", "f1_micro")
+    assert meta["lower_is_better"] == ["hamming_loss"]
+    assert "OneVsRestClassifier" in meta["estimator"]
+    counts, loss = results.curve("mmc", 0, metric="hamming_loss")
+    assert counts.tolist() == [20, 30, 40] and np.all((loss > 0) & (loss < 0.5))
+
+
+def test_multilabel_benchmark_on_a_csv_with_several_targets(tmp_path, capsys):
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(n_samples=150, n_features=4, n_classes=3, random_state=0)
+    lines = ["f0,a,f1,b,f2,c,f3"] + [
+        f"{x[0]},{y[0]},{x[1]},{y[1]},{x[2]},{y[2]},{x[3]}" for x, y in zip(X, Y, strict=True)
+    ]
+    path = tmp_path / "ml.csv"
+    path.write_text("\n".join(lines) + "\n")
+    code, out, _ = run(
+        capsys, "benchmark", "--task", "multilabel", "--dataset", str(path), "--target", "a,b,c",
+        "--strategies", "random,mean_max_loss", "--seeds", "1", "--budget", "30",
+        "--initial", "10", "--output", str(tmp_path / "o"), "--quiet",
+    )
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines() if line.strip()] == [
+        "strategy", "random", "mean_max_loss", "strategy", "random", "mean_max_loss"
+    ]
+    meta = json.loads((tmp_path / "o" / "results.json").read_text())["metadata"]
+    assert meta["n_features"] == 4 and meta["task"] == "multilabel"
+
+
+MULTILABEL_BAD_INPUT = [
+    (["--dataset", "iris"], "--dataset iris is a classification data set; for --task multilabel use yeast or a CSV file with comma-separated 0/1 --target columns"),
+    (["--estimator", "svm"], "--estimator svm is not for --task multilabel; use one of logreg"),
+    (["--estimator", "ridge"], "--estimator ridge is not for --task multilabel"),
+    (["--dataset", "{csv}", "--target", "a"], "--target 'a' must name at least 2 distinct label columns"),
+    (["--dataset", "{csv}", "--target", "a,a"], "must name at least 2 distinct label columns"),
+    (["--dataset", "{csv}", "--target", "a,z"], "target column 'z' is not in"),
+    (["--dataset", "{csv}", "--target", "a,c"], "line 3: label column 'c' holds '2'; multi-label targets must be 0 or 1"),
+    (["--dataset", "{csv}", "--target", "a,b", "--budget", "3"], "label column 1 of ok.csv holds a single value"),
+    (["--dataset", "{csv}", "--target", "a,d", "--initial", "1", "--budget", "3"], "--initial 1 is too small: the initial set holds a positive and a negative row of every label, so --initial must be at least 2"),
+    (["--dataset", "{csv}", "--target", "a,d", "--budget", "30"], "--budget 30 is larger than the pool"),
+    (["--dataset", "mnist"], "unknown dataset 'mnist'; use one of yeast or a path to a CSV file"),
+    # The initial draw (seed 0) needs 3 rows to hold both values of a and d.
+    (["--dataset", "{csv}", "--target", "a,d", "--initial", "2", "--budget", "6"], "n_initial=2 is too small for an initial set holding a positive and a negative row of each of the 2 labels: this draw needs 3 rows; raise n_initial to at least 3"),
+    (["--strategies", "margin", "--dataset", "{csv}", "--target", "a,d", "--initial", "4", "--budget", "6"], "supports targets ['binary', 'multiclass'], not 'multilabel-indicator'"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), MULTILABEL_BAD_INPUT,
+                         ids=[" ".join(c[0]) for c in MULTILABEL_BAD_INPUT])
+def test_multilabel_bad_input_is_one_line_and_exit_status_2(tmp_path, capsys, argv, message):
+    csv_path = tmp_path / "ok.csv"
+    rows = [f"{i},{i % 2},1,{2 if i == 1 else i % 3 % 2},{i // 2 % 2}" for i in range(12)]
+    csv_path.write_text("x,a,b,c,d\n" + "\n".join(rows) + "\n")
+    argv = [a.format(csv=csv_path) for a in argv]
+    with pytest.raises(SystemExit) as info:
+        main(["benchmark", "--task", "multilabel", *argv, "--output", str(tmp_path / "o")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.startswith("activekit: error: ") and err.count("\n") == 1, err
+
+
+def test_yeast_is_not_for_other_tasks_and_needs_river(tmp_path, capsys, monkeypatch):
+    for task in ("classification", "regression"):
+        with pytest.raises(SystemExit) as info:
+            main(["benchmark", "--task", task, "--dataset", "yeast", "--output", str(tmp_path)])
+        assert info.value.code == 2
+        assert f"--dataset yeast is a multi-label data set; for --task {task} use" in (
+            capsys.readouterr().err
+        )
+    monkeypatch.setitem(sys.modules, "river.datasets", None)
+    with pytest.raises(SystemExit) as info:
+        main(["benchmark", "--task", "multilabel", "--output", str(tmp_path)])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert 'river is required for this feature' in err and 'activekit[multilabel]' in err
+    assert err.count("\n") == 1

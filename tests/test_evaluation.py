@@ -306,3 +306,182 @@ def test_display_without_matplotlib_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r'pip install "activekit\[plot\]"'):
         ActiveLearningCurveDisplay(curves={}).plot()
+
+
+# -- multi-label ---------------------------------------------------------------------------
+
+
+def multilabel_data(n=240, n_labels=4, seed=0):
+    from sklearn.datasets import make_multilabel_classification
+
+    return make_multilabel_classification(
+        n_samples=n, n_features=8, n_classes=n_labels, random_state=seed
+    )
+
+
+def test_multilabel_curves_metrics_and_metadata():
+    X, Y = multilabel_data()
+    results = evaluate_strategies(
+        X, Y, task="multilabel", strategies=["random", "mean_entropy"], seeds=2, budget=50,
+        batch_size=10, n_initial=10,
+    )
+    meta = results.metadata
+    assert (meta["task"], meta["scoring"]) == ("multilabel", "f1_micro")
+    assert meta["metrics"] == ["f1_macro", "hamming_loss"]
+    assert meta["lower_is_better"] == ["hamming_loss"]
+    assert meta["estimator"] == "OneVsRestClassifier(estimator=LogisticRegression(max_iter=1000))"
+    assert results.metrics == ["score", "f1_macro", "hamming_loss"]
+    assert results.lower_is_better("hamming_loss") and not results.lower_is_better("f1_macro")
+    for strategy in results.strategies:
+        for seed in results.seeds:
+            curves = [results.curve(strategy, seed, m) for m in results.metrics]
+            for counts, values in curves:
+                assert counts.tolist() == [10, 20, 30, 40, 50]  # one point per round
+                assert np.all((values >= 0) & (values <= 1))
+    # Paired runs: same split and initial labels per seed, so the first round agrees.
+    for m in results.metrics:
+        for seed in results.seeds:
+            assert results.curve("random", seed, m)[1][0] == results.curve("mean_entropy", seed, m)[1][0]
+    assert list(results.to_frame().columns)[-2:] == ["f1_macro", "hamming_loss"]
+    back = ActiveLearningResults.from_json(results.to_json())
+    assert back == results and back.summary(metric="hamming_loss") == results.summary(
+        metric="hamming_loss"
+    )
+
+
+def test_multilabel_scores_the_model_of_the_initial_rows():
+    """Known answer: with the budget spent on the initial rows, the one round scores
+    OneVsRest logistic regression fitted on the covering draw of the run's seed."""
+    from sklearn.metrics import f1_score, hamming_loss
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.utils import check_random_state
+
+    from activekit.evaluation._run import _covering_draw
+
+    X, Y = multilabel_data(n=200, n_labels=5, seed=3)
+    X_test, Y_test = X[150:], Y[150:]
+    results = evaluate_strategies(
+        X[:150], Y[:150], X_test=X_test, y_test=Y_test, task="multilabel",
+        strategies=["random"], seeds=[7], budget=15, n_initial=15,
+    )
+    rows = _covering_draw(Y[:150], 15, check_random_state(7))
+    model = OneVsRestClassifier(LogisticRegression(max_iter=1000)).fit(X[rows], Y[rows])
+    pred = model.predict(X_test)
+    (record,) = results.records
+    assert record["score"] == pytest.approx(f1_score(Y_test, pred, average="micro"))
+    assert record["f1_macro"] == pytest.approx(f1_score(Y_test, pred, average="macro"))
+    assert record["hamming_loss"] == pytest.approx(hamming_loss(Y_test, pred))
+
+
+def test_covering_draw_holds_both_values_of_every_label():
+    from sklearn.utils import check_random_state
+
+    from activekit.evaluation._run import _covering_draw
+
+    rng = np.random.RandomState(0)
+    for trial in range(50):
+        n, k = rng.randint(4, 60), rng.randint(2, 6)
+        Y = (rng.rand(n, k) < rng.uniform(0.02, 0.5)).astype(int)
+        Y[0], Y[1] = 1, 0  # every column holds both values
+        n_initial = rng.randint(2 * k, n + 1) if 2 * k <= n else n
+        rows = _covering_draw(Y, n_initial, check_random_state(trial))
+        assert len(rows) == n_initial == len(set(rows.tolist()))
+        assert np.all(Y[rows].max(axis=0) == 1) and np.all(Y[rows].min(axis=0) == 0)
+    # A label positive in one row only: that row is always drawn.
+    Y = np.zeros((30, 2), dtype=int)
+    Y[17, 0] = 1
+    Y[::2, 1] = 1
+    assert all(17 in _covering_draw(Y, 3, check_random_state(s)) for s in range(10))
+    # Two labels with disjoint single positives and negatives elsewhere: 3 rows at least.
+    Y = np.zeros((10, 2), dtype=int)
+    Y[0, 0] = Y[1, 1] = 1
+    with pytest.raises(ValueError, match=r"n_initial=2 is too small .* this draw needs 3 rows"):
+        _covering_draw(Y, 2, check_random_state(0))
+
+
+def hand_made_losses():
+    """random and mmc, two seeds, with a Hamming loss beside the score."""
+    losses = {
+        ("random", 0): [0.4, 0.3, 0.2],
+        ("random", 1): [0.4, 0.35, 0.3],  # random's final mean loss: 0.25
+        ("mmc", 0): [0.4, 0.25, 0.2],  # falls to 0.25 at 20
+        ("mmc", 1): [0.4, 0.3, 0.26],  # never
+    }
+    rows = [
+        dict(strategy=s, seed=seed, round=r, n_labeled=10 * (r + 1), score=1 - v,
+             hamming_loss=v, query_time=0.0, fit_time=0.0)
+        for (s, seed), values in losses.items()
+        for r, v in enumerate(values)
+    ]
+    meta = {"metrics": ["hamming_loss"], "lower_is_better": ["hamming_loss"]}
+    return ActiveLearningResults(rows, meta)
+
+
+def test_hamming_loss_savings_count_falling_to_the_target():
+    results = hand_made_losses()
+    rows = {r["strategy"]: r for r in results.summary(metric="hamming_loss")}
+    assert rows["random"]["target_score"] == pytest.approx(0.25)
+    # Lower is better: a loss of 0.2 reaches the target 0.25 (as a score it would not).
+    assert (rows["random"]["reached"], rows["random"]["labels_to_target_mean"]) == (1, 30.0)
+    assert (rows["mmc"]["reached"], rows["mmc"]["labels_to_target_mean"]) == (1, 20.0)
+    assert rows["mmc"]["label_savings_mean"] == pytest.approx(1 / 3)
+    assert rows["mmc"]["final_score_mean"] == pytest.approx(0.23)
+    # The score (1 - loss here) gives the same answer the other way round.
+    by_score = {r["strategy"]: r for r in results.summary()}
+    assert by_score["mmc"]["labels_to_target_mean"] == 20.0
+    table = results.summary_table(metric="hamming_loss").splitlines()
+    assert table[0].split()[:5] == ["strategy", "final", "hamming_loss", "AUC", "labels"]
+    assert "0.250" in table[0]
+    assert results.metrics_table().splitlines()[0].split() == [
+        "strategy", "final", "hamming_loss", "AUC", "hamming_loss"
+    ]
+    counts, mean, _ = results.mean_curve("mmc", metric="hamming_loss")
+    assert_allclose(mean, [0.4, 0.275, 0.23])
+    with pytest.raises(ValueError, match=r"metric must be one of \['score', 'hamming_loss'\]"):
+        results.summary(metric="f1_macro")
+    with pytest.raises(ValueError, match="metric must be one of"):
+        results.curve("mmc", 0, metric="nope")
+
+
+@pytest.mark.parametrize(
+    ("task", "y", "kwargs", "exc", "message"),
+    [
+        ("multilabel", "1d", {}, ValueError, r"task='multilabel' needs y as an indicator matrix .* got y of shape \(240,\)"),
+        ("classification", "2d", {}, ValueError, r"y is a matrix of shape \(240, 4\); task='classification' needs one target per row .* pass task='multilabel'"),
+        ("regression", "2d", {}, ValueError, "task='regression' needs one target per row"),
+        ("multilabel", "twos", {}, ValueError, "needs y of 0s and 1s"),
+        ("multilabel", "constant", {}, ValueError, "label column 2 of y holds a single value"),
+        ("multilabel", "2d", dict(n_initial=1, budget=20), ValueError, "n_initial=1 is too small for task='multilabel'.* at least 2"),
+        ("multilabel", "2d", dict(metrics="hamming_loss"), TypeError, "metrics must be a list of metric names"),
+        ("multilabel", "2d", dict(metrics=["score"]), ValueError, "metrics must be distinct names"),
+        ("multilabel", "2d", dict(metrics=["f1_micro"]), ValueError, "metrics repeats scoring='f1_micro'"),
+        ("multilabel", "2d", dict(metrics=["no_such_metric"]), ValueError, "no_such_metric"),
+        ("multilabel", "2d", dict(X_test=np.zeros((5, 8)), y_test=np.zeros((5, 3))), ValueError, "y_test has 3 label columns but y has 4"),
+        ("multilabel", "2d", dict(strategies=["margin"], budget=30), ValueError, "supports targets"),
+        ("ranking", "1d", {}, ValueError, "task must be 'classification', 'regression' or 'multilabel'"),
+    ],
+)
+def test_multilabel_rejects(task, y, kwargs, exc, message):
+    X, Y = multilabel_data()
+    Y = Y.copy()
+    if y == "1d":
+        Y = Y[:, 0]
+    elif y == "twos":
+        Y[0, 0] = 2
+    elif y == "constant":
+        Y[:, 2] = 0
+    kwargs = {"strategies": ["random"], "seeds": 1, **kwargs}
+    with pytest.raises(exc, match=message):
+        evaluate_strategies(X, Y, task=task, **kwargs)
+
+
+def test_display_draws_a_further_metric():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    display = ActiveLearningCurveDisplay.from_results(hand_made_losses(), metric="hamming_loss")
+    assert display.ax_.get_ylabel() == "hamming_loss"
+    assert_allclose(display.lines_["mmc"].get_data()[1], [0.4, 0.275, 0.23])
+    plt.close("all")

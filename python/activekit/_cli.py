@@ -211,7 +211,7 @@ def load_dataset(name, target=None, task="classification"):
         if bad.any():
             i, k = np.argwhere(bad)[0]
             raise UsageError(
-                f"{name}, line {i + 2}: label column {targets[k]!r} holds {Y[i, k]!r}; "
+                f"{name}, line {i + 2}: label column {targets[k]!r} holds {str(Y[i, k])!r}; "
                 "multi-label targets must be 0 or 1"
             )
         return X, (Y == "1").astype(int), path.name
