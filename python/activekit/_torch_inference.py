@@ -98,8 +98,8 @@ def _fitted_net(estimator, X, what):
         estimator = estimator[-1]
     if not isinstance(estimator, NeuralNet):
         raise TypeError(
-            f"{what} needs a fitted skorch net (activekit.torch.TorchClassifier or "
-            "skorch.NeuralNetClassifier) or a Pipeline ending in one, got "
+            f"{what} needs a fitted skorch net (activekit.torch.TorchClassifier, "
+            "TorchRegressor or any skorch NeuralNet) or a Pipeline ending in one, got "
             f"{type(estimator).__name__}"
         )
     if not getattr(estimator, "initialized_", False):
