@@ -177,6 +177,7 @@ def mmc_scores(p_pool, p_labeled, y_labeled, random_state=0):
 
 
 class _MultilabelScoring(ScoringStrategy):
+    _rows_independent = True
     _targets = MULTILABEL_TARGETS
 
     def score(self, learner, X_pool):
