@@ -435,7 +435,7 @@ def test_hamming_loss_savings_count_falling_to_the_target():
     assert results.metrics_table().splitlines()[0].split() == [
         "strategy", "final", "hamming_loss", "AUC", "hamming_loss"
     ]
-    counts, mean, _ = results.mean_curve("mmc", metric="hamming_loss")
+    _, mean, _ = results.mean_curve("mmc", metric="hamming_loss")
     assert_allclose(mean, [0.4, 0.275, 0.23])
     with pytest.raises(ValueError, match=r"metric must be one of \['score', 'hamming_loss'\]"):
         results.summary(metric="f1_macro")
