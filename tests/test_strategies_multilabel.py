@@ -217,3 +217,23 @@ def test_one_class_output_gives_a_constant_probability():
     forest.fit(X, 1 - Y)  # label 1 always present
     p = ml.label_probabilities(learner, X, "mean_entropy")
     np.testing.assert_array_equal(p[:, 1], 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_multilabel_uncertainty_is_the_mean_of_each_labels_measure(dtype):
+    # What kmeans and ranked_batch weigh multi-label rows by, from the multi-label kernel.
+    rng = np.random.default_rng(0)
+    p = np.vstack([rng.random((40, 5)), [[0, 1, 0.5, 0.25, 1e-30]]]).astype(dtype)
+    q = p.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = np.nan_to_num(-(q * np.log(q)) - (1 - q) * np.log1p(-q)).mean(axis=1)
+    want = {
+        "entropy": entropy,
+        "least_confident": np.minimum(q, 1 - q).mean(axis=1),
+        "margin": (1 - np.abs(2 * q - 1)).mean(axis=1),
+    }
+    tol = 1e-6 if dtype == np.float32 else 1e-12
+    for measure, expected in want.items():
+        np.testing.assert_allclose(ml.multilabel_uncertainty(p, measure), expected, rtol=tol, atol=tol)
+    with pytest.raises(ValueError, match=r"uncertainty='ratio' is not a measure; valid measures are \['entropy'"):
+        ml.multilabel_uncertainty(p, "ratio")

@@ -147,6 +147,7 @@ def uncertainty_or_none(learner, X_pool, measure):
     if np.ndim(getattr(learner, "y_labeled_", ())) == 2:
         from ._multilabel import label_probabilities, multilabel_uncertainty
 
-        return multilabel_uncertainty(label_probabilities(learner, X_pool, measure), measure)
+        p = label_probabilities(learner, X_pool, measure)
+        return multilabel_uncertainty(p, measure, n_jobs=learner.n_jobs)
     probs = learner.estimator_.predict_proba(X_pool)
     return _kernels.uncertainty_scores(probs, measure, n_jobs=learner.n_jobs)

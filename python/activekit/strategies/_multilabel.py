@@ -133,22 +133,23 @@ def binary_entropy(p):
     return np.nan_to_num(h, nan=0.0)
 
 
-def multilabel_uncertainty(p, measure):
+def multilabel_uncertainty(p, measure, n_jobs=None):
     """The uncertainty ``measure`` of each label's two-class distribution ``(1 - p_l, p_l)``,
-    averaged over the labels: ``least_confident`` ``min(p, 1 - p)``, ``margin``
-    ``1 - |2p - 1|``, ``entropy`` the binary entropy."""
-    if measure == "entropy":
-        per_label = binary_entropy(p)
-    elif measure == "margin":
-        per_label = 1 - np.abs(2 * p - 1)
-    elif measure == "least_confident":
-        per_label = np.minimum(p, 1 - p)
-    else:
+    averaged over the labels, by the multi-label kernel: ``entropy`` the binary entropy
+    (``mean_entropy``), ``least_confident`` ``min(p, 1 - p)`` (``mean_max_loss``), ``margin``
+    ``1 - |2p - 1| = 2 min(p, 1 - p)`` (twice that)."""
+    kernel_measure = {
+        "entropy": "mean_entropy",
+        "least_confident": "mean_max_loss",
+        "margin": "mean_max_loss",
+    }.get(measure)
+    if kernel_measure is None:
         raise ValueError(
             f"uncertainty={measure!r} is not a measure; valid measures are "
             "['entropy', 'least_confident', 'margin']"
         )
-    return per_label.mean(axis=1)
+    scores = np.asarray(_kernels.multilabel_scores(p, kernel_measure, n_jobs=n_jobs), np.float64)
+    return 2 * scores if measure == "margin" else scores
 
 
 def mmc_scores(p_pool, p_labeled, y_labeled, random_state=0):
