@@ -110,8 +110,7 @@ def _frame_to_array(X):
         raise ValueError("X_pool must be 2-D: got a dask Series; use a DataFrame or an array")
     if not isinstance(X, dd.DataFrame):
         raise TypeError(
-            f"X_pool must be a dask Array or DataFrame, got {type(X).__module__}."
-            f"{type(X).__name__}"
+            f"X_pool must be a dask Array or DataFrame, got {type(X).__module__}.{type(X).__name__}"
         )
     bad = [str(c) for c, t in X.dtypes.items() if t.kind not in "biuf"]
     if bad:
@@ -161,8 +160,8 @@ def _select(dask, learner, strategy, X, k, seed):
         return strategy.select(learner, _Rows(X.shape[0]), k, seed), None
     if type(strategy) is EpsilonGreedy:
         return _epsilon_greedy(dask, learner, strategy, X, k, seed), None
-    if _rows_independent(strategy, learner):
-        return _row_wise(dask, learner, strategy, X, k)
+    if _rows_independent(strategy, learner) and callable(getattr(strategy, "rank", None)):
+        return _row_wise(dask, learner, strategy, X, k)  # merging needs each chunk's scores
     return _two_stage(dask, learner, strategy, X, k, seed)
 
 
@@ -202,15 +201,20 @@ def _epsilon_greedy(dask, learner, strategy, X, k, seed):
 
 
 def _blocks(X):
-    """The row blocks of ``X`` as delayed arrays, with the global position of each first row."""
+    """The row blocks of ``X`` as delayed arrays, with the global position of each first row;
+    blocks of no rows (a filtered DataFrame's empty partitions) are left out."""
     blocks = X.to_delayed().ravel().tolist()
-    offsets = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]]).astype(np.int64)
-    return blocks, offsets.tolist()
+    sizes = np.asarray(X.chunks[0], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    kept = [i for i, size in enumerate(sizes.tolist()) if size > 0]
+    return [blocks[i] for i in kept], [int(offsets[i]) for i in kept]
 
 
 def _rank_block(learner, strategy, block, offset, k, seed, with_rows):
     """In a worker: the strategy's top ``k`` of one block (global positions, scores, and the
     rows themselves for a second stage)."""
+    if strategy is None:
+        strategy = learner.query_strategy_
     rows = learner._validate_X(block, reset=False)
     k = min(k, rows.shape[0])
     with _device.device_scope(learner.device):
@@ -249,10 +253,18 @@ def _learner_node(dask, learner):
     return dask.delayed(learner, pure=True, traverse=False)
 
 
+def _strategy_node(dask, learner, strategy):
+    """The strategy as a node of its own, or ``None`` for the learner's own strategy, which
+    travels inside the learner (a committee's members would otherwise be shipped twice)."""
+    if strategy is learner.query_strategy_:
+        return None
+    return dask.delayed(strategy, pure=True, traverse=False)
+
+
 def _row_wise(dask, learner, strategy, X, k):
     strategy = _with_pool_context(dask, learner, strategy, X)
     node = _learner_node(dask, learner)
-    node_s = dask.delayed(strategy, pure=True, traverse=False)
+    node_s = _strategy_node(dask, learner, strategy)
     blocks, offsets = _blocks(X)
     parts = [
         dask.delayed(_rank_block, pure=True)(node, node_s, b, o, k, None, False)
@@ -269,15 +281,15 @@ def _with_pool_context(dask, learner, strategy, X):
     if not callable(getattr(strategy, "unit_row_sum", None)):
         return strategy
     node = _learner_node(dask, learner)
-    node_s = dask.delayed(strategy, pure=True, traverse=False)
-    parts = [
-        dask.delayed(_unit_sum_block, pure=True)(node, node_s, b) for b in _blocks(X)[0]
-    ]
+    node_s = _strategy_node(dask, learner, strategy)
+    parts = [dask.delayed(_unit_sum_block, pure=True)(node, node_s, b) for b in _blocks(X)[0]]
     total = dask.compute(_tree(dask, parts, _sum_parts, None))[0]
     return strategy.with_pool_sum(total, X.shape[0])
 
 
 def _unit_sum_block(learner, strategy, block):
+    if strategy is None:
+        strategy = learner.query_strategy_
     return strategy.unit_row_sum(learner, learner._validate_X(block, reset=False))
 
 
@@ -291,8 +303,12 @@ def _two_stage(dask, learner, strategy, X, k, seed):
     per_chunk = k
     rng = check_random_state(seed)
     node = _learner_node(dask, learner)
-    node_s = dask.delayed(strategy, pure=True, traverse=False)
+    node_s = _strategy_node(dask, learner, strategy)
     blocks, offsets = _blocks(X)
+    if len(blocks) == 1:  # the whole pool in one chunk: the in-memory selection, in its worker
+        part = dask.delayed(_rank_block, pure=True)(node, node_s, blocks[0], 0, k, seed, False)
+        idx, scores, _ = dask.compute(part)[0]
+        return idx, scores
     seeds = [draw_seed(rng) for _ in blocks]
     final_seed = draw_seed(rng)
     parts = [
