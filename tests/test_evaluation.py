@@ -356,7 +356,7 @@ def test_multilabel_scores_the_model_of_the_initial_rows():
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.utils import check_random_state
 
-    from activekit.evaluation._run import _covering_draw
+    from activekit._learner import covering_draw
 
     X, Y = multilabel_data(n=200, n_labels=5, seed=3)
     X_test, Y_test = X[150:], Y[150:]
@@ -364,7 +364,7 @@ def test_multilabel_scores_the_model_of_the_initial_rows():
         X[:150], Y[:150], X_test=X_test, y_test=Y_test, task="multilabel",
         strategies=["random"], seeds=[7], budget=15, n_initial=15,
     )
-    rows = _covering_draw(Y[:150], 15, check_random_state(7))
+    rows = covering_draw(Y[:150], 15, check_random_state(7))
     model = OneVsRestClassifier(LogisticRegression(max_iter=1000)).fit(X[rows], Y[rows])
     pred = model.predict(X_test)
     (record,) = results.records
@@ -376,7 +376,7 @@ def test_multilabel_scores_the_model_of_the_initial_rows():
 def test_covering_draw_holds_both_values_of_every_label():
     from sklearn.utils import check_random_state
 
-    from activekit.evaluation._run import _covering_draw
+    from activekit._learner import covering_draw
 
     rng = np.random.RandomState(0)
     for trial in range(50):
@@ -384,19 +384,19 @@ def test_covering_draw_holds_both_values_of_every_label():
         Y = (rng.rand(n, k) < rng.uniform(0.02, 0.5)).astype(int)
         Y[0], Y[1] = 1, 0  # every column holds both values
         n_initial = rng.randint(2 * k, n + 1) if 2 * k <= n else n
-        rows = _covering_draw(Y, n_initial, check_random_state(trial))
+        rows = covering_draw(Y, n_initial, check_random_state(trial))
         assert len(rows) == n_initial == len(set(rows.tolist()))
         assert np.all(Y[rows].max(axis=0) == 1) and np.all(Y[rows].min(axis=0) == 0)
     # A label positive in one row only: that row is always drawn.
     Y = np.zeros((30, 2), dtype=int)
     Y[17, 0] = 1
     Y[::2, 1] = 1
-    assert all(17 in _covering_draw(Y, 3, check_random_state(s)) for s in range(10))
+    assert all(17 in covering_draw(Y, 3, check_random_state(s)) for s in range(10))
     # Two labels with disjoint single positives and negatives elsewhere: 3 rows at least.
     Y = np.zeros((10, 2), dtype=int)
     Y[0, 0] = Y[1, 1] = 1
     with pytest.raises(ValueError, match=r"n_initial=2 is too small .* this draw needs 3 rows"):
-        _covering_draw(Y, 2, check_random_state(0))
+        covering_draw(Y, 2, check_random_state(0))
 
 
 def hand_made_losses():

@@ -162,3 +162,26 @@ def test_nested_lists_are_an_indicator(data):
     )
     assert learner.y_labeled_.shape == (40, 4)
     np.testing.assert_array_equal(learner.y_labeled_, Y[:40])
+
+
+def test_simulated_initial_rows_hold_both_values_of_every_label(data):
+    # A rare label (3 positive rows of 150): a plain random draw of 8 rows would usually miss
+    # it and one-vs-rest would learn it as never present.
+    X, Y = data
+    Y = Y.copy()
+    Y[:, 0] = 0
+    Y[[20, 75, 130], 0] = 1
+    for seed in range(5):
+        learner = ActiveLearningClassifier(
+            query_strategy="mmc", n_initial=8, budget=8, random_state=seed
+        ).fit(X, Y)
+        initial = Y[learner.labeled_indices_]
+        assert len(initial) == 8
+        assert initial.max(axis=0).tolist() == [1] * Y.shape[1]
+        assert initial.min(axis=0).tolist() == [0] * Y.shape[1]
+    # A label present in every row cannot be learnt from both values: said before any fit.
+    Y[:, 1] = 1
+    learner = ActiveLearningClassifier(query_strategy="mmc", n_initial=8, budget=8, random_state=0)
+    with pytest.raises(ValueError, match=r"label column 1 of y has no negative row; every label needs both values"):
+        learner.fit(X, Y)
+    assert not hasattr(learner, "estimator_")

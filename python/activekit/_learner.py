@@ -43,6 +43,36 @@ def _is_indicator(y):
     return getattr(y, "ndim", 1) == 2 and y.shape[1] >= 2
 
 
+def covering_draw(y, n_initial, rng):
+    """``n_initial`` distinct rows of the indicator matrix ``y`` in which every label column
+    holds both values: a random row for each value a label still lacks, label by label, then
+    random rows up to ``n_initial``."""
+    y = (np.asarray(y) != 0).astype(np.intp)
+    n, n_labels = y.shape
+    order = rng.permutation(n)
+    chosen, seen = [], np.zeros((2, n_labels), dtype=bool)  # seen[v, j]: value v of label j
+    for j in range(n_labels):
+        for value in (1, 0):
+            if seen[value, j]:
+                continue
+            rows = order[y[order, j] == value]
+            if not len(rows):
+                raise ValueError(
+                    f"label column {j} of y has no {'positive' if value else 'negative'} row; "
+                    "every label needs both values to be learnt"
+                )
+            chosen.append(rows[0])
+            seen[y[rows[0]], np.arange(n_labels)] = True
+    if len(chosen) > n_initial:
+        raise ValueError(
+            f"n_initial={n_initial} is too small for an initial set holding a positive and a "
+            f"negative row of each of the {n_labels} labels: this draw needs {len(chosen)} "
+            f"rows; raise n_initial to at least {len(chosen)}"
+        )
+    rest = order[~np.isin(order, chosen)][: n_initial - len(chosen)]
+    return np.concatenate([np.array(chosen, dtype=np.intp), rest.astype(np.intp)])
+
+
 def _check_indicator(y):
     """Check a multi-label indicator ``y``: 0/1 entries, every label present at least once."""
     kind = type_of_target(y, input_name="y")
@@ -301,9 +331,12 @@ class ActiveLearningClassifier(ClassifierMixin, BaseActiveLearner):
 
     def _initial_indices(self, y, n_initial, rng):
         """``n_initial`` distinct rows, stratified by ``y`` where every class can be
-        represented, else drawn at random."""
+        represented, else drawn at random; for a multi-label ``y``, holding both values of
+        every label (:func:`covering_draw`)."""
         n = len(y)
-        if n_initial >= n or _is_indicator(y):
+        if _is_indicator(y):  # a positive and a negative row of every label, then random
+            return covering_draw(np.asarray(y), min(n_initial, n), rng)
+        if n_initial >= n:
             return super()._initial_indices(y, n_initial, rng)
         try:
             chosen, _ = train_test_split(

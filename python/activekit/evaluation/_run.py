@@ -33,45 +33,6 @@ DEFAULT_STRATEGIES = ("random", "least_confident", "margin", "entropy")
 LOSSES = {"hamming_loss": hamming_loss}
 
 
-class _CoveringClassifier(ActiveLearningClassifier):
-    """The multi-label classifier of ``task="multilabel"`` runs: its initial labelled set
-    holds a positive and a negative row of every label, so that no label is learnt from one
-    value alone (OneVsRest would predict it constant)."""
-
-    def _initial_indices(self, y, n_initial, rng):
-        return _covering_draw(y, n_initial, rng)
-
-
-def _covering_draw(y, n_initial, rng):
-    """``n_initial`` distinct rows of the indicator matrix ``y`` in which every label column
-    holds both values: a random row for each value a label still lacks, label by label, then
-    random rows up to ``n_initial``."""
-    n, n_labels = y.shape
-    order = rng.permutation(n)
-    chosen, seen = [], np.zeros((2, n_labels), dtype=bool)  # seen[v, j]: value v of label j
-    for j in range(n_labels):
-        for value in (1, 0):
-            if seen[value, j]:
-                continue
-            rows = order[y[order, j] == value]
-            if not len(rows):
-                raise ValueError(
-                    f"label column {j} of the pool has no {'positive' if value else 'negative'} "
-                    "row; every label needs both values to be learnt (a smaller test_size, or "
-                    "X_test and y_test, leave more rows in the pool)"
-                )
-            chosen.append(rows[0])
-            seen[y[rows[0]], np.arange(n_labels)] = True
-    if len(chosen) > n_initial:
-        raise ValueError(
-            f"n_initial={n_initial} is too small for an initial set holding a positive and a "
-            f"negative row of each of the {n_labels} labels: this draw needs {len(chosen)} "
-            f"rows; raise n_initial to at least {len(chosen)}"
-        )
-    rest = order[~np.isin(order, chosen)][: n_initial - len(chosen)]
-    return np.concatenate([np.array(chosen, dtype=np.intp), rest.astype(np.intp)])
-
-
 def _metric_function(name, learner_class, estimator):
     """``f(fitted, X, y)`` for a metric name: a loss of :data:`LOSSES` as it is (lower is
     better) or a scikit-learn scorer (higher is better)."""
@@ -105,7 +66,7 @@ def _check_metrics(metrics, scoring):
 _TASKS = {
     "classification": (ActiveLearningClassifier, "accuracy", (), True),
     "regression": (ActiveLearningRegressor, "r2", (), False),
-    "multilabel": (_CoveringClassifier, "f1_micro", ("f1_macro", "hamming_loss"), False),
+    "multilabel": (ActiveLearningClassifier, "f1_micro", ("f1_macro", "hamming_loss"), False),
 }
 
 
