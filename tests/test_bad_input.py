@@ -184,7 +184,7 @@ def test_feature_names_must_match_between_fit_query_and_teach(data):
 FIT_CASES = [
     ("budget > rows", dict(budget=81), ValueError, r"budget=81 exceeds the number of rows in X \(80\)"),
     ("n_initial > budget", dict(budget=10, n_initial=20), ValueError, "n_initial=20 must not exceed budget=10"),
-    ("unknown strategy", dict(query_strategy="nope"), ValueError, r"query_strategy='nope' is not a known strategy; valid names are \['adaptive', 'badge', 'bald', 'batch_bald', 'cluster_margin'"),
+    ("unknown strategy", dict(query_strategy="nope"), ValueError, r"query_strategy='nope' is not a known strategy; valid names are \['adaptive', 'badge', 'bald', 'batch_bald', 'binary_minimization', 'cluster_margin'"),
     ("strategy type", dict(query_strategy=3), ValueError, "query_strategy"),
     ("strategy class", dict(query_strategy=ActiveLearningClassifier), ValueError, "'query_strategy' parameter .* an object implementing 'select'"),
     ("batch_size 0", dict(batch_size=0), ValueError, "batch_size' parameter .* must be an int in the range"),
