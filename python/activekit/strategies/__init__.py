@@ -4,11 +4,12 @@ Examples
 --------
 >>> from activekit.strategies import get_strategy, get_strategy_names
 >>> get_strategy_names()  # doctest: +NORMALIZE_WHITESPACE
-['adaptive', 'badge', 'bald', 'batch_bald', 'cluster_margin', 'committee_variance',
- 'consensus_entropy', 'coreset', 'emcm', 'entropy', 'epsilon_greedy',
+['adaptive', 'badge', 'bald', 'batch_bald', 'binary_minimization', 'cluster_margin',
+ 'committee_variance', 'consensus_entropy', 'coreset', 'emcm', 'entropy', 'epsilon_greedy',
  'expected_error_reduction', 'expected_gradient_length', 'gsx', 'gsy', 'igs',
- 'information_density', 'kmeans', 'least_confident', 'margin', 'max_disagreement', 'mean_std',
- 'random', 'ranked_batch', 'typiclust', 'variation_ratio', 'vote_entropy']
+ 'information_density', 'kmeans', 'label_cardinality', 'least_confident', 'margin',
+ 'max_disagreement', 'max_entropy', 'max_loss', 'mean_entropy', 'mean_max_loss', 'mean_std',
+ 'mmc', 'random', 'ranked_batch', 'typiclust', 'variation_ratio', 'vote_entropy']
 >>> get_strategy("margin")
 MarginSampling()
 """
