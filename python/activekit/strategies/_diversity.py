@@ -34,6 +34,12 @@ class CoreSet(RankingStrategy):
     (a lazy greedy), reading a fraction of the pool per pick. Without a labelled set (a
     ``None`` learner: cold start) the first pick is a random row.
 
+    On a Dask pool the greedy runs in two stages (a composable core-set): each chunk's ``k``
+    picks from the labelled set, then the greedy over their union. Not exact there, but within
+    a factor: every pool row is within ``4 OPT`` of the labelled set and the picks (``OPT``
+    the best covering radius of any ``k`` centres added to the labelled set), so within 4x
+    the exact greedy's radius; one chunk gives the exact picks (``docs/dask.md``).
+
     Parameters
     ----------
     metric : {"euclidean", "cosine"}, default="euclidean"
