@@ -38,7 +38,8 @@ class CoreSet(RankingStrategy):
     picks from the labelled set, then the greedy over their union. Not exact there, but within
     a factor: every pool row is within ``4 OPT`` of the labelled set and the picks (``OPT``
     the best covering radius of any ``k`` centres added to the labelled set), so within 4x
-    the exact greedy's radius; one chunk gives the exact picks (``docs/dask.md``).
+    the exact greedy's radius (in Euclidean distance; cosine distance is not a metric, so
+    ``metric="cosine"`` has no such bound); one chunk gives the exact picks (``docs/dask.md``).
 
     Parameters
     ----------
