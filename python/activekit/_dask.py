@@ -33,14 +33,17 @@ Three plans, chosen by the strategy (see ``docs/dask.md`` for each strategy's):
   labelled set), so within 4x the exact greedy's radius. The others are approximate without
   a bound: they choose among the candidates only.
 
-``epsilon_greedy`` runs its base by these plans and draws its random picks on the client,
-as in memory. Strategies that sample MC dropout masks (BALD on a torch module without a
-committee) are two-stage: their masks depend on the batch.
+``adaptive`` is refused: its bandit's importance weights need inclusion probabilities over
+the whole pool. ``epsilon_greedy`` runs its base by these plans and draws its random picks on
+the client, as in memory. Strategies that sample MC dropout masks (BALD on a torch module
+without a committee) are two-stage: their masks depend on the batch.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -73,12 +76,13 @@ def is_dask_collection(X):
 # -- the pool -----------------------------------------------------------------------------------
 
 
-def as_row_chunks(X, n_features):
+def as_row_chunks(X, n_features, feature_names=None):
     """``X`` as a 2-D dask array of one chunk along the features, with known row chunks,
-    checked against the learner's ``n_features``."""
+    checked against the learner's ``n_features`` (and, for a DataFrame, the column names it
+    was fitted with)."""
     da = import_optional("dask.array", extra="dask")
     if not isinstance(X, da.Array):
-        X = _frame_to_array(X)
+        X = _frame_to_array(X, feature_names)
     if X.ndim != 2:
         raise ValueError(
             f"X_pool must be a 2-D dask array (rows x features), got {X.ndim} dimensions "
@@ -104,7 +108,7 @@ def as_row_chunks(X, n_features):
     return X
 
 
-def _frame_to_array(X):
+def _frame_to_array(X, feature_names=None):
     dd = import_optional("dask.dataframe", extra="dask")
     if isinstance(X, dd.Series):
         raise ValueError("X_pool must be 2-D: got a dask Series; use a DataFrame or an array")
@@ -118,6 +122,13 @@ def _frame_to_array(X):
             f"X_pool's columns must be numeric; these are not: {bad[:10]}"
             + (" ..." if len(bad) > 10 else "")
         )
+    if feature_names is not None:
+        columns = [str(c) for c in X.columns]
+        if columns != [str(c) for c in feature_names]:
+            raise ValueError(
+                "X_pool's columns must be the feature names the learner was fitted with, in "
+                f"the same order: expected {list(feature_names)[:10]}, got {columns[:10]}"
+            )
     return X.to_dask_array(lengths=True)  # a pass over the partitions for their lengths
 
 
@@ -127,7 +138,7 @@ def _frame_to_array(X):
 def query_dask(learner, X, n_instances, seed, return_scores):
     """``learner.query`` for a Dask pool ``X``: global positions (and scores)."""
     dask = import_optional("dask", extra="dask")
-    X = as_row_chunks(X, learner.n_features_in_)
+    X = as_row_chunks(X, learner.n_features_in_, getattr(learner, "feature_names_in_", None))
     n_pool = X.shape[0]
     _check_n_instances(n_instances, n_pool)
     strategy = learner.query_strategy_
@@ -153,9 +164,16 @@ def _check_n_instances(n_instances, n_pool):
 
 
 def _select(dask, learner, strategy, X, k, seed):
+    from .strategies._adaptive import ActiveLearningByLearning
     from .strategies._hybrid import EpsilonGreedy
     from .strategies._random import RandomSampling
 
+    if isinstance(strategy, ActiveLearningByLearning):
+        raise ValueError(
+            "query strategy 'adaptive' cannot query a Dask pool: its bandit weighs each arm "
+            "by inclusion probabilities over the whole pool, which a query over chunks does "
+            "not have; query an in-memory pool, or use one of its arms"
+        )
     if type(strategy) is RandomSampling:
         return strategy.select(learner, _Rows(X.shape[0]), k, seed), None
     if type(strategy) is EpsilonGreedy:
@@ -213,9 +231,10 @@ def _blocks(X):
 def _rank_block(learner, strategy, block, offset, k, seed, with_rows):
     """In a worker: the strategy's top ``k`` of one block (global positions, scores, and the
     rows themselves for a second stage)."""
-    if strategy is None:
-        strategy = learner.query_strategy_
-    rows = learner._validate_X(block, reset=False)
+    # A copy: what a strategy records of its search (batch_bald's shortlist) stays with this
+    # block, also where the threaded scheduler hands every block the same objects.
+    strategy = copy.copy(learner.query_strategy_ if strategy is None else strategy)
+    rows = _validate_block(learner, block)
     k = min(k, rows.shape[0])
     with _device.device_scope(learner.device):
         if callable(getattr(strategy, "rank", None)):
@@ -290,7 +309,16 @@ def _with_pool_context(dask, learner, strategy, X):
 def _unit_sum_block(learner, strategy, block):
     if strategy is None:
         strategy = learner.query_strategy_
-    return strategy.unit_row_sum(learner, learner._validate_X(block, reset=False))
+    return strategy.unit_row_sum(learner, _validate_block(learner, block))
+
+
+def _validate_block(learner, block):
+    """A block's rows checked as the learner checks a pool (dtype, NaN, width). A block is an
+    array: a DataFrame pool's column names were checked against the learner's on the client,
+    so scikit-learn's warning about an array without them does not apply."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        return learner._validate_X(block, reset=False)
 
 
 def _sum_parts(parts, _):
