@@ -312,6 +312,9 @@ def test_a_dataframe_of_numeric_columns_and_feature_chunks_give_the_array_picks(
         coreset.query(empty_chunks, n_instances=K),
         coreset.query(da.from_array(X, chunks=((20, 28), 64)), n_instances=K),
     )
+    # One block with rows, after empty ones: the in-memory picks, at their global positions.
+    one_block = da.from_array(X, chunks=((0, 0, 48), 64))
+    assert_array_equal(coreset.query(one_block, n_instances=K), coreset.query(X, n_instances=K))
 
 
 def _bad_inputs():

@@ -334,7 +334,9 @@ def _two_stage(dask, learner, strategy, X, k, seed):
     node_s = _strategy_node(dask, learner, strategy)
     blocks, offsets = _blocks(X)
     if len(blocks) == 1:  # the whole pool in one chunk: the in-memory selection, in its worker
-        part = dask.delayed(_rank_block, pure=True)(node, node_s, blocks[0], 0, k, seed, False)
+        part = dask.delayed(_rank_block, pure=True)(
+            node, node_s, blocks[0], offsets[0], k, seed, False
+        )
         idx, scores, _ = dask.compute(part)[0]
         return idx, scores
     seeds = [draw_seed(rng) for _ in blocks]
