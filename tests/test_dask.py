@@ -536,3 +536,16 @@ def test_a_dataframe_pool_needs_the_fitted_feature_names_in_order():
     with pytest.raises(ValueError, match=r"X_pool's columns must be the feature names the learner was fitted with, in the same order: expected \['f0', 'f1'"):
         learner.query(dd.from_pandas(swapped, npartitions=3), n_instances=4)
     assert pickle.dumps(learner) == before
+
+
+def test_random_above_the_listed_draw_limit_draws_what_memory_draws():
+    # Past 2**20 rows random draws its rows one by one (O(k) on the client), in memory too.
+    from activekit._random import LISTED_DRAW_LIMIT
+
+    n = LISTED_DRAW_LIMIT + 5
+    X, y = digits()
+    learner = ActiveLearningClassifier(query_strategy="random", random_state=4).fit(X[:40, :2], y[:40])
+    lazy = da.zeros((n, 2), chunks=(LISTED_DRAW_LIMIT // 2, 2))
+    picks = learner.query(lazy, n_instances=50)
+    assert_array_equal(picks, learner.query(np.zeros((n, 2)), n_instances=50))
+    assert len(set(picks.tolist())) == 50 and picks.max() < n

@@ -199,3 +199,30 @@ def test_every_strategy_documents_its_parameters(cls):
     params = list(inspect.signature(cls).parameters)
     assert documented(cls, "Parameters") == params
     assert "{" not in "".join(documented(cls, "Attributes"))
+
+
+def test_choose_rows_is_uniform_and_keeps_only_what_it_draws_above_the_limit():
+    import tracemalloc
+
+    from activekit._random import LISTED_DRAW_LIMIT, choose_rows
+
+    # At or below the limit: NumPy's permutation draw, unchanged.
+    n = LISTED_DRAW_LIMIT
+    np.testing.assert_array_equal(
+        choose_rows(np.random.RandomState(3), n, 7),
+        np.random.RandomState(3).choice(n, size=7, replace=False),
+    )
+    # Above: distinct, in range, seeded, and in memory of the order of k, not n.
+    tracemalloc.start()
+    picks = choose_rows(np.random.RandomState(3), 10**12, 1000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1_000_000, peak
+    assert len(set(picks.tolist())) == 1000 and 0 <= picks.min() and picks.max() < 10**12
+    np.testing.assert_array_equal(picks, choose_rows(np.random.RandomState(3), 10**12, 1000))
+    # Every position equally likely: 2**20 + 3 rows, 20,000 draws of 1, the top and bottom
+    # halves each near half.
+    n = LISTED_DRAW_LIMIT + 3
+    rng = np.random.RandomState(0)
+    draws = np.concatenate([choose_rows(rng, n, 1) for _ in range(20_000)])
+    assert abs((draws < n // 2).mean() - 0.5) < 0.02

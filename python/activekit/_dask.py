@@ -9,8 +9,7 @@ graph: it is sent to each worker once, however many chunks that worker scores.
 Three plans, chosen by the strategy (see ``docs/dask.md`` for each strategy's):
 
 - **random**: the same draw as in memory, on the client, from the pool's length alone
-  (NumPy's ``choice`` without replacement permutes ``0 .. n_pool - 1``: 8 bytes a row,
-  on the client, for this plan only).
+  (:func:`activekit._random.choose_rows`: ``O(k)`` memory above ``2**20`` rows).
 - **row-wise** (``strategy.scores_rows_independently(learner)``: uncertainty, committees,
   BALD and mean STD on a committee, expected gradient length, the multi-label and committee
   variance scores, ``combine`` of those by product, and information density with

@@ -11,7 +11,7 @@ from scipy.stats import rankdata
 from sklearn.utils import check_random_state
 
 from .._compat import HasMethods, Interval, StrOptions, _num_samples
-from .._random import draw_seed
+from .._random import choose_rows, draw_seed
 from . import _registry
 from ._base import QueryStrategy, ScoringStrategy
 from ._common import common_targets, strategy_label, updated_copies
@@ -31,11 +31,11 @@ def n_random_picks(epsilon, n_instances, rng):
 
 def random_rest(rng, n_pool, picks, n_random):
     """``n_random`` rows drawn uniformly without replacement from ``0 .. n_pool - 1`` less
-    ``picks``: ``rng.choice`` over the free positions, without listing them (the ``j``-th
-    free position is ``j`` plus the number of picks at or below it), so a Dask pool of any
-    length draws the rows an in-memory pool does."""
+    ``picks``: :func:`~activekit._random.choose_rows` over the free positions, without listing
+    them (the ``j``-th free position is ``j`` plus the number of picks at or below it), so a
+    Dask pool of any length draws the rows an in-memory pool does."""
     taken = np.sort(np.asarray(picks, dtype=np.int64))
-    draws = rng.choice(n_pool - len(taken), size=n_random, replace=False).astype(np.int64)
+    draws = choose_rows(rng, n_pool - len(taken), n_random).astype(np.int64)
     # picks[i] - i free positions come before the i-th pick (in sorted order).
     before = taken - np.arange(len(taken))
     return (draws + np.searchsorted(before, draws, side="right")).astype(np.intp)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sklearn.utils import check_random_state
 
 from .._compat import _num_samples
+from .._random import choose_rows
 from ._base import QueryStrategy
 from ._common import ALL_TARGETS
 
@@ -33,4 +34,4 @@ class RandomSampling(QueryStrategy):
 
     def select(self, learner, X_pool, n_instances, random_state=None):
         rng = check_random_state(random_state)
-        return rng.choice(_num_samples(X_pool), size=n_instances, replace=False)
+        return choose_rows(rng, _num_samples(X_pool), n_instances)
