@@ -459,6 +459,29 @@ def _strategy(text):
     return text
 
 
+def _add_new_session_options(parser, *, batch_help):
+    """The options that make a new labelling session (``label`` and ``serve``): its query
+    strategy, classifier, batch size and seed; a resumed session keeps its own."""
+    parser.add_argument(
+        "--strategy",
+        type=_strategy,
+        default="margin",
+        help="query strategy of a new session (default: margin)",
+    )
+    parser.add_argument(
+        "--estimator",
+        type=_estimator,
+        default="logreg",
+        help=f"classifier of a new session: {', '.join(ESTIMATORS)} (default: logreg)",
+    )
+    parser.add_argument(
+        "--batch-size", type=_positive_int, default=10, help=f"{batch_help} (default: 10)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="random_state of a new session (default: 0)"
+    )
+
+
 def _add_label_parser(commands):
     label = commands.add_parser(
         "label",
@@ -495,26 +518,8 @@ def _add_label_parser(commands):
         "--classes",
         help="comma-separated classes of a new session (default: those of --test)",
     )
-    label.add_argument(
-        "--strategy",
-        type=_strategy,
-        default="margin",
-        help="query strategy of a new session (default: margin)",
-    )
-    label.add_argument(
-        "--estimator",
-        type=_estimator,
-        default="logreg",
-        help=f"classifier of a new session: {', '.join(ESTIMATORS)} (default: logreg)",
-    )
-    label.add_argument(
-        "--batch-size",
-        type=_positive_int,
-        default=10,
-        help="labels per batch of a new session; it retrains after each (default: 10)",
-    )
-    label.add_argument(
-        "--seed", type=int, default=0, help="random_state of a new session (default: 0)"
+    _add_new_session_options(
+        label, batch_help="labels per batch of a new session; it retrains after each"
     )
     label.add_argument("--annotator", help="name recorded with each label (default: login name)")
     label.add_argument(
@@ -670,27 +675,7 @@ def _add_serve_parser(commands):
         "--classes",
         help="comma-separated classes of a new session (default: any label, learnt as they come)",
     )
-    studio.add_argument(
-        "--strategy",
-        type=_strategy,
-        default="margin",
-        help="query strategy of a new session (default: margin)",
-    )
-    studio.add_argument(
-        "--estimator",
-        type=_estimator,
-        default="logreg",
-        help=f"classifier of a new session: {', '.join(ESTIMATORS)} (default: logreg)",
-    )
-    studio.add_argument(
-        "--batch-size",
-        type=_positive_int,
-        default=10,
-        help="the learner's batch_size in a new session (default: 10)",
-    )
-    studio.add_argument(
-        "--seed", type=int, default=0, help="random_state of a new session (default: 0)"
-    )
+    _add_new_session_options(studio, batch_help="the learner's batch_size in a new session")
     studio.add_argument(
         "--write-tasks",
         metavar="JSON",
