@@ -185,3 +185,10 @@ def test_simulated_initial_rows_hold_both_values_of_every_label(data):
     with pytest.raises(ValueError, match=r"label column 1 of y has no negative row; every label needs both values"):
         learner.fit(X, Y)
     assert not hasattr(learner, "estimator_")
+
+
+def test_a_single_label_strategy_on_multilabel_y_names_the_ones_that_fit(data):
+    X, Y = data
+    learner = ActiveLearningClassifier()  # margin, by default
+    with pytest.raises(ValueError, match=r"strategies for 'multilabel-indicator' targets: \['binary_minimization', 'coreset', 'kmeans', 'label_cardinality', 'max_entropy'"):
+        learner.fit(X, Y)

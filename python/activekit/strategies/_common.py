@@ -30,6 +30,7 @@ __all__ = [
     "is_one_vs_rest",
     "n_jobs_of",
     "predict_proba",
+    "strategies_for",
     "strategy_label",
     "targets_of",
     "torch_net",
@@ -75,11 +76,11 @@ def check_target_type(strategy, y_or_learner):
     >>> import numpy as np
     >>> from activekit.strategies._common import check_target_type
     >>> check_target_type("margin", np.array([0, 1, 1]))
-    >>> check_target_type("margin", np.array([0.5, 1.25, 2.0]))
+    >>> check_target_type("margin", np.array([0.5, 1.25, 2.0]))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     ValueError: query strategy 'margin' supports targets ['binary', 'multiclass'], not \
-'continuous'
+'continuous'; strategies for 'continuous' targets: ['committee_variance', 'coreset', ...]
     """
     if isinstance(strategy, str):
         from ._registry import _table
@@ -107,8 +108,24 @@ def check_target_type(strategy, y_or_learner):
     if kind not in targets:
         raise ValueError(
             f"query strategy {strategy_label(strategy)!r} supports targets "
-            f"{list(targets)}, not {kind!r}"
+            f"{list(targets)}, not {kind!r}; strategies for {kind!r} targets: "
+            f"{strategies_for(kind)}"
         )
+
+
+def strategies_for(kind):
+    """Sorted names of the registered strategies that support target type ``kind``, hybrids
+    with their default parts included.
+
+    Examples
+    --------
+    >>> from activekit.strategies._common import strategies_for
+    >>> strategies_for("continuous")[:4]
+    ['committee_variance', 'coreset', 'emcm', 'gsx']
+    """
+    from ._registry import _table
+
+    return sorted(name for name, cls in _table().items() if kind in targets_of(cls()))
 
 
 def targets_of(strategy):
