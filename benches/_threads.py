@@ -87,3 +87,24 @@ def merge_top_k(parts, k):
     scores = np.concatenate([p[1] for p in parts])
     order = np.lexsort((idx, -scores))[:k]
     return idx[order], scores[order]
+
+
+def numpy_top_k(scores, k):
+    """The k highest of ``scores`` (indices, scores): highest first, lowest index among ties,
+    as a competent NumPy user writes it (``argpartition``, then a sort of the k)."""
+    k = min(k, scores.size)
+    idx = np.argpartition(-scores, k - 1)[:k]
+    order = np.lexsort((idx, -scores[idx]))
+    idx = idx[order]
+    return idx, scores[idx]
+
+
+def chunked_top_k(score_rows, p, k, threads=1):
+    """NumPy's top k of ``score_rows(p)``; with ``threads`` > 1 over one row chunk of ``p`` a
+    thread, the per-chunk top k merged."""
+
+    def part(lo, hi):
+        idx, scores = numpy_top_k(score_rows(p[lo:hi]), k)
+        return idx + lo, scores
+
+    return merge_top_k(chunked(part, p.shape[0], threads), k)

@@ -33,7 +33,7 @@ import threading
 import time
 
 import numpy as np
-from _threads import ALL_CORES, THREADS, chunked, limit_threads, median_time, merge_top_k
+from _threads import ALL_CORES, THREADS, chunked_top_k, limit_threads, median_time, numpy_top_k
 
 from activekit import _kernels
 
@@ -79,23 +79,9 @@ def numpy_scores(p, measure):
     return -logp.sum(axis=1)
 
 
-def numpy_top_k(scores, k):
-    """The k highest of ``scores`` (indices, scores): highest first, lowest index among ties."""
-    k = min(k, scores.size)
-    idx = np.argpartition(-scores, k - 1)[:k]
-    order = np.lexsort((idx, -scores[idx]))
-    idx = idx[order]
-    return idx, scores[idx]
-
-
 def numpy_uncertainty_top_k(p, measure, k, threads=1):
     """NumPy's top k; with ``threads`` > 1 over one row chunk a thread, per-chunk top k merged."""
-
-    def part(lo, hi):
-        idx, scores = numpy_top_k(numpy_scores(p[lo:hi], measure), k)
-        return idx + lo, scores
-
-    return merge_top_k(chunked(part, p.shape[0], threads), k)
+    return chunked_top_k(lambda rows: numpy_scores(rows, measure), p, k, threads)
 
 
 def rust_uncertainty_top_k(p, measure, k, threads):
