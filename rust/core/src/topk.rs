@@ -7,8 +7,9 @@
 
 use crate::error::{KernelError, Result};
 use crate::real::Real;
-use ndarray::ArrayView1;
+use ndarray::{s, ArrayView1, ArrayView2};
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 /// Rows per parallel block. Large enough to amortise scheduling, small enough to stay in L2.
@@ -116,6 +117,21 @@ impl<T: Real> Job<T> {
             self.best = self.best.merge(other.best);
         }
         self
+    }
+}
+
+/// Rows `start..start + n` of `probs` as one contiguous slice, for the block scorers: borrowed
+/// from a C-contiguous matrix, copied from any other layout, so that every layout gives the
+/// same scores.
+pub(crate) fn contiguous_rows<'a, T: Real>(
+    probs: &ArrayView2<'a, T>,
+    start: usize,
+    n: usize,
+) -> Cow<'a, [T]> {
+    let rows = (*probs).slice_move(s![start..start + n, ..]);
+    match rows.to_slice() {
+        Some(x) => Cow::Borrowed(x),
+        None => Cow::Owned(rows.iter().copied().collect()),
     }
 }
 

@@ -12,8 +12,8 @@ use crate::error::{Input, KernelError, Result};
 use crate::isa::{best_isa, multiversion};
 use crate::names::named;
 use crate::real::Real;
-use crate::topk::{check_k, scores_by_block, top_k_by_block, TopK};
-use ndarray::{s, Array1, ArrayView2};
+use crate::topk::{check_k, contiguous_rows, scores_by_block, top_k_by_block, TopK};
+use ndarray::{Array1, ArrayView2};
 
 /// Which uncertainty measure to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -448,15 +448,8 @@ fn score_block<T: Real>(
     tol: T,
     out: &mut [T],
 ) -> Result<()> {
-    let rows = probs.slice(s![start..start + out.len(), ..]);
-    let copy;
-    let x = match rows.as_slice() {
-        Some(x) => x,
-        None => {
-            copy = rows.iter().copied().collect::<Vec<T>>();
-            &copy[..]
-        }
-    };
+    let rows = contiguous_rows(probs, start, out.len());
+    let x = &rows[..];
     let zero = RowStats {
         sum: T::zero(),
         min: T::zero(),
