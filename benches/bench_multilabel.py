@@ -34,20 +34,10 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from activekit._cli import load_dataset
+from activekit._cli import MULTILABEL_STRATEGIES, load_dataset
 from activekit.evaluation import evaluate_strategies
 
-STRATEGIES = [
-    "random",
-    "mean_entropy",
-    "max_entropy",
-    "binary_minimization",
-    "max_loss",
-    "mean_max_loss",
-    "mmc",
-    "label_cardinality",
-    "coreset",
-]
+STRATEGIES = [*MULTILABEL_STRATEGIES, "coreset"]
 BUDGET, N_INITIAL, BATCH = 500, 20, 40
 
 

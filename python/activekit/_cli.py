@@ -20,6 +20,7 @@ import numpy as np
 
 from .session import SessionBusyError
 from .strategies import get_strategy_names
+from .strategies._registry import multilabel_only_strategies
 
 __all__ = ["main"]
 
@@ -35,16 +36,8 @@ REGRESSION_STRATEGIES = ("random", "committee_variance", "emcm", "gsx", "gsy", "
 #: "activekit[multilabel]"``), read from there without a download.
 MULTILABEL_DATASETS = ("yeast",)
 MULTILABEL_ESTIMATORS = ("logreg",)
-MULTILABEL_STRATEGIES = (
-    "random",
-    "mean_entropy",
-    "max_entropy",
-    "binary_minimization",
-    "max_loss",
-    "mean_max_loss",
-    "mmc",
-    "label_cardinality",
-)
+#: random, then every strategy for multi-label targets only, in the registry's order.
+MULTILABEL_STRATEGIES = ("random", *multilabel_only_strategies())
 
 
 class _Task(NamedTuple):

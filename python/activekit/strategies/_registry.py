@@ -37,7 +37,13 @@ from . import (
     _uncertainty,
 )
 
-__all__ = ["get_strategy", "get_strategy_names", "registered_classes", "resolve_strategy"]
+__all__ = [
+    "get_strategy",
+    "get_strategy_names",
+    "multilabel_only_strategies",
+    "registered_classes",
+    "resolve_strategy",
+]
 
 
 def registered_classes():
@@ -77,6 +83,13 @@ def registered_classes():
         _multilabel.LabelCardinalityInconsistency,
         _hybrid.EpsilonGreedy,
         _adaptive.ActiveLearningByLearning,
+    )
+
+
+def multilabel_only_strategies():
+    """Names of the strategies for multi-label targets alone, in the table's order."""
+    return tuple(
+        cls.name for cls in registered_classes() if cls._targets == ("multilabel-indicator",)
     )
 
 
