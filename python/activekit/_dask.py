@@ -234,15 +234,20 @@ def _rank_block(learner, strategy, block, offset, k, seed, with_rows):
     # block, also where the threaded scheduler hands every block the same objects.
     strategy = copy.copy(learner.query_strategy_ if strategy is None else strategy)
     rows = _validate_block(learner, block)
-    k = min(k, rows.shape[0])
+    idx, scores = _choose(learner, strategy, rows, min(k, rows.shape[0]), seed)
+    return offset + idx, scores, (rows[idx] if with_rows else None)
+
+
+def _choose(learner, strategy, rows, k, seed):
+    """The strategy's ``k`` picks among ``rows`` (positions in them) and, for a ranking
+    strategy, their scores; on the learner's device, as ``query`` runs it."""
     with _device.device_scope(learner.device):
         if callable(getattr(strategy, "rank", None)):
             idx, scores = strategy.rank(learner, rows, k, random_state=seed)
             scores = np.asarray(scores)
         else:
             idx, scores = strategy.select(learner, rows, k, random_state=seed), None
-    idx = np.asarray(idx, dtype=np.int64)
-    return offset + idx, scores, (rows[idx] if with_rows else None)
+    return np.asarray(idx, dtype=np.int64), scores
 
 
 def _merge_top(parts, k):
@@ -327,7 +332,6 @@ def _sum_parts(parts, _):
 def _two_stage(dask, learner, strategy, X, k, seed):
     from sklearn.utils import check_random_state
 
-    per_chunk = k
     rng = check_random_state(seed)
     node = _learner_node(dask, learner)
     node_s = _strategy_node(dask, learner, strategy)
@@ -341,7 +345,7 @@ def _two_stage(dask, learner, strategy, X, k, seed):
     seeds = [draw_seed(rng) for _ in blocks]
     final_seed = draw_seed(rng)
     parts = [
-        dask.delayed(_rank_block, pure=True)(node, node_s, b, o, per_chunk, s, True)
+        dask.delayed(_rank_block, pure=True)(node, node_s, b, o, k, s, True)
         for b, o, s in zip(blocks, offsets, seeds, strict=True)
     ]
     parts = dask.compute(*parts)
@@ -349,11 +353,6 @@ def _two_stage(dask, learner, strategy, X, k, seed):
     rows = np.concatenate([p[2] for p in parts])
     order = np.argsort(idx, kind="stable")
     idx, rows = idx[order], rows[order]
-    k = min(k, len(idx))
-    with _device.device_scope(learner.device):
-        if callable(getattr(strategy, "rank", None)):
-            top, scores = strategy.rank(learner, rows, k, random_state=final_seed)
-            scores = np.asarray(scores)
-        else:
-            top, scores = strategy.select(learner, rows, k, random_state=final_seed), None
-    return idx[np.asarray(top, dtype=np.intp)], scores
+    # Each block gave min(k, its rows) candidates, so the union holds at least k.
+    top, scores = _choose(learner, strategy, rows, k, final_seed)
+    return idx[top], scores
