@@ -414,12 +414,12 @@ class BaseActiveLearner(LockedMixin, MetaEstimatorMixin, BaseEstimator):
                 f"return_scores must be True or False, got {type(return_scores).__name__} "
                 f"{return_scores!r}"
             )
-        seed = self.random_state  # an int or None as it is; a RandomState gives one a call
-        if isinstance(seed, np.random.RandomState):
-            seed = draw_seed(seed)
-        if _dask.is_dask_collection(X_pool):  # scored where its chunks are (activekit._dask)
-            return _dask.query_dask(self, X_pool, n_instances, seed, return_scores)
-        X_pool = self._validate_X(X_pool, reset=False)
+        on_dask = _dask.is_dask_collection(X_pool)  # scored where its chunks are
+        if on_dask:
+            names = getattr(self, "feature_names_in_", None)
+            X_pool = _dask.as_row_chunks(X_pool, self.n_features_in_, names)
+        else:
+            X_pool = self._validate_X(X_pool, reset=False)
         n_pool = _num_samples(X_pool)
         if isinstance(n_instances, bool) or not isinstance(n_instances, Integral):
             raise TypeError(
@@ -432,13 +432,18 @@ class BaseActiveLearner(LockedMixin, MetaEstimatorMixin, BaseEstimator):
             )
         n_instances = int(n_instances)
         strategy = self.query_strategy_
-        if not return_scores:
-            return self._select(X_pool, n_instances, seed)
-        if not callable(getattr(strategy, "rank", None)):
+        if return_scores and not callable(getattr(strategy, "rank", None)):
             raise ValueError(
                 f"return_scores=True needs a ranking strategy (one with a rank method); "
                 f"{strategy_label(strategy)!r} does not score rows"
             )
+        seed = self.random_state  # an int or None as it is; a RandomState gives one a call
+        if isinstance(seed, np.random.RandomState):
+            seed = draw_seed(seed)
+        if on_dask:
+            return _dask.query_dask(self, X_pool, n_instances, seed, return_scores)
+        if not return_scores:
+            return self._select(X_pool, n_instances, seed)
         with _device.device_scope(self.device):
             indices, scores = strategy.rank(self, X_pool, n_instances, random_state=seed)
         return check_selection(indices, n_pool, n_instances, strategy), np.asarray(scores)

@@ -43,14 +43,12 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from numbers import Integral
 
 import numpy as np
 
 from . import _device, _kernels
 from ._dependencies import import_optional
 from ._random import draw_seed
-from .strategies._common import strategy_label
 
 __all__ = ["is_dask_collection", "query_dask"]
 
@@ -135,31 +133,12 @@ def _frame_to_array(X, feature_names=None):
 
 
 def query_dask(learner, X, n_instances, seed, return_scores):
-    """``learner.query`` for a Dask pool ``X``: global positions (and scores)."""
+    """``learner.query`` for a Dask pool ``X`` (from :func:`as_row_chunks`) once ``query`` has
+    checked its arguments: global positions (and scores)."""
     dask = import_optional("dask", extra="dask")
-    X = as_row_chunks(X, learner.n_features_in_, getattr(learner, "feature_names_in_", None))
-    n_pool = X.shape[0]
-    _check_n_instances(n_instances, n_pool)
-    strategy = learner.query_strategy_
-    if return_scores and not callable(getattr(strategy, "rank", None)):
-        raise ValueError(
-            f"return_scores=True needs a ranking strategy (one with a rank method); "
-            f"{strategy_label(strategy)!r} does not score rows"
-        )
-    indices, scores = _select(dask, learner, strategy, X, n_instances, seed)
+    indices, scores = _select(dask, learner, learner.query_strategy_, X, n_instances, seed)
     indices = np.asarray(indices, dtype=np.intp)
     return (indices, scores) if return_scores else indices
-
-
-def _check_n_instances(n_instances, n_pool):
-    if isinstance(n_instances, bool) or not isinstance(n_instances, Integral):
-        raise TypeError(
-            f"n_instances must be an integer, got {type(n_instances).__name__} {n_instances!r}"
-        )
-    if not 1 <= n_instances <= n_pool:
-        raise ValueError(
-            f"n_instances must be between 1 and the pool size ({n_pool}), got {n_instances}"
-        )
 
 
 def _select(dask, learner, strategy, X, k, seed):
