@@ -23,7 +23,7 @@ DTYPES = [np.float32, np.float64]
 def tolerance(dtype, n_labels):
     """``(atol, rtol)`` of the kernel's scores against the float64 reference.
 
-    Each term is within a few ulps (the logarithm's 2 ulp, ``1 - p`` rounded once); the
+    Each term is within a few ulps (the logarithm's 3.34 ulp, ``1 - p`` rounded once); the
     means add ``L`` non-negative terms in order (relative error below ``L`` eps). ``atol``
     covers the entropy's ``(1 - p) ln(1 - p)`` for ``p`` below eps, where ``1 - p`` rounds
     to 1 and the term (at most ``p``) is lost, and subnormal ``p``, whose terms count as 0.

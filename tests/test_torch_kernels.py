@@ -11,6 +11,7 @@ within a tolerance.
 import importlib.util
 import pathlib
 import sys
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from activekit import ActiveLearningClassifier, _backends, _kernels, _native
 from activekit.strategies import RandomSampling, get_strategy
 
 torch = pytest.importorskip("torch")
+from activekit import _torch_kernels as tm  # noqa: E402 (needs torch)
 
 # The device module the kernels and the learner use. Collecting the package's doctests in
 # importlib mode executes a fresh copy of each module into sys.modules, so module state (the
@@ -166,6 +168,53 @@ def test_entropy_terms_are_rusts_bits(dtype):
     committee = np.stack([probs, probs[::-1]])
     got, want = both("committee_scores", committee, "consensus_entropy")
     assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+
+
+def _round_to_f32(x):
+    """The float32 nearest the exact rational ``x``, ties to even (``None`` beyond the largest
+    float32, where rounding goes to infinity)."""
+    if abs(x) > Fraction(float(np.finfo(np.float32).max)):
+        return None
+    guess = np.float32(float(x))  # within one float32 step of the answer
+    with np.errstate(over="ignore"):  # the step above the largest float32 is infinity
+        up, down = (np.nextafter(guess, np.float32(s * np.inf)) for s in (1, -1))
+    near = [down, guess, up]
+    dist = [abs(Fraction(float(v)) - x) if np.isfinite(v) else None for v in near]
+    best = min(d for d in dist if d is not None)
+    ties = [v for v, d in zip(near, dist, strict=True) if d == best]
+    return min(ties, key=lambda v: int(v.view(np.uint32)) & 1)
+
+
+f32s = st.floats(width=32, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=500)
+@given(a=f32s, b=f32s, c=f32s)
+def test_twin_fma32_rounds_once(a, b, c):
+    # The twin's fused multiply-add (Rust's f32::mul_add, which the f32 logarithm is built
+    # from) against exact rational arithmetic: a * b + c rounded once to nearest, ties to even.
+    exact = Fraction(a) * Fraction(b) + Fraction(c)
+    want = _round_to_f32(exact)
+    if want is None:
+        return
+    got = tm._fma32(torch.tensor([a], dtype=torch.float32), torch.tensor([b], dtype=torch.float32), c)
+    got = got.numpy()[0]
+    assert got.view(np.uint32) == want.view(np.uint32) or (got == 0 and want == 0), (got, want)
+
+
+def test_twin_fma32_on_double_rounding_traps():
+    # (1 + 2^-12)^2 = 1 + 2^-11 + 2^-24 is a float32 midpoint; adding 2^-80 puts the exact
+    # value just above it (just below, negated). Rounded to float64 first it is the midpoint,
+    # which float32 rounds to even, the wrong way: the naive emulation fails here.
+    a = np.float32(1 + 2.0**-12)
+    for sign in (1, -1):
+        args = (np.float32(sign * a), a, np.float32(sign * 2.0**-80))
+        a_, b_, c_ = (Fraction(float(v)) for v in args)
+        want = _round_to_f32(a_ * b_ + c_)
+        naive = np.float32(np.float64(args[0]) * np.float64(args[1]) + np.float64(args[2]))
+        assert naive != want
+        got = tm._fma32(*(torch.tensor([v]) for v in args)).numpy()[0]
+        assert got.view(np.uint32) == want.view(np.uint32)
 
 
 @FEW

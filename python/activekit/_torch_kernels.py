@@ -123,15 +123,26 @@ def top_k(scores, k):
 # Uncertainty and committee disagreement over probabilities
 
 
-# The logarithm of rust/core/src/ln.rs, operation for operation: x = 2^k m with m in
-# [sqrt(1/2), sqrt(2)) from the bits, then a polynomial. Each torch operation below rounds once,
-# as each Rust one does (no fused multiply-add: every product and sum is its own kernel), so a
-# normal positive value gets Rust's bits on any device; only the sums over classes are added in
-# another order. Constants are exact in the tensor's dtype.
-_SQRT_HALF_BITS_F32 = 0x3F3504F3
-_SQRT_HALF_MANT_F32 = _SQRT_HALF_BITS_F32 - (126 << 23)
+# The logarithms of rust/core/src/ln.rs, operation for operation. f32: x = 2^n (1 + r) with
+# 1 + r in [2/3, 4/3) from the bits, then a polynomial by fused multiply-adds (_fma32); f64:
+# x = 2^k m with m in [sqrt(1/2), sqrt(2)), then fdlibm's polynomial. Each torch operation
+# below rounds once, as each Rust one does (every product and sum is its own kernel, and
+# _fma32 rounds once), so a normal positive value gets Rust's bits on any device; only the sums
+# over classes are added in another order. Constants are exact in the tensor's dtype.
+_OFF_F32 = 0x3F2AAAAB
 _LN2_F32 = float(np.float32(math.log(2)))
-_P_F32 = tuple(float(np.float32(c)) for c in (8.333347e-2, 1.2492983e-2, 2.3337197e-3))
+_C_F32 = tuple(
+    float.fromhex(h)
+    for h in (
+        "-0x1.ffffc8p-2",
+        "0x1.555d7cp-2",
+        "-0x1.00187cp-2",
+        "0x1.961348p-3",
+        "-0x1.4f9934p-3",
+        "0x1.5a9aa2p-3",
+        "-0x1.3e737cp-3",
+    )
+)
 _SQRT_HALF_BITS_F64 = 0x3FE6A09E667F3BCD
 _SQRT_HALF_MANT_F64 = _SQRT_HALF_BITS_F64 - (1022 << 52)
 _LN2_HI = 6.93147180369123816490e-01
@@ -147,19 +158,48 @@ _LG = (
 )
 
 
+def _fma32(a, b, c):
+    """``a * b + c`` rounded once to float32, as Rust's ``f32::mul_add`` (an FMA instruction).
+
+    torch has no fused multiply-add it promises on every device, so this is exact arithmetic in
+    float64: ``a * b`` of two float32 values is exact in float64 (48 bits of 53); the sum with
+    ``c`` is rounded to odd (rounded to nearest, then, if the error from TwoSum is not zero and
+    the result is even, moved one step toward the exact value), and a value rounded to odd in
+    53 bits rounds to 24 bits as the exact value would (53 >= 24 + 2; Boldo and Melquiond,
+    "Emulation of FMA and correctly rounded sums: proved algorithms using rounding to odd",
+    IEEE Trans. Computers, 2008). Finite inputs whose results are finite, as in the logarithm.
+    """
+    a = torch.as_tensor(a, dtype=torch.float64)
+    b = torch.as_tensor(b, dtype=torch.float64)
+    c = torch.as_tensor(c, dtype=torch.float64)
+    p = a * b
+    s = p + c
+    # TwoSum: the exact error of s = p + c.
+    bv = s - p
+    e = (p - (s - bv)) + (c - bv)
+    even = (s.view(torch.int64) & 1) == 0
+    toward = torch.where(e > 0, math.inf, -math.inf).to(s.dtype)
+    odd = torch.where((e != 0) & even, torch.nextafter(s, toward), s)
+    return odd.to(torch.float32)
+
+
 def _ln_normal(x):
     """``ln x`` for positive normal ``x``, bit for bit as Rust's ``ln_normal_f32``/``_f64``
     (other values give unspecified results, which callers mask out)."""
     if x.dtype == torch.float32:
-        j = x.view(torch.int32) - _SQRT_HALF_MANT_F32
-        k = (j >> 23).to(torch.float32) - 126.0
-        m = ((j & 0x007FFFFF) + _SQRT_HALF_BITS_F32).view(torch.float32)
-        f = m - 1.0
-        s = (f + f) / (m + 1.0)
-        z = s * s
-        p0, p1, p2 = _P_F32
-        p = p0 + z * (p1 + z * p2)
-        return k * _LN2_F32 + (s + s * (z * p))
+        u = x.view(torch.int32) - _OFF_F32
+        n = (u >> 23).to(torch.float32)  # an arithmetic shift, as Rust's on an i32
+        r = ((u & 0x007FFFFF) + _OFF_F32).view(torch.float32) - 1.0
+        r2 = r * r
+        c1, c2, c3, c4, c5, c6, c7 = _C_F32
+        p = _fma32(c6, r, c5)
+        q = _fma32(c4, r, c3)
+        y = _fma32(c2, r, c1)
+        p = _fma32(c7, r2, p)
+        q = _fma32(p, r2, q)
+        y = _fma32(q, r2, y)
+        head = _fma32(_LN2_F32, n, r)
+        return _fma32(y, r2, head)
     j = x.view(torch.int64) - _SQRT_HALF_MANT_F64
     k = (j >> 52).to(torch.float64) - 1022.0  # exact, as Rust's 2^52 trick
     m = ((j & 0x000FFFFFFFFFFFFF) + _SQRT_HALF_BITS_F64).view(torch.float64)

@@ -1,10 +1,15 @@
 //! Runtime choice of instruction set for the kernels compiled more than once.
 //!
 //! The default x86-64 target has only SSE2; hot loops are also compiled under
-//! `#[target_feature]` for AVX2 and AVX-512F and chosen here once per call. Every variant
-//! performs the same IEEE operations in the same order (Rust never contracts a multiply and an
-//! add into an FMA unless asked to), so results are bit-identical across variants; only the
+//! `#[target_feature]` for AVX2 with FMA and for AVX-512F and chosen here once per call. Every
+//! variant performs the same IEEE operations in the same order (Rust never contracts a
+//! multiply and an add into an FMA unless asked to, and a fused multiply-add asked for with
+//! `mul_add` is one correctly rounded operation everywhere: `vfmadd` where the variant has FMA,
+//! libm's `fmaf`/`fma` on the baseline), so results are bit-identical across variants; only the
 //! width of the instructions differs. Each kernel module tests that.
+//!
+//! The AVX2 variant requires FMA as well (every AVX2 processor from Intel and AMD has it), so
+//! that the `mul_add` of the `f32` logarithm is an instruction there, not a library call.
 
 /// Which compiled variant of a kernel's loops to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,11 +28,18 @@ pub(crate) fn best_isa() -> Isa {
         if std::arch::is_x86_feature_detected!("avx512f") {
             return Isa::Avx512;
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if avx2_fma() {
             return Isa::Avx2;
         }
     }
     Isa::Baseline
+}
+
+/// Whether this CPU runs the AVX2 variant: AVX2 and FMA.
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[inline]
+pub(crate) fn avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
 }
 
 /// Every variant this CPU runs, the baseline first (for tests that compare them).
@@ -36,7 +48,7 @@ pub(crate) fn supported_isas() -> Vec<Isa> {
     let mut v = vec![Isa::Baseline];
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
     {
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if avx2_fma() {
             v.push(Isa::Avx2);
         }
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -60,8 +72,8 @@ macro_rules! dispatch {
         match $isa {
             $crate::isa::Isa::Baseline => $baseline($($arg),*),
             #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-            $crate::isa::Isa::Avx2 if std::arch::is_x86_feature_detected!("avx2") => {
-                // SAFETY: the CPU supports AVX2, checked in the match guard.
+            $crate::isa::Isa::Avx2 if $crate::isa::avx2_fma() => {
+                // SAFETY: the CPU supports AVX2 and FMA, checked in the match guard.
                 unsafe { $avx2($($arg),*) }
             }
             #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
@@ -87,7 +99,7 @@ macro_rules! multiversion {
         $(#[$attr])*
         $vis fn $name<$T: $bound>(isa: $crate::isa::Isa, $($arg: $ty),*) {
             #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-            #[target_feature(enable = "avx2")]
+            #[target_feature(enable = "avx2,fma")]
             fn avx2<$T: $bound>($($arg: $ty),*) {
                 $generic($($arg),*)
             }
