@@ -9,7 +9,7 @@
 //! value, a negative entry, or a sum further than `tol` from one is an error naming the row.
 
 use crate::error::{Input, KernelError, Result};
-use crate::isa::{best_isa, multiversion};
+use crate::isa::{best_isa, multiversion, Isa};
 use crate::names::named;
 use crate::real::Real;
 use crate::topk::{check_k, contiguous_rows, scores_by_block, top_k_by_block, TopK};
@@ -102,17 +102,6 @@ impl<T: Real, const W: usize> Acc<T, W> {
         }
     }
 
-    /// Entropy's [`Acc::push`] with the terms `t[l] = v[l].xlogx()` already computed.
-    #[inline(always)]
-    fn push_terms(&mut self, v: &[T; W], t: &[T; W]) {
-        for l in 0..W {
-            let x = v[l];
-            self.sum[l] = self.sum[l] + x;
-            self.min[l] = if x < self.min[l] { x } else { self.min[l] };
-            self.a[l] = self.a[l] + t[l];
-        }
-    }
-
     #[inline(always)]
     fn push<const K: u8>(&mut self, v: &[T; W]) {
         for l in 0..W {
@@ -173,13 +162,13 @@ impl<T: Real, const W: usize> Acc<T, W> {
     }
 }
 
-/// Statistics of a row of at least [`LANES`] values: element `j` goes to lane `j % LANES`;
+/// The lanes of a row of at least [`LANES`] values: element `j` goes to lane `j % LANES`;
 /// the last partial chunk is read as the row's last `LANES` values with the lanes already
 /// seen replaced by zeros (which change no statistic that a valid row is scored on, and no
-/// validity check); then the lanes are folded pairwise, 16 -> 8 -> 4 -> 2 -> 1. The order
-/// depends only on the row's length.
+/// validity check). [`wide_row`] and [`fold_group`] then fold the lanes pairwise,
+/// 16 -> 8 -> 4 -> 2 -> 1. The order depends only on the row's length.
 #[inline(always)]
-fn wide_row<T: Real, const K: u8>(row: &[T]) -> RowStats<T> {
+fn wide_row_lanes<T: Real, const K: u8>(row: &[T]) -> Acc<T, LANES> {
     let mut acc = Acc::<T, LANES>::new::<K>();
     let mut chunks = row.chunks_exact(LANES);
     for chunk in &mut chunks {
@@ -198,6 +187,14 @@ fn wide_row<T: Real, const K: u8>(row: &[T]) -> RowStats<T> {
             acc.push::<K>(&v);
         }
     }
+    acc
+}
+
+/// Statistics of a row of at least [`LANES`] values: [`wide_row_lanes`], folded.
+#[cfg(test)]
+#[inline(always)]
+fn wide_row<T: Real, const K: u8>(row: &[T]) -> RowStats<T> {
+    let mut acc = wide_row_lanes::<T, K>(row);
     const _: () = assert!(LANES == 16);
     acc.fold::<K, 8>();
     acc.fold::<K, 4>();
@@ -206,73 +203,205 @@ fn wide_row<T: Real, const K: u8>(row: &[T]) -> RowStats<T> {
     acc.lane(0)
 }
 
-/// [`wide_row`] for entropy over rows of `c` values (`c >= LANES`) whose terms
-/// `terms[j] = xs[j].xlogx()` are already computed: the same lanes, the same operations in the
-/// same order, so the same scores and the same errors.
-///
-/// The last partial chunk is masked by multiplying by ones and zeros, which the compiler turns
-/// into vector operations (the selects of [`wide_row`] went lane by lane here, 1.4x slower).
-/// A lane kept is multiplied by one: its bits. A lane dropped adds `v * 0` to its sum and its
-/// term `t * 0` to `a` instead of `+0`: for finite `v` and `t` that is `±0`, and a lane's sum
-/// and `a` are never `-0` (they start at `+0`, `xlogx` is never `-0`, and `-0` comes only from
-/// adding two `-0`), so adding `±0` leaves them as they are. Its `min` may get `-0` instead of
-/// `+0`, which `finish` reads alike (it prints `min` only when negative, and then the row's
-/// negative value is the minimum). An infinite or NaN `v` or `t` makes that lane NaN where
-/// [`wide_row`]'s was not, only in a row that has that value, so a NaN or infinite sum already
-/// (the row is rejected with a message that prints no number) or a term of `+inf` (a value so
-/// large that only a tolerance above `1e36` accepts it, whose score is `max(-inf, 0) = 0`
-/// either way, as `max` ignores NaN). The test `terms_path_scores_as_wide_row` checks this
-/// against [`wide_row`].
+/// Rows folded together by [`fold_group`].
+const GROUP: usize = 16;
+
+/// The statistics of up to [`GROUP`] rows from their lanes, each row folded as [`wide_row`]
+/// folds it (lane `l` with lane `l + h` for `h` = 8, 4, 2, 1); on AVX-512 in `f32`, sixteen
+/// rows at once ([`fold_group_avx512`], the same operations on the same operands). Unused rows
+/// of `rows` are ignored; `rows` is left folded (lane 0 of each).
 #[inline(always)]
-fn wide_entropy_rows<T: Real>(xs: &[T], terms: &[T], c: usize, out: &mut [RowStats<T>]) {
-    let r = c % LANES;
-    let from = c.saturating_sub(LANES);
-    // keep[l] = 1 if l >= LANES - r else 0.
-    let mut keep = [T::zero(); LANES];
-    for (l, k) in keep.iter_mut().enumerate() {
-        if l + r >= LANES {
-            *k = T::one();
+fn fold_group<T: Real, const K: u8>(
+    rows: &mut [Acc<T, LANES>; GROUP],
+    fold16: bool,
+    out: &mut [RowStats<T>; GROUP],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if fold16 && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+        // SAFETY: `T` is `f32` (checked just above), so the casts change no type; `fold16` is
+        // true only where the CPU has AVX-512F (`block_stats_with` checks).
+        unsafe {
+            let rows = &*(rows as *const [Acc<T, LANES>; GROUP]).cast::<[Acc<f32, LANES>; GROUP]>();
+            let out = &mut *(out as *mut [RowStats<T>; GROUP]).cast::<[RowStats<f32>; GROUP]>();
+            fold_group_avx512::<K>(rows, out);
         }
+        return;
     }
-    for ((row, tr), o) in xs.chunks_exact(c).zip(terms.chunks_exact(c)).zip(out) {
-        let mut acc = Acc::<T, LANES>::new::<ENTROPY>();
-        for (v, t) in row.chunks_exact(LANES).zip(tr.chunks_exact(LANES)) {
-            if let (Ok(v), Ok(t)) = (<&[T; LANES]>::try_from(v), <&[T; LANES]>::try_from(t)) {
-                acc.push_terms(v, t);
-            }
-        }
-        if r > 0 {
-            let (lv, lt) = (
-                row.get(from..).unwrap_or(&[]),
-                tr.get(from..).unwrap_or(&[]),
-            );
-            if let (Ok(lv), Ok(lt)) = (<&[T; LANES]>::try_from(lv), <&[T; LANES]>::try_from(lt)) {
-                let mut v = [T::zero(); LANES];
-                let mut t = [T::zero(); LANES];
-                for l in 0..LANES {
-                    v[l] = lv[l] * keep[l];
-                    t[l] = lt[l] * keep[l];
-                }
-                acc.push_terms(&v, &t);
-            }
-        }
-        acc.fold::<ENTROPY, 8>();
-        acc.fold::<ENTROPY, 4>();
-        acc.fold::<ENTROPY, 2>();
-        acc.fold::<ENTROPY, 1>();
+    let _ = fold16;
+    for (acc, o) in rows.iter_mut().zip(out.iter_mut()) {
+        const _: () = assert!(LANES == 16);
+        acc.fold::<K, 8>();
+        acc.fold::<K, 4>();
+        acc.fold::<K, 2>();
+        acc.fold::<K, 1>();
         *o = acc.lane(0);
     }
 }
 
-/// Whether entropy over rows of `c >= LANES` values takes its terms in a separate pass
-/// ([`wide_entropy_rows`]): when the lanes that [`wide_row`] computes a logarithm for in vain
-/// (`LANES - c % LANES` in the last chunk) are more than a sixteenth of the row. The separate
-/// pass takes no logarithm in vain but stores and reloads every term, about 8% of the time of
-/// a logarithm; measured in `docs/rust-kernels.md`.
-#[inline(always)]
-fn entropy_by_terms(c: usize) -> bool {
-    let wasted = (LANES - c % LANES) % LANES;
-    (LANES..=WIDE_TERMS).contains(&c) && wasted * 16 > c
+/// [`fold_group`] for sixteen rows of `f32` lanes at once. Folding one row at a time leaves
+/// most of each vector idle and spends shuffles and scalar operations on every level (about a
+/// fifth of entropy's time at 100 classes, and of least confident's); here each level pairs
+/// two vectors so that every lane of the result is used: after the first level rows
+/// `(2p, 2p + 1)` share a vector (lanes `0..8` of each row against `8..16`), after the second
+/// four rows, after the third eight, after the last all sixteen, row `4 j + q` in lane
+/// `4 q + j`. Each lane of a result is the operation of [`Acc::fold`] on the same two lanes
+/// of the same row, in the same operand order, so the bits are those of the row folded alone:
+/// `_mm512_min_ps(hi, lo)` is `if hi < lo { hi } else { lo }` (MINPS returns its second
+/// operand when the comparison is false, NaN included), `_mm512_max_ps(hi, lo)` is
+/// `if hi > lo { hi } else { lo }`, and margin's `push_top2(top1, top2, v)` is
+/// `(max(top1, v), max(top2, min(v, top1)))` in that operand order. About 45 vector operations
+/// a statistic for sixteen rows instead of about 8 a row; `group_fold_is_wide_rows_fold`
+/// checks the bits against [`wide_row`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fold_group_avx512<const K: u8>(
+    rows: &[Acc<f32, LANES>; GROUP],
+    out: &mut [RowStats<f32>; GROUP],
+) {
+    use std::arch::x86_64::{
+        __m512, _mm512_add_ps, _mm512_loadu_ps, _mm512_max_ps, _mm512_min_ps, _mm512_shuffle_f32x4,
+        _mm512_shuffle_ps, _mm512_storeu_ps,
+    };
+
+    #[derive(Clone, Copy)]
+    struct V {
+        sum: __m512,
+        min: __m512,
+        a: __m512,
+        b: __m512,
+    }
+
+    // Closures, not nested functions: they inherit this function's target feature, so the
+    // intrinsics inline.
+    // `(first, second)` operands of the fold at level `h` for the rows of `x` and `y`.
+    let split = |x: __m512, y: __m512, h: usize| -> (__m512, __m512) {
+        match h {
+            8 => (
+                _mm512_shuffle_f32x4::<0x44>(x, y),
+                _mm512_shuffle_f32x4::<0xEE>(x, y),
+            ),
+            4 => (
+                _mm512_shuffle_f32x4::<0x88>(x, y),
+                _mm512_shuffle_f32x4::<0xDD>(x, y),
+            ),
+            2 => (
+                _mm512_shuffle_ps::<0x44>(x, y),
+                _mm512_shuffle_ps::<0xEE>(x, y),
+            ),
+            _ => (
+                _mm512_shuffle_ps::<0x88>(x, y),
+                _mm512_shuffle_ps::<0xDD>(x, y),
+            ),
+        }
+    };
+    let level = |x: V, y: V, h: usize| -> V {
+        let (s0, s1) = split(x.sum, y.sum, h);
+        let (m0, m1) = split(x.min, y.min, h);
+        let (a0, a1) = split(x.a, y.a, h);
+        let sum = _mm512_add_ps(s0, s1);
+        let min = _mm512_min_ps(m1, m0);
+        match K {
+            LEAST_CONFIDENT => V {
+                sum,
+                min,
+                a: _mm512_max_ps(a1, a0),
+                b: x.b,
+            },
+            MARGIN => {
+                let (b0, b1) = split(x.b, y.b, h);
+                // push_top2(a0, b0, a1), then push_top2(.., .., b1).
+                let t2 = _mm512_max_ps(b0, _mm512_min_ps(a1, a0));
+                let t1 = _mm512_max_ps(a0, a1);
+                let t2 = _mm512_max_ps(t2, _mm512_min_ps(b1, t1));
+                let t1 = _mm512_max_ps(t1, b1);
+                V {
+                    sum,
+                    min,
+                    a: t1,
+                    b: t2,
+                }
+            }
+            _ => V {
+                sum,
+                min,
+                a: _mm512_add_ps(a0, a1),
+                b: x.b,
+            },
+        }
+    };
+
+    // SAFETY (loads and stores): each pointer is to a `[f32; 16]`, 16 readable (writable)
+    // values, and the `loadu`/`storeu` forms need no alignment.
+    let load = |r: &Acc<f32, LANES>| unsafe {
+        V {
+            sum: _mm512_loadu_ps(r.sum.as_ptr()),
+            min: _mm512_loadu_ps(r.min.as_ptr()),
+            a: _mm512_loadu_ps(r.a.as_ptr()),
+            b: _mm512_loadu_ps(r.b.as_ptr()),
+        }
+    };
+    let v: [V; GROUP] = std::array::from_fn(|r| load(&rows[r]));
+    let c: [V; 8] = std::array::from_fn(|p| level(v[2 * p], v[2 * p + 1], 8));
+    let d: [V; 4] = std::array::from_fn(|p| level(c[2 * p], c[2 * p + 1], 4));
+    let e: [V; 2] = std::array::from_fn(|p| level(d[2 * p], d[2 * p + 1], 2));
+    let f = level(e[0], e[1], 1);
+    let mut lanes = Acc::<f32, LANES>::new::<K>();
+    unsafe {
+        _mm512_storeu_ps(lanes.sum.as_mut_ptr(), f.sum);
+        _mm512_storeu_ps(lanes.min.as_mut_ptr(), f.min);
+        _mm512_storeu_ps(lanes.a.as_mut_ptr(), f.a);
+        if K == MARGIN {
+            _mm512_storeu_ps(lanes.b.as_mut_ptr(), f.b);
+        }
+    }
+    for (r, o) in out.iter_mut().enumerate() {
+        *o = lanes.lane(4 * (r % 4) + r / 4);
+    }
+}
+
+/// Rows' lanes waiting to be folded [`GROUP`] at a time into `out`, in row order.
+struct Group<'a, T> {
+    lanes: [Acc<T, LANES>; GROUP],
+    len: usize,
+    fold16: bool,
+    out: std::slice::IterMut<'a, RowStats<T>>,
+}
+
+impl<'a, T: Real> Group<'a, T> {
+    #[inline(always)]
+    fn new<const K: u8>(out: &'a mut [RowStats<T>], fold16: bool) -> Self {
+        Self {
+            lanes: std::array::from_fn(|_| Acc::new::<K>()),
+            len: 0,
+            fold16,
+            out: out.iter_mut(),
+        }
+    }
+
+    #[inline(always)]
+    fn push<const K: u8>(&mut self, acc: Acc<T, LANES>) {
+        if let Some(slot) = self.lanes.get_mut(self.len) {
+            *slot = acc;
+        }
+        self.len += 1;
+        if self.len == GROUP {
+            self.flush::<K>();
+        }
+    }
+
+    /// Fold the rows waiting (if any) into the next slots of `out`.
+    #[inline(always)]
+    fn flush<const K: u8>(&mut self) {
+        if self.len > 0 {
+            let mut stats = [RowStats::zero(); GROUP];
+            fold_group::<T, K>(&mut self.lanes, self.fold16, &mut stats);
+            // `stats` first: `zip` stops at its end without taking another slot of `out`.
+            for (st, o) in stats[..self.len].iter().zip(&mut self.out) {
+                *o = *st;
+            }
+            self.len = 0;
+        }
+    }
 }
 
 /// Statistics of a row shorter than [`LANES`]: its values in order.
@@ -288,36 +417,26 @@ fn narrow_row<T: Real, const K: u8>(row: &[T]) -> RowStats<T> {
 /// Rows per pass of the narrow-row entropy path: its scratch lives on the stack.
 const NARROW_ROWS: usize = 64;
 
-/// Terms per pass of the wide-row entropy path ([`wide_entropy_rows`]): its scratch lives on
-/// the stack and, with the values it is computed from, in L1. 1024 was faster than 512, 2048
-/// and 4096 at 24 to 500 classes (`docs/rust-kernels.md`).
-const WIDE_TERMS: usize = 1024;
-
 /// Statistics of every row of `x`, `c` values per row (`c >= 1`), into `out`.
 ///
-/// Rows of at least [`LANES`] values are reduced one at a time across lanes ([`wide_row`]);
-/// for entropy at the widths that [`entropy_by_terms`] picks, the `p ln p` terms of as many
-/// rows as fit in [`WIDE_TERMS`] are first computed in one elementwise pass and then reduced
-/// in the lanes of [`wide_row`] ([`wide_entropy_rows`]), with the same scores.
-/// Shorter rows are reduced in order, one row at a time ([`narrow_row`]); for entropy the
+/// Rows of at least [`LANES`] values are reduced across lanes one at a time
+/// ([`wide_row_lanes`]) and their lanes folded sixteen rows at a time ([`Group`],
+/// [`fold_group`]), with the scores of [`wide_row`]. Shorter rows are reduced in order, one row at a time ([`narrow_row`]); for entropy the
 /// `p ln p` terms of [`NARROW_ROWS`] rows are first computed in one elementwise pass, which
 /// vectorises, and then summed per row in the same order as [`narrow_row`], with the same bits.
 #[inline(always)]
-fn block_stats_impl<T: Real, const K: u8>(x: &[T], c: usize, out: &mut [RowStats<T>]) {
-    if K == ENTROPY && entropy_by_terms(c) {
-        let mut scratch = [T::zero(); WIDE_TERMS];
-        let rows = WIDE_TERMS / c;
-        for (xs, os) in x.chunks(rows * c).zip(out.chunks_mut(rows)) {
-            for (t, &v) in scratch.iter_mut().zip(xs) {
-                *t = v.xlogx();
-            }
-            let terms = scratch.get(..xs.len()).unwrap_or(&[]);
-            wide_entropy_rows(xs, terms, c, os);
+fn block_stats_impl<T: Real, const K: u8>(
+    x: &[T],
+    c: usize,
+    fold16: bool,
+    out: &mut [RowStats<T>],
+) {
+    if c >= LANES {
+        let mut group = Group::new::<K>(out, fold16);
+        for row in x.chunks_exact(c) {
+            group.push::<K>(wide_row_lanes::<T, K>(row));
         }
-    } else if c >= LANES {
-        for (row, o) in x.chunks_exact(c).zip(out.iter_mut()) {
-            *o = wide_row::<T, K>(row);
-        }
+        group.flush::<K>();
     } else if K == ENTROPY {
         let mut scratch = [T::zero(); NARROW_ROWS * LANES];
         for (xs, os) in x.chunks(NARROW_ROWS * c).zip(out.chunks_mut(NARROW_ROWS)) {
@@ -347,11 +466,17 @@ fn block_stats_impl<T: Real, const K: u8>(x: &[T], c: usize, out: &mut [RowStats
 }
 
 #[inline(always)]
-fn block_stats_generic<T: Real>(x: &[T], c: usize, kind: Uncertainty, out: &mut [RowStats<T>]) {
+fn block_stats_generic<T: Real>(
+    x: &[T],
+    c: usize,
+    kind: Uncertainty,
+    fold16: bool,
+    out: &mut [RowStats<T>],
+) {
     match kind {
-        Uncertainty::LeastConfident => block_stats_impl::<T, LEAST_CONFIDENT>(x, c, out),
-        Uncertainty::Margin => block_stats_impl::<T, MARGIN>(x, c, out),
-        Uncertainty::Entropy => block_stats_impl::<T, ENTROPY>(x, c, out),
+        Uncertainty::LeastConfident => block_stats_impl::<T, LEAST_CONFIDENT>(x, c, fold16, out),
+        Uncertainty::Margin => block_stats_impl::<T, MARGIN>(x, c, fold16, out),
+        Uncertainty::Entropy => block_stats_impl::<T, ENTROPY>(x, c, fold16, out),
     }
 }
 
@@ -360,14 +485,31 @@ fn block_stats_generic<T: Real>(x: &[T], c: usize, kind: Uncertainty, out: &mut 
 // (`crate::isa`; checked by a test).
 
 multiversion! {
-    /// Statistics of every row of the row-major block `x` (`c` values per row) into `out`, with
-    /// the variant `isa` of [`block_stats_generic`].
-    fn block_stats_with<T: Real>(
+    /// [`block_stats_generic`] compiled for `isa`; `fold16` says whether rows may be folded sixteen at a time by
+    /// [`fold_group_avx512`].
+    fn block_stats_variant<T: Real>(
         x: &[T],
         c: usize,
         kind: Uncertainty,
+        fold16: bool,
         out: &mut [RowStats<T>],
     ) = block_stats_generic;
+}
+
+/// Statistics of every row of the row-major block `x` (`c` values per row) into `out`, with
+/// the variant `isa` of [`block_stats_generic`].
+fn block_stats_with<T: Real>(
+    isa: Isa,
+    x: &[T],
+    c: usize,
+    kind: Uncertainty,
+    out: &mut [RowStats<T>],
+) {
+    #[cfg(target_arch = "x86_64")]
+    let fold16 = isa == Isa::Avx512 && std::arch::is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    let fold16 = false;
+    block_stats_variant(isa, x, c, kind, fold16, out);
 }
 
 /// Statistics of every row of the row-major block `x` (`c` values per row) into `out`, on the
@@ -520,7 +662,7 @@ pub fn uncertainty_top_k<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::isa::Isa;
+
     use crate::testing::XorShift;
     use ndarray::{array, Array2};
     use proptest::prelude::*;
@@ -682,84 +824,59 @@ mod tests {
         x
     }
 
-    /// The entropy of every row through the terms pass and through the block kernel on every
-    /// instruction set, against [`wide_row`] one row at a time (the algorithm before the terms
-    /// pass): the same `Ok` bits or the same error for each tolerance, and for rows of
-    /// non-negative values with finite terms the same sum and `a` bits.
-    fn terms_path_matches_wide_row<T: Real>(c: usize, specials: &[T], tols: &[T]) {
-        let n = 2 * WIDE_TERMS / c + 3;
-        let x = rows_with_specials(n, c, 0x9e37_79b9_7f4a_7c15 ^ c as u64, specials);
-        let want: Vec<RowStats<T>> = x.chunks_exact(c).map(wide_row::<T, ENTROPY>).collect();
-        let terms: Vec<T> = x.iter().map(|v| v.xlogx()).collect();
-        let mut direct = vec![RowStats::zero(); n];
-        for ((xs, ts), os) in x
-            .chunks(4 * c)
-            .zip(terms.chunks(4 * c))
-            .zip(direct.chunks_mut(4))
-        {
-            wide_entropy_rows(xs, ts, c, os);
-        }
-        let mut runs = vec![("terms pass".to_string(), direct)];
-        for isa in crate::isa::supported_isas() {
-            let mut got = vec![RowStats::zero(); n];
-            block_stats_with(isa, &x, c, Uncertainty::Entropy, &mut got);
-            runs.push((format!("{isa:?}"), got));
-        }
-        let key = |r: std::result::Result<T, String>| r.map(|v| v.to_f64_lossless().to_bits());
-        for (name, got) in &runs {
-            for (i, ((g, w), row)) in got.iter().zip(&want).zip(x.chunks_exact(c)).enumerate() {
-                for &tol in tols {
-                    assert_eq!(
-                        key(finish(g, Uncertainty::Entropy, tol)),
-                        key(finish(w, Uncertainty::Entropy, tol)),
-                        "{name} c={c} row {i} tol {tol}"
-                    );
-                }
-                if row.iter().all(|v| *v >= T::zero() && v.xlogx().is_finite()) {
-                    assert_eq!(bits(g)[0], bits(w)[0], "{name} c={c} row {i} sum");
-                    assert_eq!(bits(g)[2], bits(w)[2], "{name} c={c} row {i} a");
-                    assert!(g.min == w.min, "{name} c={c} row {i} min");
+    /// Every statistic of every row through the block kernel (rows folded sixteen at a time by
+    /// [`fold_group`], a partial group last) on every instruction set, bit for bit as
+    /// [`wide_row`] folds each row alone: NaN, infinities, negative values, `-0` included.
+    fn group_fold_matches_wide_row<T: Real>(specials: &[T]) {
+        for c in [16, 17, 24, 31, 32, 33, 64, 100, 129, 257, 1000] {
+            for n in [1, 15, 16, 17, 2 * GROUP + 5] {
+                let x = rows_with_specials(n, c, 0x2545_f491_4f6c_dd1d ^ (c * n) as u64, specials);
+                for (kind, want) in [
+                    (
+                        Uncertainty::LeastConfident,
+                        x.chunks_exact(c)
+                            .map(wide_row::<T, LEAST_CONFIDENT>)
+                            .collect::<Vec<_>>(),
+                    ),
+                    (
+                        Uncertainty::Margin,
+                        x.chunks_exact(c).map(wide_row::<T, MARGIN>).collect(),
+                    ),
+                    (
+                        Uncertainty::Entropy,
+                        x.chunks_exact(c).map(wide_row::<T, ENTROPY>).collect(),
+                    ),
+                ] {
+                    for isa in crate::isa::supported_isas() {
+                        let mut got = vec![RowStats::zero(); n];
+                        block_stats_with(isa, &x, c, kind, &mut got);
+                        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                            assert_eq!(bits(g), bits(w), "{isa:?} {kind:?} c={c} n={n} row {i}");
+                        }
+                    }
                 }
             }
         }
     }
 
     #[test]
-    fn terms_path_scores_as_wide_row() {
-        let widths = (LANES..=130).chain([144, 200, 255, 257, 500, 1000, WIDE_TERMS]);
-        for c in widths {
-            terms_path_matches_wide_row::<f32>(
-                c,
-                &[
-                    f32::NAN,
-                    f32::INFINITY,
-                    f32::NEG_INFINITY,
-                    -0.25,
-                    1e-45,
-                    f32::MIN_POSITIVE,
-                    1e37,
-                    f32::MAX,
-                ],
-                &[0.0, 1e-4, 0.5, 1e3, 1e37, f32::MAX],
-            );
-            terms_path_matches_wide_row::<f64>(
-                c,
-                &[
-                    f64::NAN,
-                    f64::INFINITY,
-                    f64::NEG_INFINITY,
-                    -0.25,
-                    1e-320,
-                    f64::MIN_POSITIVE,
-                    1e306,
-                    f64::MAX,
-                ],
-                &[0.0, 1e-9, 0.5, 1e3, 1e306, f64::MAX],
-            );
-        }
-        // The widths the kernel sends through the terms pass.
-        assert!(entropy_by_terms(17) && entropy_by_terms(100) && entropy_by_terms(129));
-        assert!(!entropy_by_terms(15) && !entropy_by_terms(64) && !entropy_by_terms(200));
+    fn group_fold_is_wide_rows_fold() {
+        group_fold_matches_wide_row::<f32>(&[
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -0.25,
+            1e-45,
+            3.0e38,
+        ]);
+        group_fold_matches_wide_row::<f64>(&[
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.25,
+            5e-324,
+            1.0e308,
+        ]);
     }
 
     proptest! {
