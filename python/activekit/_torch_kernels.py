@@ -162,25 +162,33 @@ def _fma32(a, b, c):
     """``a * b + c`` rounded once to float32, as Rust's ``f32::mul_add`` (an FMA instruction).
 
     torch has no fused multiply-add it promises on every device, so this is exact arithmetic in
-    float64: ``a * b`` of two float32 values is exact in float64 (48 bits of 53); the sum with
-    ``c`` is rounded to odd (rounded to nearest, then, if the error from TwoSum is not zero and
-    the result is even, moved one step toward the exact value), and a value rounded to odd in
-    53 bits rounds to 24 bits as the exact value would (53 >= 24 + 2; Boldo and Melquiond,
-    "Emulation of FMA and correctly rounded sums: proved algorithms using rounding to odd",
-    IEEE Trans. Computers, 2008). Finite inputs whose results are finite, as in the logarithm.
+    float64. ``a * b`` of two float32 values is exact in float64 (48 bits of 53), and ``s``, the
+    sum with ``c`` rounded to float64, rounds to the float32 the exact value rounds to unless
+    ``s`` is itself halfway between two float32 values (no such midpoint can lie strictly
+    between the exact value and ``s``: it would be a nearer float64). Midpoints have at least
+    28 trailing zero bits in float64, so only those values (rare, and a superset) take the
+    exact path: rounding to odd (the TwoSum error of ``s``; if it is not zero and ``s`` is even,
+    ``s`` moves one step toward the exact value), and a value rounded to odd in 53 bits rounds
+    to 24 bits as the exact value would (53 >= 24 + 2; Boldo and Melquiond, "Emulation of FMA
+    and correctly rounded sums: proved algorithms using rounding to odd", IEEE Trans.
+    Computers, 2008). Finite inputs whose exact result is at most the largest float32.
     """
-    a = torch.as_tensor(a, dtype=torch.float64)
-    b = torch.as_tensor(b, dtype=torch.float64)
-    c = torch.as_tensor(c, dtype=torch.float64)
+    a, b, c = (torch.as_tensor(v, dtype=torch.float64) for v in (a, b, c))
     p = a * b
     s = p + c
-    # TwoSum: the exact error of s = p + c.
-    bv = s - p
-    e = (p - (s - bv)) + (c - bv)
-    even = (s.view(torch.int64) & 1) == 0
-    toward = torch.where(e > 0, math.inf, -math.inf).to(s.dtype)
-    odd = torch.where((e != 0) & even, torch.nextafter(s, toward), s)
-    return odd.to(torch.float32)
+    out = s.to(torch.float32)
+    maybe_midpoint = (s.view(torch.int64) & ((1 << 28) - 1)) == 0
+    if bool(maybe_midpoint.any()):
+        at = maybe_midpoint.nonzero(as_tuple=True)
+        p, c, s = p.expand(s.shape)[at], c.expand(s.shape)[at], s[at]
+        # TwoSum: the exact error of s = p + c.
+        bv = s - p
+        e = (p - (s - bv)) + (c - bv)
+        even = (s.view(torch.int64) & 1) == 0
+        toward = torch.where(e > 0, math.inf, -math.inf).to(s.dtype)
+        odd = torch.where((e != 0) & even, torch.nextafter(s, toward), s)
+        out[at] = odd.to(torch.float32)
+    return out
 
 
 def _ln_normal(x):
