@@ -307,7 +307,9 @@ pub(crate) enum Order {
 pub(crate) struct Picks<'a, T> {
     /// Rows of `xs` picked so far, in pick order.
     pub(crate) indices: &'a [usize],
-    /// The prune bound of each pick (its squared pick distance; see [`rules_out`]).
+    /// The prune bound of each pick (its squared pick distance; see [`rules_out`]), padded
+    /// to whole blocks of [`FILTER_LANES`] (any values past the picks): a block's tests read
+    /// its lanes at once (a slice not padded works, through a slower copy).
     pub(crate) prune: &'a [f64],
     /// The picks' filter (the same picks, in the same order).
     pub(crate) filter: &'a Filter<T>,
@@ -339,7 +341,7 @@ impl<T: Real> Picks<'_, T> {
     /// picks they do not rule out, lowering `u`. Returns the number of picks compared.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn finish(
+    fn finish<const AVX512: bool>(
         &self,
         exact: impl Fn(&[T], &[T]) -> f64,
         xi: &[T],
@@ -377,12 +379,13 @@ impl<T: Real> Picks<'_, T> {
                 f64::NEG_INFINITY
             };
         }
-        let mut evaluations = 0;
         if self.order == Order::SmallestBoundFirst {
             // The pick with the smallest lower bound below `u` first (see `Order`). The
             // result is the minimum of `u` and the exact distances of the picks not ruled
             // out, in whatever order they are computed (the others' distances are at least
-            // `u`).
+            // `u`). (Here, in the first pass, a fresh row's `u` is infinite and every lane is
+            // a candidate: a plain loop measured faster than the masks below.)
+            let mut evaluations = 0;
             let mut best = None;
             let mut best_low = *u;
             for p in lo..hi {
@@ -414,31 +417,144 @@ impl<T: Real> Picks<'_, T> {
             }
             return evaluations;
         }
-        let mut candidates = [0_usize; L];
-        let mut n_candidates = 0;
-        for p in lo..hi {
-            if rules_out(prune[p], cut) {
-                continue;
+        // The tests of the whole block as bit masks (lane `l` is pick `first_lane + l`): the
+        // picks of `lo..hi` the triangle-inequality test leaves (`live`, each one compared),
+        // and among them those whose lower bound is below `u` (the candidates). Most blocks
+        // have none, and the branchy per-pick loop this replaces cost as much as the dot
+        // products (`docs/kcenter.md`).
+        let valid = lane_mask(lo - first_lane, hi - first_lane);
+        let copy;
+        let pr = match prune
+            .get(first_lane..first_lane + L)
+            .map(<&[f64; L]>::try_from)
+        {
+            Some(Ok(b)) => b,
+            _ => {
+                copy = block_of(prune, first_lane);
+                &copy
             }
-            evaluations += 1;
-            if lower[p - first_lane] < *u {
-                candidates[n_candidates] = p;
-                n_candidates += 1;
-            }
-        }
-        for &p in &candidates[..n_candidates] {
+        };
+        let (ruled, below) = block_masks::<AVX512>(&lower, pr, *u, cut);
+        let live = valid & !ruled;
+        let evaluations = u64::from(live.count_ones());
+        let mut cands = live & below;
+        while cands != 0 {
+            let l = cands.trailing_zeros() as usize;
+            cands &= cands - 1;
             // In pick order: the triangle-inequality test may use the current `u`, which
             // comes from earlier picks only.
-            if lower[p - first_lane] >= *u || rules_out(prune[p], 4.0 * *u * self.margin) {
+            if lower[l] >= *u || rules_out(pr[l], 4.0 * *u * self.margin) {
                 continue;
             }
-            let dist = exact(xi, row(self.xs, self.d, self.indices[p]));
+            let dist = exact(xi, row(self.xs, self.d, self.indices[first_lane + l]));
             if dist < *u {
                 *u = dist;
             }
         }
         evaluations
     }
+}
+
+/// Lanes `a..b` of a block of [`FILTER_LANES`] as bits (`a <= b <= FILTER_LANES`).
+#[inline(always)]
+fn lane_mask(a: usize, b: usize) -> u32 {
+    let upto = |n: usize| 1_u32.checked_shl(n as u32).map_or(u32::MAX, |v| v - 1);
+    upto(b) & !upto(a)
+}
+
+/// The prune bounds of the block starting at pick `first`; lanes past the end of `prune` (a
+/// slice not padded to whole blocks) read `-inf`, which rules nothing out.
+#[inline(always)]
+fn block_of(prune: &[f64], first: usize) -> [f64; FILTER_LANES] {
+    match prune
+        .get(first..first + FILTER_LANES)
+        .map(<[f64; FILTER_LANES]>::try_from)
+    {
+        Some(Ok(b)) => b,
+        _ => {
+            let mut b = [f64::NEG_INFINITY; FILTER_LANES];
+            for (o, &p) in b.iter_mut().zip(prune.get(first..).unwrap_or(&[])) {
+                *o = p;
+            }
+            b
+        }
+    }
+}
+
+/// `(ge_mask(prune, cut), lt_mask(lower, u))`; with `AVX512` (only in code compiled for
+/// AVX-512F, run after detecting it) four vector compares, straight from the arrays (the
+/// portable loops compile to scalar compares and reloads at odd offsets that stall).
+#[inline(always)]
+fn block_masks<const AVX512: bool>(
+    lower: &[f64; FILTER_LANES],
+    prune: &[f64; FILTER_LANES],
+    u: f64,
+    cut: f64,
+) -> (u32, u32) {
+    #[cfg(target_arch = "x86_64")]
+    if AVX512 {
+        // SAFETY: `AVX512` is true only in the AVX-512F variant of the kernels, which
+        // `dispatch!` runs only on CPUs that have AVX-512F.
+        return unsafe { block_masks_avx512(lower, prune, u, cut) };
+    }
+    (ge_mask(prune, cut), lt_mask(lower, u))
+}
+
+/// [`block_masks`] in AVX-512F compares: the same IEEE comparisons, so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn block_masks_avx512(
+    lower: &[f64; FILTER_LANES],
+    prune: &[f64; FILTER_LANES],
+    u: f64,
+    cut: f64,
+) -> (u32, u32) {
+    use std::arch::x86_64::{
+        _mm512_cmp_pd_mask, _mm512_loadu_pd, _mm512_set1_pd, _CMP_GE_OQ, _CMP_LT_OQ,
+    };
+    // SAFETY: each array holds 16 f64, read as two vectors of 8 (unaligned loads).
+    let (l0, l1, p0, p1) = unsafe {
+        (
+            _mm512_loadu_pd(lower.as_ptr()),
+            _mm512_loadu_pd(lower.as_ptr().add(8)),
+            _mm512_loadu_pd(prune.as_ptr()),
+            _mm512_loadu_pd(prune.as_ptr().add(8)),
+        )
+    };
+    let (uu, cc) = (_mm512_set1_pd(u), _mm512_set1_pd(cut));
+    let below = u32::from(_mm512_cmp_pd_mask::<_CMP_LT_OQ>(l0, uu))
+        | u32::from(_mm512_cmp_pd_mask::<_CMP_LT_OQ>(l1, uu)) << 8;
+    let ruled = if cut >= f64::INFINITY {
+        0
+    } else {
+        u32::from(_mm512_cmp_pd_mask::<_CMP_GE_OQ>(p0, cc))
+            | u32::from(_mm512_cmp_pd_mask::<_CMP_GE_OQ>(p1, cc)) << 8
+    };
+    (ruled, below)
+}
+
+/// Bit `l` set where `v[l] < x` (one vector compare a half on AVX-512).
+#[inline(always)]
+fn lt_mask(v: &[f64; FILTER_LANES], x: f64) -> u32 {
+    let mut m = 0;
+    for (l, &a) in v.iter().enumerate() {
+        m |= u32::from(a < x) << l;
+    }
+    m
+}
+
+/// Bit `l` set where [`rules_out`]`(v[l], cut)`: `v[l] >= cut`, and none for an infinite cut.
+#[inline(always)]
+fn ge_mask(v: &[f64; FILTER_LANES], cut: f64) -> u32 {
+    if cut >= f64::INFINITY {
+        return 0;
+    }
+    let mut m = 0;
+    for (l, &a) in v.iter().enumerate() {
+        m |= u32::from(a >= cut) << l;
+    }
+    m
 }
 
 /// The distance loops, once per instruction set: a module whose functions all carry the
@@ -448,7 +564,7 @@ impl<T: Real> Picks<'_, T> {
 /// choice: `docs/rust-kernels.md`); the third, whether the filter's four-row dot products use
 /// fused multiply-adds (only where the features imply FMA).
 macro_rules! distance_kernels {
-    ($module:ident, $tile:literal, $fma:literal $(, $feature:literal)?) => {
+    ($module:ident, $tile:literal, $fma:literal, $avx512:literal $(, $feature:literal)?) => {
         mod $module {
             use super::{block_ruled_out, dots_1, dots_4, leaf, row, Picks, RowUpdate, FILTER_LANES, PAIRWISE_BLOCK};
             use crate::real::Real;
@@ -573,7 +689,7 @@ macro_rules! distance_kernels {
                     };
                     let dots = dots_1(xi, block);
                     let exact = |a: &[T], c: &[T]| dist_m::<T, 1>(a, [c])[0];
-                    evaluations += ctx.finish(exact, xi, nx, sx, lo, hi, b - 1, &dots, &mut u);
+                    evaluations += ctx.finish::<$avx512>(exact, xi, nx, sx, lo, hi, b - 1, &dots, &mut u);
                 }
                 (u, evaluations)
             }
@@ -616,7 +732,7 @@ macro_rules! distance_kernels {
                             let (x, n, sn) = (xi[r], nx[r], sx[r]);
                             let exact = |a: &[T], c: &[T]| dist_m::<T, 1>(a, [c])[0];
                             evaluations[r] +=
-                                ctx.finish(exact, x, n, sn, lo, hi, b - 1, &dots[r], &mut u[r]);
+                                ctx.finish::<$avx512>(exact, x, n, sn, lo, hi, b - 1, &dots[r], &mut u[r]);
                         }
                     }
                 }
@@ -626,12 +742,12 @@ macro_rules! distance_kernels {
     };
 }
 
-distance_kernels!(baseline, 4, false);
+distance_kernels!(baseline, 4, false, false);
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-distance_kernels!(avx2, 4, false, "avx2");
+distance_kernels!(avx2, 4, false, false, "avx2");
 // AVX-512F implies FMA (the filter's four-row dot products use it).
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-distance_kernels!(avx512, 4, true, "avx512f");
+distance_kernels!(avx512, 4, true, true, "avx512f");
 
 /// Squared distance of two rows on the variant `isa` (bit-identical on every variant).
 pub(crate) fn sq_dist_isa<T: Real>(isa: Isa, a: &[T], b: &[T]) -> f64 {

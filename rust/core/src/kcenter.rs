@@ -52,7 +52,7 @@ use crate::buckets::{Buckets, Item};
 use crate::cancel::Cancel;
 use crate::distance::{
     best_isa, check_finite, check_same_width, filtered_update, filtered_update4, row, sq_norm,
-    Filter, Order, Picks, RowUpdate,
+    Filter, Order, Picks, RowUpdate, FILTER_LANES,
 };
 use crate::error::{Input, KernelError, Result};
 use crate::real::Real;
@@ -124,6 +124,17 @@ fn first_pass<T: Real>(
         })
         .collect::<Result<Vec<u64>>>()?;
     Ok(evals.iter().sum())
+}
+
+/// Set pick `j`'s prune bound, keeping `prune` padded to whole blocks of the filter (as
+/// [`Picks`] wants: the block's tests read all its lanes at once).
+fn set_prune(prune: &mut Vec<f64>, j: usize, v: f64) {
+    if prune.len() <= j {
+        prune.resize((j + 1).next_multiple_of(FILTER_LANES), 0.0);
+    }
+    if let Some(slot) = prune.get_mut(j) {
+        *slot = v;
+    }
 }
 
 /// Position of the row with the largest bound in `rows`, the lowest index among ties.
@@ -229,8 +240,9 @@ fn greedy<T: Real>(
         evaluations: 0,
     };
     // `prune[j]`: the squared pick distance of pick j, for the triangle-inequality test
-    // (0, which prunes nothing, for a cold start's first pick).
-    let mut prune: Vec<f64> = Vec::with_capacity(k);
+    // (0, which prunes nothing, for a cold start's first pick); padded to whole blocks of the
+    // filter.
+    let mut prune: Vec<f64> = Vec::with_capacity(k.next_multiple_of(FILTER_LANES));
 
     // First pass, parallel over pool rows: each row's squared norm (for the filter) and its
     // exact squared distance to the nearest starting centre.
@@ -251,7 +263,7 @@ fn greedy<T: Real>(
             picks.evaluations += n as u64;
             picks.indices.push(f);
             picks.distances.push(f64::INFINITY);
-            prune.push(0.0);
+            set_prune(&mut prune, 0, 0.0);
             filter.push(start, nf);
             1
         }
@@ -261,7 +273,8 @@ fn greedy<T: Real>(
                 labelled.push(row(cs, d, j), sq_norm(row(cs, d, j)));
             }
             let indices: Vec<usize> = (0..m).collect();
-            let zeros = vec![0.0; m];
+            // Padded to whole blocks of the filter, as `Picks::prune` wants.
+            let zeros = vec![0.0; m.next_multiple_of(FILTER_LANES)];
             // No triangle-inequality test against the labelled centres (their prune bounds
             // are 0), so their order is free.
             let centres = Picks {
@@ -338,7 +351,7 @@ fn greedy<T: Real>(
             let i = best.index as usize;
             picks.indices.push(i);
             picks.distances.push(best.bound.sqrt());
-            prune.push(best.bound);
+            set_prune(&mut prune, picks.indices.len() - 1, best.bound);
             filter.push(row(xs, d, i), best.norm);
             continue;
         }
