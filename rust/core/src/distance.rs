@@ -75,6 +75,51 @@ fn leaf<T: Real, const M: usize>(a: &[T], bs: [&[T]; M]) -> [f64; M] {
     res
 }
 
+/// [`leaf`] for `M` pairs of rows `(a[m], bs[m])` (all of `a[0]`'s length, at most one
+/// pairwise block): each distance performs the same operations in the same order as alone,
+/// and the `M` chains of additions run side by side.
+#[inline(always)]
+fn leaf_pairs<T: Real, const M: usize>(a: [&[T]; M], bs: [&[T]; M]) -> [f64; M] {
+    let n = a[0].len();
+    let mut res = [0.0_f64; M];
+    if a.iter().chain(&bs).any(|r| r.len() < n) {
+        return res; // callers pass rows of one length: never
+    }
+    let (a, bs) = (a.map(|r| &r[..n]), bs.map(|r| &r[..n]));
+    if n < 8 {
+        for i in 0..n {
+            for m in 0..M {
+                res[m] += sq(a[m][i], bs[m][i]);
+            }
+        }
+        return res;
+    }
+    let full = n - n % 8;
+    let mut acc = [[0.0_f64; 8]; M];
+    let mut i = 0;
+    while i < full {
+        for m in 0..M {
+            let (ca, cb) = (&a[m][i..i + 8], &bs[m][i..i + 8]);
+            for l in 0..8 {
+                let t = ca[l].to_f64_lossless() - cb[l].to_f64_lossless();
+                acc[m][l] += t * t;
+            }
+        }
+        i += 8;
+    }
+    // As in `leaf`.
+    let acc = std::hint::black_box(acc);
+    for m in 0..M {
+        let r = &acc[m];
+        let mut s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (&x, &y) in a[m][full..].iter().zip(&bs[m][full..]) {
+            s += sq(x, y);
+        }
+        res[m] = s;
+    }
+    res
+}
+
 /// Squared Euclidean distance of two equal-length rows, in NumPy's pairwise summation order
 /// (baseline instructions; the hot loops use the dispatched variants, see [`Isa`]).
 #[inline]
@@ -336,6 +381,101 @@ pub(crate) struct RowUpdate<'a, T> {
 }
 
 impl<T: Real> Picks<'_, T> {
+    /// Lower bounds on the squared distances of a row (squared norm `nx`, norm `sx`) to the
+    /// picks of filter block `blk`, from its dot products `dots` with them, for the whole
+    /// block at once in vector arithmetic (lanes past the last pick hold zeros and are never
+    /// read); `None` for a block past the filter's end.
+    #[inline(always)]
+    fn lower_bounds(
+        &self,
+        nx: f64,
+        sx: f64,
+        blk: usize,
+        dots: &[T; FILTER_LANES],
+    ) -> Option<[f64; FILTER_LANES]> {
+        const L: usize = FILTER_LANES;
+        let filter = self.filter;
+        let first_lane = blk * L;
+        let nc = filter.norms.get(first_lane..first_lane + L)?;
+        let rc = filter.roots.get(first_lane..first_lane + L)?;
+        let mut lower = [0.0_f64; L];
+        let (g, tiny, abs) = (2.0 * filter.gamma * sx, filter.tiny, filter.abs);
+        for (l, low) in lower.iter_mut().enumerate() {
+            let estimate = nx + nc[l] - 2.0 * dots[l].to_f64_lossless();
+            let bound = estimate - (g * rc[l] + tiny * (nx + nc[l]) + abs);
+            // A dot product that overflowed `T` (any overflow leaves it infinite or NaN)
+            // or an overflowed norm bounds nothing: such picks get their exact distance.
+            // A finite bound had no overflow on the way, so the rounding analysis holds.
+            *low = if bound.is_finite() {
+                bound
+            } else {
+                f64::NEG_INFINITY
+            };
+        }
+        Some(lower)
+    }
+
+    /// The first half of [`Order::SmallestBoundFirst`]'s work on picks `lo..hi` of block
+    /// `blk` for a row at `u`: the number of picks the triangle-inequality test leaves, and
+    /// the first of those with the smallest lower bound below `u` (if any), whose exact
+    /// distance comes next. Then [`Self::smallest_first_rest`]. Split so that four rows'
+    /// first exact distances can run side by side.
+    #[inline(always)]
+    fn smallest_first(
+        &self,
+        lo: usize,
+        hi: usize,
+        lower: &[f64; FILTER_LANES],
+        u: f64,
+    ) -> (u64, Option<usize>) {
+        let first_lane = lo - lo % FILTER_LANES;
+        let cut = 4.0 * u * self.margin;
+        let mut evaluations = 0;
+        let mut best = None;
+        let mut best_low = u;
+        for p in lo..hi {
+            if rules_out(self.prune[p], cut) {
+                continue;
+            }
+            evaluations += 1;
+            let low = lower[p - first_lane];
+            if low < best_low {
+                best_low = low;
+                best = Some(p);
+            }
+        }
+        (evaluations, best)
+    }
+
+    /// The second half: the exact distances of the other picks of `lo..hi` not ruled out
+    /// (with the cut of the row's `u0` before the block) whose lower bounds are below the
+    /// current `u`, lowering it.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn smallest_first_rest(
+        &self,
+        exact: impl Fn(&[T], &[T]) -> f64,
+        xi: &[T],
+        lo: usize,
+        hi: usize,
+        lower: &[f64; FILTER_LANES],
+        best: usize,
+        u0: f64,
+        u: &mut f64,
+    ) {
+        let first_lane = lo - lo % FILTER_LANES;
+        let cut = 4.0 * u0 * self.margin;
+        for p in lo..hi {
+            if p == best || lower[p - first_lane] >= *u || rules_out(self.prune[p], cut) {
+                continue;
+            }
+            let dist = exact(xi, row(self.xs, self.d, self.indices[p]));
+            if dist < *u {
+                *u = dist;
+            }
+        }
+    }
+
     /// For picks `lo..hi` of filter block `blk` (dot products `dots` with row `xi`, squared
     /// norm `nx`, norm `sx`, taken once a row): lower bounds, then exact distances for the
     /// picks they do not rule out, lowering `u`. Returns the number of picks compared.
@@ -354,31 +494,12 @@ impl<T: Real> Picks<'_, T> {
         u: &mut f64,
     ) -> u64 {
         const L: usize = FILTER_LANES;
-        let (filter, prune) = (self.filter, self.prune);
+        let prune = self.prune;
         let cut = 4.0 * *u * self.margin;
-        // Lower bounds for the whole block at once, in vector arithmetic (lanes past the
-        // last pick hold zeros and are never read).
         let first_lane = blk * L;
-        let (Some(nc), Some(rc)) = (
-            filter.norms.get(first_lane..first_lane + L),
-            filter.roots.get(first_lane..first_lane + L),
-        ) else {
+        let Some(lower) = self.lower_bounds(nx, sx, blk, dots) else {
             return 0;
         };
-        let mut lower = [0.0_f64; L];
-        let (g, tiny, abs) = (2.0 * filter.gamma * sx, filter.tiny, filter.abs);
-        for (l, low) in lower.iter_mut().enumerate() {
-            let estimate = nx + nc[l] - 2.0 * dots[l].to_f64_lossless();
-            let bound = estimate - (g * rc[l] + tiny * (nx + nc[l]) + abs);
-            // A dot product that overflowed `T` (any overflow leaves it infinite or NaN)
-            // or an overflowed norm bounds nothing: such picks get their exact distance.
-            // A finite bound had no overflow on the way, so the rounding analysis holds.
-            *low = if bound.is_finite() {
-                bound
-            } else {
-                f64::NEG_INFINITY
-            };
-        }
         if self.order == Order::SmallestBoundFirst {
             // The pick with the smallest lower bound below `u` first (see `Order`). The
             // result is the minimum of `u` and the exact distances of the picks not ruled
@@ -566,7 +687,7 @@ fn ge_mask(v: &[f64; FILTER_LANES], cut: f64) -> u32 {
 macro_rules! distance_kernels {
     ($module:ident, $tile:literal, $fma:literal, $avx512:literal $(, $feature:literal)?) => {
         mod $module {
-            use super::{block_ruled_out, dots_1, dots_4, leaf, row, Picks, RowUpdate, FILTER_LANES, PAIRWISE_BLOCK};
+            use super::{block_ruled_out, dots_1, dots_4, leaf, leaf_pairs, row, Order, Picks, RowUpdate, FILTER_LANES, PAIRWISE_BLOCK};
             use crate::real::Real;
 
             /// [`sq_dist_m`], with the common case of one pairwise block inlined.
@@ -726,11 +847,57 @@ macro_rules! distance_kernels {
                         continue;
                     };
                     let dots = dots_4::<T, $fma>(xi, block);
+                    let exact = |a: &[T], c: &[T]| dist_m::<T, 1>(a, [c])[0];
+                    if ctx.order == Order::SmallestBoundFirst {
+                        // Each row's first candidate, then the four first exact distances side
+                        // by side (four independent chains of additions, each in the order of
+                        // a distance alone), then each row's other candidates.
+                        let u0 = u;
+                        let mut firsts: [Option<usize>; 4] = [None; 4];
+                        let mut lowers = [[0.0_f64; L]; 4];
+                        for r in 0..4 {
+                            let lo = ((b - 1) * L).max(from[r]);
+                            if !need[r] {
+                                continue;
+                            }
+                            let Some(lw) = ctx.lower_bounds(nx[r], sx[r], b - 1, &dots[r]) else {
+                                continue;
+                            };
+                            let (ev, best) = ctx.smallest_first(lo, hi, &lw, u[r]);
+                            evaluations[r] += ev;
+                            lowers[r] = lw;
+                            firsts[r] = best;
+                        }
+                        let pick = |p: usize| row(ctx.xs, d, ctx.indices[p]);
+                        if let ([Some(p0), Some(p1), Some(p2), Some(p3)], true) = (firsts, d <= PAIRWISE_BLOCK) {
+                            let ds = leaf_pairs(xi, [pick(p0), pick(p1), pick(p2), pick(p3)]);
+                            for r in 0..4 {
+                                if ds[r] < u[r] {
+                                    u[r] = ds[r];
+                                }
+                            }
+                        } else {
+                            for r in 0..4 {
+                                if let Some(p) = firsts[r] {
+                                    let dist = exact(xi[r], pick(p));
+                                    if dist < u[r] {
+                                        u[r] = dist;
+                                    }
+                                }
+                            }
+                        }
+                        for r in 0..4 {
+                            if let Some(best) = firsts[r] {
+                                let lo = ((b - 1) * L).max(from[r]);
+                                ctx.smallest_first_rest(exact, xi[r], lo, hi, &lowers[r], best, u0[r], &mut u[r]);
+                            }
+                        }
+                        continue;
+                    }
                     for r in 0..4 {
                         if need[r] {
                             let lo = ((b - 1) * L).max(from[r]);
                             let (x, n, sn) = (xi[r], nx[r], sx[r]);
-                            let exact = |a: &[T], c: &[T]| dist_m::<T, 1>(a, [c])[0];
                             evaluations[r] +=
                                 ctx.finish::<$avx512>(exact, x, n, sn, lo, hi, b - 1, &dots[r], &mut u[r]);
                         }
