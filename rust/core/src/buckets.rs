@@ -32,6 +32,10 @@ const MAX_BUCKETS: usize = 1 << 14;
 /// A top bucket of more than this many times the rows a bucket aims at is split.
 const SPLIT_AT: usize = 4;
 
+/// Edges [`Buckets::bucket_of`] counts from its guess on, in one vector compare, before it
+/// falls back to a binary search (the guess is usually within two or three edges).
+const WINDOW: usize = 8;
+
 /// Rows in buckets of their bound.
 #[derive(Debug)]
 pub(crate) struct Buckets {
@@ -40,6 +44,9 @@ pub(crate) struct Buckets {
     /// A lookup table from a linear scale over `[edges[0], edges[last]]` to a first guess
     /// of the bucket, which [`Self::bucket_of`] then checks (and corrects) against the edges.
     guess: Vec<u32>,
+    /// The edges followed by [`WINDOW`] NaNs (which compare false with everything), so that
+    /// any `WINDOW` consecutive entries from an edge on can be read at once.
+    padded: Vec<f64>,
     lo: f64,
     scale: f64,
     lists: Vec<Vec<Item>>,
@@ -80,6 +87,7 @@ impl Buckets {
         let mut queue = Self {
             edges,
             guess: Vec::new(),
+            padded: Vec::new(),
             lo: 0.0,
             scale: 0.0,
             lists: Vec::new(),
@@ -150,6 +158,9 @@ impl Buckets {
             }
             self.guess.push(u32::try_from(j).unwrap_or(u32::MAX));
         }
+        self.padded.clear();
+        self.padded.extend_from_slice(edges);
+        self.padded.extend([f64::NAN; WINDOW]);
         self.lo = lo;
         self.scale = scale;
     }
@@ -162,12 +173,17 @@ impl Buckets {
         if self.scale > 0.0 {
             let c = ((b - self.lo) * self.scale).max(0.0) as usize; // NaN -> 0, saturating
             let c = c.min(self.guess.len().saturating_sub(2));
-            if let (Some(&g0), Some(&g1)) = (self.guess.get(c), self.guess.get(c + 1)) {
-                // Rounding may put b one cell off; widen by one edge each side, then check.
+            if let Some(&g0) = self.guess.get(c) {
+                // Rounding may put b one cell off: start one edge lower. The edges are sorted,
+                // so those of the window at or below b are the first `j - lo`, counted without
+                // a branch per edge; then check the count.
                 let lo = (g0 as usize).saturating_sub(1);
-                let hi = (g1 as usize + 1).min(e.len());
-                if let Some(window) = e.get(lo..hi) {
-                    let j = lo + window.partition_point(|&x| x <= b);
+                if let Some(Ok(window)) = self
+                    .padded
+                    .get(lo..lo + WINDOW)
+                    .map(<&[f64; WINDOW]>::try_from)
+                {
+                    let j = lo + window.iter().map(|&x| usize::from(x <= b)).sum::<usize>();
                     let below_ok = j == 0 || e.get(j - 1).is_some_and(|&x| x <= b);
                     let above_ok = e.get(j).is_none_or(|&x| x > b);
                     if below_ok && above_ok {

@@ -75,6 +75,51 @@ fn leaf<T: Real, const M: usize>(a: &[T], bs: [&[T]; M]) -> [f64; M] {
     res
 }
 
+/// [`leaf`] for `M` pairs of rows `(a[m], bs[m])` (all of `a[0]`'s length, at most one
+/// pairwise block): each distance performs the same operations in the same order as alone,
+/// and the `M` chains of additions run side by side.
+#[inline(always)]
+fn leaf_pairs<T: Real, const M: usize>(a: [&[T]; M], bs: [&[T]; M]) -> [f64; M] {
+    let n = a[0].len();
+    let mut res = [0.0_f64; M];
+    if a.iter().chain(&bs).any(|r| r.len() < n) {
+        return res; // callers pass rows of one length: never
+    }
+    let (a, bs) = (a.map(|r| &r[..n]), bs.map(|r| &r[..n]));
+    if n < 8 {
+        for i in 0..n {
+            for m in 0..M {
+                res[m] += sq(a[m][i], bs[m][i]);
+            }
+        }
+        return res;
+    }
+    let full = n - n % 8;
+    let mut acc = [[0.0_f64; 8]; M];
+    let mut i = 0;
+    while i < full {
+        for m in 0..M {
+            let (ca, cb) = (&a[m][i..i + 8], &bs[m][i..i + 8]);
+            for l in 0..8 {
+                let t = ca[l].to_f64_lossless() - cb[l].to_f64_lossless();
+                acc[m][l] += t * t;
+            }
+        }
+        i += 8;
+    }
+    // As in `leaf`.
+    let acc = std::hint::black_box(acc);
+    for m in 0..M {
+        let r = &acc[m];
+        let mut s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (&x, &y) in a[m][full..].iter().zip(&bs[m][full..]) {
+            s += sq(x, y);
+        }
+        res[m] = s;
+    }
+    res
+}
+
 /// Squared Euclidean distance of two equal-length rows, in NumPy's pairwise summation order
 /// (baseline instructions; the hot loops use the dispatched variants, see [`Isa`]).
 #[inline]
@@ -307,7 +352,9 @@ pub(crate) enum Order {
 pub(crate) struct Picks<'a, T> {
     /// Rows of `xs` picked so far, in pick order.
     pub(crate) indices: &'a [usize],
-    /// The prune bound of each pick (its squared pick distance; see [`rules_out`]).
+    /// The prune bound of each pick (its squared pick distance; see [`rules_out`]), padded
+    /// to whole blocks of [`FILTER_LANES`] (any values past the picks): a block's tests read
+    /// its lanes at once (a slice not padded works, through a slower copy).
     pub(crate) prune: &'a [f64],
     /// The picks' filter (the same picks, in the same order).
     pub(crate) filter: &'a Filter<T>,
@@ -334,35 +381,23 @@ pub(crate) struct RowUpdate<'a, T> {
 }
 
 impl<T: Real> Picks<'_, T> {
-    /// For picks `lo..hi` of filter block `blk` (dot products `dots` with row `xi`, squared
-    /// norm `nx`, norm `sx`, taken once a row): lower bounds, then exact distances for the
-    /// picks they do not rule out, lowering `u`. Returns the number of picks compared.
+    /// Lower bounds on the squared distances of a row (squared norm `nx`, norm `sx`) to the
+    /// picks of filter block `blk`, from its dot products `dots` with them, for the whole
+    /// block at once in vector arithmetic (lanes past the last pick hold zeros and are never
+    /// read); `None` for a block past the filter's end.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn finish(
+    fn lower_bounds(
         &self,
-        exact: impl Fn(&[T], &[T]) -> f64,
-        xi: &[T],
         nx: f64,
         sx: f64,
-        lo: usize,
-        hi: usize,
         blk: usize,
         dots: &[T; FILTER_LANES],
-        u: &mut f64,
-    ) -> u64 {
+    ) -> Option<[f64; FILTER_LANES]> {
         const L: usize = FILTER_LANES;
-        let (filter, prune) = (self.filter, self.prune);
-        let cut = 4.0 * *u * self.margin;
-        // Lower bounds for the whole block at once, in vector arithmetic (lanes past the
-        // last pick hold zeros and are never read).
+        let filter = self.filter;
         let first_lane = blk * L;
-        let (Some(nc), Some(rc)) = (
-            filter.norms.get(first_lane..first_lane + L),
-            filter.roots.get(first_lane..first_lane + L),
-        ) else {
-            return 0;
-        };
+        let nc = filter.norms.get(first_lane..first_lane + L)?;
+        let rc = filter.roots.get(first_lane..first_lane + L)?;
         let mut lower = [0.0_f64; L];
         let (g, tiny, abs) = (2.0 * filter.gamma * sx, filter.tiny, filter.abs);
         for (l, low) in lower.iter_mut().enumerate() {
@@ -377,12 +412,101 @@ impl<T: Real> Picks<'_, T> {
                 f64::NEG_INFINITY
             };
         }
+        Some(lower)
+    }
+
+    /// The first half of [`Order::SmallestBoundFirst`]'s work on picks `lo..hi` of block
+    /// `blk` for a row at `u`: the number of picks the triangle-inequality test leaves, and
+    /// the first of those with the smallest lower bound below `u` (if any), whose exact
+    /// distance comes next. Then [`Self::smallest_first_rest`]. Split so that four rows'
+    /// first exact distances can run side by side.
+    #[inline(always)]
+    fn smallest_first(
+        &self,
+        lo: usize,
+        hi: usize,
+        lower: &[f64; FILTER_LANES],
+        u: f64,
+    ) -> (u64, Option<usize>) {
+        let first_lane = lo - lo % FILTER_LANES;
+        let cut = 4.0 * u * self.margin;
         let mut evaluations = 0;
+        let mut best = None;
+        let mut best_low = u;
+        for p in lo..hi {
+            if rules_out(self.prune[p], cut) {
+                continue;
+            }
+            evaluations += 1;
+            let low = lower[p - first_lane];
+            if low < best_low {
+                best_low = low;
+                best = Some(p);
+            }
+        }
+        (evaluations, best)
+    }
+
+    /// The second half: the exact distances of the other picks of `lo..hi` not ruled out
+    /// (with the cut of the row's `u0` before the block) whose lower bounds are below the
+    /// current `u`, lowering it.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn smallest_first_rest(
+        &self,
+        exact: impl Fn(&[T], &[T]) -> f64,
+        xi: &[T],
+        lo: usize,
+        hi: usize,
+        lower: &[f64; FILTER_LANES],
+        best: usize,
+        u0: f64,
+        u: &mut f64,
+    ) {
+        let first_lane = lo - lo % FILTER_LANES;
+        let cut = 4.0 * u0 * self.margin;
+        for p in lo..hi {
+            if p == best || lower[p - first_lane] >= *u || rules_out(self.prune[p], cut) {
+                continue;
+            }
+            let dist = exact(xi, row(self.xs, self.d, self.indices[p]));
+            if dist < *u {
+                *u = dist;
+            }
+        }
+    }
+
+    /// For picks `lo..hi` of filter block `blk` (dot products `dots` with row `xi`, squared
+    /// norm `nx`, norm `sx`, taken once a row): lower bounds, then exact distances for the
+    /// picks they do not rule out, lowering `u`. Returns the number of picks compared.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn finish<const AVX512: bool>(
+        &self,
+        exact: impl Fn(&[T], &[T]) -> f64,
+        xi: &[T],
+        nx: f64,
+        sx: f64,
+        lo: usize,
+        hi: usize,
+        blk: usize,
+        dots: &[T; FILTER_LANES],
+        u: &mut f64,
+    ) -> u64 {
+        const L: usize = FILTER_LANES;
+        let prune = self.prune;
+        let cut = 4.0 * *u * self.margin;
+        let first_lane = blk * L;
+        let Some(lower) = self.lower_bounds(nx, sx, blk, dots) else {
+            return 0;
+        };
         if self.order == Order::SmallestBoundFirst {
             // The pick with the smallest lower bound below `u` first (see `Order`). The
             // result is the minimum of `u` and the exact distances of the picks not ruled
             // out, in whatever order they are computed (the others' distances are at least
-            // `u`).
+            // `u`). (Here, in the first pass, a fresh row's `u` is infinite and every lane is
+            // a candidate: a plain loop measured faster than the masks below.)
+            let mut evaluations = 0;
             let mut best = None;
             let mut best_low = *u;
             for p in lo..hi {
@@ -414,31 +538,144 @@ impl<T: Real> Picks<'_, T> {
             }
             return evaluations;
         }
-        let mut candidates = [0_usize; L];
-        let mut n_candidates = 0;
-        for p in lo..hi {
-            if rules_out(prune[p], cut) {
-                continue;
+        // The tests of the whole block as bit masks (lane `l` is pick `first_lane + l`): the
+        // picks of `lo..hi` the triangle-inequality test leaves (`live`, each one compared),
+        // and among them those whose lower bound is below `u` (the candidates). Most blocks
+        // have none, and the branchy per-pick loop this replaces cost as much as the dot
+        // products (`docs/kcenter.md`).
+        let valid = lane_mask(lo - first_lane, hi - first_lane);
+        let copy;
+        let pr = match prune
+            .get(first_lane..first_lane + L)
+            .map(<&[f64; L]>::try_from)
+        {
+            Some(Ok(b)) => b,
+            _ => {
+                copy = block_of(prune, first_lane);
+                &copy
             }
-            evaluations += 1;
-            if lower[p - first_lane] < *u {
-                candidates[n_candidates] = p;
-                n_candidates += 1;
-            }
-        }
-        for &p in &candidates[..n_candidates] {
+        };
+        let (ruled, below) = block_masks::<AVX512>(&lower, pr, *u, cut);
+        let live = valid & !ruled;
+        let evaluations = u64::from(live.count_ones());
+        let mut cands = live & below;
+        while cands != 0 {
+            let l = cands.trailing_zeros() as usize;
+            cands &= cands - 1;
             // In pick order: the triangle-inequality test may use the current `u`, which
             // comes from earlier picks only.
-            if lower[p - first_lane] >= *u || rules_out(prune[p], 4.0 * *u * self.margin) {
+            if lower[l] >= *u || rules_out(pr[l], 4.0 * *u * self.margin) {
                 continue;
             }
-            let dist = exact(xi, row(self.xs, self.d, self.indices[p]));
+            let dist = exact(xi, row(self.xs, self.d, self.indices[first_lane + l]));
             if dist < *u {
                 *u = dist;
             }
         }
         evaluations
     }
+}
+
+/// Lanes `a..b` of a block of [`FILTER_LANES`] as bits (`a <= b <= FILTER_LANES`).
+#[inline(always)]
+fn lane_mask(a: usize, b: usize) -> u32 {
+    let upto = |n: usize| 1_u32.checked_shl(n as u32).map_or(u32::MAX, |v| v - 1);
+    upto(b) & !upto(a)
+}
+
+/// The prune bounds of the block starting at pick `first`; lanes past the end of `prune` (a
+/// slice not padded to whole blocks) read `-inf`, which rules nothing out.
+#[inline(always)]
+fn block_of(prune: &[f64], first: usize) -> [f64; FILTER_LANES] {
+    match prune
+        .get(first..first + FILTER_LANES)
+        .map(<[f64; FILTER_LANES]>::try_from)
+    {
+        Some(Ok(b)) => b,
+        _ => {
+            let mut b = [f64::NEG_INFINITY; FILTER_LANES];
+            for (o, &p) in b.iter_mut().zip(prune.get(first..).unwrap_or(&[])) {
+                *o = p;
+            }
+            b
+        }
+    }
+}
+
+/// `(ge_mask(prune, cut), lt_mask(lower, u))`; with `AVX512` (only in code compiled for
+/// AVX-512F, run after detecting it) four vector compares, straight from the arrays (the
+/// portable loops compile to scalar compares and reloads at odd offsets that stall).
+#[inline(always)]
+fn block_masks<const AVX512: bool>(
+    lower: &[f64; FILTER_LANES],
+    prune: &[f64; FILTER_LANES],
+    u: f64,
+    cut: f64,
+) -> (u32, u32) {
+    #[cfg(target_arch = "x86_64")]
+    if AVX512 {
+        // SAFETY: `AVX512` is true only in the AVX-512F variant of the kernels, which
+        // `dispatch!` runs only on CPUs that have AVX-512F.
+        return unsafe { block_masks_avx512(lower, prune, u, cut) };
+    }
+    (ge_mask(prune, cut), lt_mask(lower, u))
+}
+
+/// [`block_masks`] in AVX-512F compares: the same IEEE comparisons, so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn block_masks_avx512(
+    lower: &[f64; FILTER_LANES],
+    prune: &[f64; FILTER_LANES],
+    u: f64,
+    cut: f64,
+) -> (u32, u32) {
+    use std::arch::x86_64::{
+        _mm512_cmp_pd_mask, _mm512_loadu_pd, _mm512_set1_pd, _CMP_GE_OQ, _CMP_LT_OQ,
+    };
+    // SAFETY: each array holds 16 f64, read as two vectors of 8 (unaligned loads).
+    let (l0, l1, p0, p1) = unsafe {
+        (
+            _mm512_loadu_pd(lower.as_ptr()),
+            _mm512_loadu_pd(lower.as_ptr().add(8)),
+            _mm512_loadu_pd(prune.as_ptr()),
+            _mm512_loadu_pd(prune.as_ptr().add(8)),
+        )
+    };
+    let (uu, cc) = (_mm512_set1_pd(u), _mm512_set1_pd(cut));
+    let below = u32::from(_mm512_cmp_pd_mask::<_CMP_LT_OQ>(l0, uu))
+        | u32::from(_mm512_cmp_pd_mask::<_CMP_LT_OQ>(l1, uu)) << 8;
+    let ruled = if cut >= f64::INFINITY {
+        0
+    } else {
+        u32::from(_mm512_cmp_pd_mask::<_CMP_GE_OQ>(p0, cc))
+            | u32::from(_mm512_cmp_pd_mask::<_CMP_GE_OQ>(p1, cc)) << 8
+    };
+    (ruled, below)
+}
+
+/// Bit `l` set where `v[l] < x` (one vector compare a half on AVX-512).
+#[inline(always)]
+fn lt_mask(v: &[f64; FILTER_LANES], x: f64) -> u32 {
+    let mut m = 0;
+    for (l, &a) in v.iter().enumerate() {
+        m |= u32::from(a < x) << l;
+    }
+    m
+}
+
+/// Bit `l` set where [`rules_out`]`(v[l], cut)`: `v[l] >= cut`, and none for an infinite cut.
+#[inline(always)]
+fn ge_mask(v: &[f64; FILTER_LANES], cut: f64) -> u32 {
+    if cut >= f64::INFINITY {
+        return 0;
+    }
+    let mut m = 0;
+    for (l, &a) in v.iter().enumerate() {
+        m |= u32::from(a >= cut) << l;
+    }
+    m
 }
 
 /// The distance loops, once per instruction set: a module whose functions all carry the
@@ -448,9 +685,9 @@ impl<T: Real> Picks<'_, T> {
 /// choice: `docs/rust-kernels.md`); the third, whether the filter's four-row dot products use
 /// fused multiply-adds (only where the features imply FMA).
 macro_rules! distance_kernels {
-    ($module:ident, $tile:literal, $fma:literal $(, $feature:literal)?) => {
+    ($module:ident, $tile:literal, $fma:literal, $avx512:literal $(, $feature:literal)?) => {
         mod $module {
-            use super::{block_ruled_out, dots_1, dots_4, leaf, row, Picks, RowUpdate, FILTER_LANES, PAIRWISE_BLOCK};
+            use super::{block_ruled_out, dots_1, dots_4, leaf, leaf_pairs, row, Order, Picks, RowUpdate, FILTER_LANES, PAIRWISE_BLOCK};
             use crate::real::Real;
 
             /// [`sq_dist_m`], with the common case of one pairwise block inlined.
@@ -573,7 +810,7 @@ macro_rules! distance_kernels {
                     };
                     let dots = dots_1(xi, block);
                     let exact = |a: &[T], c: &[T]| dist_m::<T, 1>(a, [c])[0];
-                    evaluations += ctx.finish(exact, xi, nx, sx, lo, hi, b - 1, &dots, &mut u);
+                    evaluations += ctx.finish::<$avx512>(exact, xi, nx, sx, lo, hi, b - 1, &dots, &mut u);
                 }
                 (u, evaluations)
             }
@@ -610,13 +847,59 @@ macro_rules! distance_kernels {
                         continue;
                     };
                     let dots = dots_4::<T, $fma>(xi, block);
+                    let exact = |a: &[T], c: &[T]| dist_m::<T, 1>(a, [c])[0];
+                    if ctx.order == Order::SmallestBoundFirst {
+                        // Each row's first candidate, then the four first exact distances side
+                        // by side (four independent chains of additions, each in the order of
+                        // a distance alone), then each row's other candidates.
+                        let u0 = u;
+                        let mut firsts: [Option<usize>; 4] = [None; 4];
+                        let mut lowers = [[0.0_f64; L]; 4];
+                        for r in 0..4 {
+                            let lo = ((b - 1) * L).max(from[r]);
+                            if !need[r] {
+                                continue;
+                            }
+                            let Some(lw) = ctx.lower_bounds(nx[r], sx[r], b - 1, &dots[r]) else {
+                                continue;
+                            };
+                            let (ev, best) = ctx.smallest_first(lo, hi, &lw, u[r]);
+                            evaluations[r] += ev;
+                            lowers[r] = lw;
+                            firsts[r] = best;
+                        }
+                        let pick = |p: usize| row(ctx.xs, d, ctx.indices[p]);
+                        if let ([Some(p0), Some(p1), Some(p2), Some(p3)], true) = (firsts, d <= PAIRWISE_BLOCK) {
+                            let ds = leaf_pairs(xi, [pick(p0), pick(p1), pick(p2), pick(p3)]);
+                            for r in 0..4 {
+                                if ds[r] < u[r] {
+                                    u[r] = ds[r];
+                                }
+                            }
+                        } else {
+                            for r in 0..4 {
+                                if let Some(p) = firsts[r] {
+                                    let dist = exact(xi[r], pick(p));
+                                    if dist < u[r] {
+                                        u[r] = dist;
+                                    }
+                                }
+                            }
+                        }
+                        for r in 0..4 {
+                            if let Some(best) = firsts[r] {
+                                let lo = ((b - 1) * L).max(from[r]);
+                                ctx.smallest_first_rest(exact, xi[r], lo, hi, &lowers[r], best, u0[r], &mut u[r]);
+                            }
+                        }
+                        continue;
+                    }
                     for r in 0..4 {
                         if need[r] {
                             let lo = ((b - 1) * L).max(from[r]);
                             let (x, n, sn) = (xi[r], nx[r], sx[r]);
-                            let exact = |a: &[T], c: &[T]| dist_m::<T, 1>(a, [c])[0];
                             evaluations[r] +=
-                                ctx.finish(exact, x, n, sn, lo, hi, b - 1, &dots[r], &mut u[r]);
+                                ctx.finish::<$avx512>(exact, x, n, sn, lo, hi, b - 1, &dots[r], &mut u[r]);
                         }
                     }
                 }
@@ -626,12 +909,12 @@ macro_rules! distance_kernels {
     };
 }
 
-distance_kernels!(baseline, 4, false);
+distance_kernels!(baseline, 4, false, false);
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-distance_kernels!(avx2, 4, false, "avx2");
+distance_kernels!(avx2, 4, false, false, "avx2");
 // AVX-512F implies FMA (the filter's four-row dot products use it).
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-distance_kernels!(avx512, 4, true, "avx512f");
+distance_kernels!(avx512, 4, true, true, "avx512f");
 
 /// Squared distance of two rows on the variant `isa` (bit-identical on every variant).
 pub(crate) fn sq_dist_isa<T: Real>(isa: Isa, a: &[T], b: &[T]) -> f64 {
