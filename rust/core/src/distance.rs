@@ -506,36 +506,16 @@ impl<T: Real> Picks<'_, T> {
             // out, in whatever order they are computed (the others' distances are at least
             // `u`). (Here, in the first pass, a fresh row's `u` is infinite and every lane is
             // a candidate: a plain loop measured faster than the masks below.)
-            let mut evaluations = 0;
-            let mut best = None;
-            let mut best_low = *u;
-            for p in lo..hi {
-                if rules_out(prune[p], cut) {
-                    continue;
-                }
-                evaluations += 1;
-                let low = lower[p - first_lane];
-                if low < best_low {
-                    best_low = low;
-                    best = Some(p);
-                }
-            }
+            let (evaluations, best) = self.smallest_first(lo, hi, &lower, *u);
             let Some(best) = best else {
                 return evaluations;
             };
+            let u0 = *u;
             let dist = exact(xi, row(self.xs, self.d, self.indices[best]));
             if dist < *u {
                 *u = dist;
             }
-            for p in lo..hi {
-                if p == best || lower[p - first_lane] >= *u || rules_out(prune[p], cut) {
-                    continue;
-                }
-                let dist = exact(xi, row(self.xs, self.d, self.indices[p]));
-                if dist < *u {
-                    *u = dist;
-                }
-            }
+            self.smallest_first_rest(&exact, xi, lo, hi, &lower, best, u0, u);
             return evaluations;
         }
         // The tests of the whole block as bit masks (lane `l` is pick `first_lane + l`): the
