@@ -167,8 +167,17 @@ impl<T: Real, const W: usize> Acc<T, W> {
 /// seen replaced by zeros (which change no statistic that a valid row is scored on, and no
 /// validity check). [`wide_row`] and [`fold_group`] then fold the lanes pairwise,
 /// 16 -> 8 -> 4 -> 2 -> 1. The order depends only on the row's length.
+#[cfg(test)]
 #[inline(always)]
 fn wide_row_lanes<T: Real, const K: u8>(row: &[T]) -> Acc<T, LANES> {
+    wide_row_lanes_with::<T, K>(row, false)
+}
+
+/// [`wide_row_lanes`]; `masked_tail` (only where the CPU has AVX-512F) builds the last partial
+/// chunk with one masked load ([`tail_avx512`]) instead of a select per lane, which the
+/// compiler turned into sixteen single-lane inserts. Same values either way.
+#[inline(always)]
+fn wide_row_lanes_with<T: Real, const K: u8>(row: &[T], masked_tail: bool) -> Acc<T, LANES> {
     let mut acc = Acc::<T, LANES>::new::<K>();
     let mut chunks = row.chunks_exact(LANES);
     for chunk in &mut chunks {
@@ -180,6 +189,19 @@ fn wide_row_lanes<T: Real, const K: u8>(row: &[T]) -> Acc<T, LANES> {
     if r > 0 {
         let tail = row.get(row.len().saturating_sub(LANES)..).unwrap_or(&[]);
         if let Ok(last) = <&[T; LANES]>::try_from(tail) {
+            #[cfg(target_arch = "x86_64")]
+            if masked_tail && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
+                // SAFETY: `T` is `f32` (checked just above), so the casts change no type;
+                // `masked_tail` is true only where the CPU has AVX-512F (`block_stats_with`).
+                unsafe {
+                    let last = &*(last as *const [T; LANES]).cast::<[f32; LANES]>();
+                    let v = tail_avx512(last, r);
+                    acc.push::<K>(&*(&v as *const [f32; LANES]).cast::<[T; LANES]>());
+                }
+                return acc;
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = masked_tail;
             let mut v = [T::zero(); LANES];
             for l in 0..LANES {
                 v[l] = if l >= LANES - r { last[l] } else { T::zero() };
@@ -188,6 +210,19 @@ fn wide_row_lanes<T: Real, const K: u8>(row: &[T]) -> Acc<T, LANES> {
         }
     }
     acc
+}
+
+/// The last `LANES` values of a row with lanes `0..LANES - r` zeroed (`1 <= r < LANES`): one
+/// masked load.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn tail_avx512(last: &[f32; LANES], r: usize) -> [f32; LANES] {
+    use std::arch::x86_64::{_mm512_maskz_loadu_ps, _mm512_storeu_ps};
+    let keep = (0xffff_u32 << (LANES - r)) as u16;
+    let mut v = [0.0_f32; LANES];
+    _mm512_storeu_ps(v.as_mut_ptr(), _mm512_maskz_loadu_ps(keep, last.as_ptr()));
+    v
 }
 
 /// Statistics of a row of at least [`LANES`] values: [`wide_row_lanes`], folded.
@@ -434,7 +469,7 @@ fn block_stats_impl<T: Real, const K: u8>(
     if c >= LANES {
         let mut group = Group::new::<K>(out, fold16);
         for row in x.chunks_exact(c) {
-            group.push::<K>(wide_row_lanes::<T, K>(row));
+            group.push::<K>(wide_row_lanes_with::<T, K>(row, fold16));
         }
         group.flush::<K>();
     } else if K == ENTROPY {
