@@ -458,11 +458,14 @@ def test_the_learner_is_sent_once_per_worker_and_the_client_computes_no_block(cl
         X[:40], y[:40]
     )
     n_chunks = 12
-    X_pool = as_dask(pool(), (4,) * n_chunks).map_blocks(
-        _record_block, str(computed), dtype=np.float64
-    )
     with on(client):
-        for _ in range(2):
+        for i in range(2):
+            # A name of its own per query: the same keys twice could find the first query's
+            # blocks still in the workers' memory (releasing them is asynchronous) and reuse
+            # them, which is right for dask but would leave this count short.
+            X_pool = as_dask(pool(), (4,) * n_chunks).map_blocks(
+                _record_block, str(computed), dtype=np.float64, name=f"record-block-{i}"
+            )
             picks = learner.query(X_pool, n_instances=K)
             assert_array_equal(picks, learner.query(pool(), n_instances=K))
     workers = set(client.run(os.getpid).values())
