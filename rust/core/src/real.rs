@@ -13,6 +13,22 @@ pub trait Real: Float + Send + Sync + Debug + Display + 'static {
     /// vectorise; libm's would be one call per element.
     fn xlogx(self) -> Self;
 
+    /// `acc + x ln x` as one fused multiply-add, `ln x` taken as for a normal `x`, with no
+    /// select: zero adds nothing (`0 * finite`), a subnormal `x` a term of about `x * -88`
+    /// (`f32`; `x * -709` in `f64`) where [`Real::xlogx`] gives 0, both far below the
+    /// resolution of any sum of a row's terms; negative `x`, infinities and NaN give
+    /// unspecified values, which the kernels reject by their row checks. Two vector operations
+    /// fewer than `acc + x.xlogx()` (the select and a rounding).
+    #[inline(always)] // into each instruction-set variant: its `mul_add` is then one FMA
+    fn xlogx_fused(self, acc: Self) -> Self {
+        self.mul_add(self.ln_normal(), acc)
+    }
+
+    /// `ln x` for a positive normal finite `x` ([`crate::ln_f32`] / [`crate::ln_f64`] without
+    /// their selects for special values); anything else gives an unspecified value, never a
+    /// panic.
+    fn ln_normal(self) -> Self;
+
     /// Lossless widening, for error messages.
     fn to_f64_lossless(self) -> f64;
 }
@@ -28,6 +44,11 @@ macro_rules! impl_real {
                 } else {
                     0.0
                 }
+            }
+
+            #[inline(always)]
+            fn ln_normal(self) -> $t {
+                $ln_normal(self)
             }
 
             #[inline(always)]

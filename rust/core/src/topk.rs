@@ -83,6 +83,26 @@ impl<T: Real> Best<T> {
         }
     }
 
+    /// [`Best::offer`] for `scores[i]` at index `start + i`, every index above every index
+    /// offered before (a job's blocks arrive in increasing order). Such an item ties with the
+    /// bar only to lose, so a chunk of 16 scores none of which is above the bar's is skipped
+    /// after one vectorised comparison; the selection is the one item-by-item offers make.
+    #[inline]
+    fn offer_ascending(&mut self, scores: &[T], start: usize) {
+        debug_assert!(self.kept.iter().all(|&(_, i)| i < start));
+        for (chunk, first) in scores.chunks(16).zip((start..).step_by(16)) {
+            if let Some((bar, _)) = self.bar {
+                // A fold, not `any`: without the early exit the compares vectorise.
+                if !chunk.iter().fold(false, |above, &s| above | (s > bar)) {
+                    continue;
+                }
+            }
+            for (i, &s) in (first..).zip(chunk) {
+                self.offer(s, i);
+            }
+        }
+    }
+
     fn cut(&mut self) {
         keep_best(&mut self.kept, self.k);
         if self.kept.len() == self.k {
@@ -181,11 +201,7 @@ where
                 let end = (start + BLOCK).min(n);
                 job.scores.resize(end - start, T::zero());
                 match score_block(start, &mut job.scores) {
-                    Ok(()) => {
-                        for (i, &s) in (start..).zip(&job.scores) {
-                            job.best.offer(s, i);
-                        }
-                    }
+                    Ok(()) => job.best.offer_ascending(&job.scores, start),
                     Err(e) => job.error = Some((b, e)),
                 }
             }
@@ -298,6 +314,21 @@ mod tests {
             let arr = Array1::from(scores.clone());
             let top = top_k(arr.view(), k).unwrap();
             prop_assert_eq!(top.indices, reference(&scores, k));
+        }
+
+        /// Few distinct scores over several blocks and a small `k`: the bar is set early and
+        /// most chunks of 16 tie with it or fall below it, which `offer_ascending` skips.
+        #[test]
+        fn ties_with_the_bar_match_stable_sort(
+            scores in prop::collection::vec(0..4u8, 1..(3 * BLOCK + 100)),
+            k in 1..40usize,
+            threads in 1..3usize,
+        ) {
+            let k = k.min(scores.len());
+            let wide: Vec<f64> = scores.iter().map(|&s| f64::from(s)).collect();
+            let arr = Array1::from(wide.clone());
+            let top = crate::with_threads(threads, || top_k(arr.view(), k)).unwrap().unwrap();
+            prop_assert_eq!(top.indices, reference(&wide, k));
         }
 
         #[test]

@@ -111,7 +111,7 @@ impl<T: Real, const W: usize> Acc<T, W> {
             match K {
                 LEAST_CONFIDENT => self.a[l] = if x > self.a[l] { x } else { self.a[l] },
                 MARGIN => push_top2(&mut self.a[l], &mut self.b[l], x),
-                _ => self.a[l] = self.a[l] + x.xlogx(),
+                _ => self.a[l] = x.xlogx_fused(self.a[l]),
             }
         }
     }
