@@ -14,9 +14,10 @@ pub trait Real: Float + Send + Sync + Debug + Display + 'static {
     fn xlogx(self) -> Self;
 
     /// `acc + x ln x` as one fused multiply-add, `ln x` taken as for a normal `x`, with no
-    /// select: zero adds nothing (`0 * finite`), a subnormal `x` a term of about `x * -88`
-    /// (`f32`; `x * -709` in `f64`) where [`Real::xlogx`] gives 0, both far below the
-    /// resolution of any sum of a row's terms; negative `x`, infinities and NaN give
+    /// select: zero adds nothing (`0 * finite`); a subnormal `x` adds `x` times a finite value
+    /// (about -88 in `f32`; -709 or, where the exponent split wraps, about +2130 in `f64`)
+    /// where [`Real::xlogx`] gives 0, at most about 1e-36 (`f32`) or 5e-305 (`f64`), far below
+    /// the resolution of any sum of a row's terms; negative `x`, infinities and NaN give
     /// unspecified values, which the kernels reject by their row checks. Two vector operations
     /// fewer than `acc + x.xlogx()` (the select and a rounding).
     #[inline(always)] // into each instruction-set variant: its `mul_add` is then one FMA
@@ -66,6 +67,28 @@ impl_real!(f32, ln_normal_f32, |x| f64::from(x));
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xlogx_fused_is_one_rounding_of_acc_plus_x_ln_x() {
+        for acc in [0.0_f32, -0.5, -2.25] {
+            for x in [f32::MIN_POSITIVE, 1e-7, 0.1, 0.5, 0.99, 1.0] {
+                assert_eq!(x.xlogx_fused(acc), x.mul_add(crate::ln_f32(x), acc), "{x}");
+                let (y, b) = (f64::from(x), f64::from(acc));
+                assert_eq!(y.xlogx_fused(b), y.mul_add(crate::ln_f64(y), b), "{y}");
+            }
+            // Zero adds nothing; a subnormal adds a term far below any row sum's resolution.
+            assert_eq!(0.0_f32.xlogx_fused(acc), acc);
+            assert_eq!(0.0_f64.xlogx_fused(f64::from(acc)), f64::from(acc));
+            for x in [1e-45_f32, 3e-40, 1.1e-38] {
+                assert!((x.xlogx_fused(acc) - acc).abs() <= 1e-36, "{x}");
+            }
+            for x in [5e-324_f64, 1e-310, 2.2e-308] {
+                let b = f64::from(acc);
+                assert!((x.xlogx_fused(b) - b).abs() <= 5e-305, "{x}");
+                assert!((x * x.ln_normal()).abs() <= 5e-305 && x.ln_normal().is_finite());
+            }
+        }
+    }
 
     #[test]
     fn xlogx_is_zero_at_zero_one_and_subnormal() {
