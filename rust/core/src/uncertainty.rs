@@ -569,12 +569,19 @@ pub(crate) fn finish<T: Real>(
     if (st.sum - T::one()).abs() > tol {
         return Err(format!("sums to {}, not 1 (tolerance {})", st.sum, tol));
     }
-    Ok(match kind {
+    Ok(score_of(st, kind))
+}
+
+/// The score of a row from its statistics, unchecked (what [`finish`] returns for a valid
+/// row; [`scores_if_valid`] calls it with a constant `kind` in each of its loops).
+#[inline(always)]
+fn score_of<T: Real>(st: &RowStats<T>, kind: Uncertainty) -> T {
+    match kind {
         Uncertainty::LeastConfident => T::one() - st.a,
         Uncertainty::Margin => T::one() - (st.a - st.b),
         // -sum p ln p is >= 0 mathematically; clamp the rounding of a one-hot row.
         Uncertainty::Entropy => (-st.a).max(T::zero()),
-    })
+    }
 }
 
 /// The scores of rows that pass [`finish`]'s checks, written to `out` (the values of
@@ -594,29 +601,21 @@ fn scores_if_valid<T: Real>(
         // `finish`'s three tests: `|sum - 1| <= tol` is false for a NaN or infinite sum.
         !(st.min < T::zero()) & ((st.sum - T::one()).abs() <= tol)
     }
-    let mut valid = true;
-    let pairs = out.iter_mut().zip(stats);
-    match kind {
-        Uncertainty::LeastConfident => {
-            for (o, st) in pairs {
-                *o = T::one() - st.a;
-                valid &= pass(st, tol);
-            }
+    // One loop per measure, each with its `kind` a constant, so that none branches on it.
+    #[inline(always)]
+    fn scores<T: Real>(stats: &[RowStats<T>], kind: Uncertainty, tol: T, out: &mut [T]) -> bool {
+        let mut valid = true;
+        for (o, st) in out.iter_mut().zip(stats) {
+            *o = score_of(st, kind);
+            valid &= pass(st, tol);
         }
-        Uncertainty::Margin => {
-            for (o, st) in pairs {
-                *o = T::one() - (st.a - st.b);
-                valid &= pass(st, tol);
-            }
-        }
-        Uncertainty::Entropy => {
-            for (o, st) in pairs {
-                *o = (-st.a).max(T::zero());
-                valid &= pass(st, tol);
-            }
-        }
+        valid
     }
-    valid
+    match kind {
+        Uncertainty::LeastConfident => scores(stats, Uncertainty::LeastConfident, tol, out),
+        Uncertainty::Margin => scores(stats, Uncertainty::Margin, tol, out),
+        Uncertainty::Entropy => scores(stats, Uncertainty::Entropy, tol, out),
+    }
 }
 
 fn check_probs<T: Real>(probs: &ArrayView2<T>, tol: T) -> Result<()> {
