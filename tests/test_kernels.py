@@ -4,7 +4,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from numpy.testing import assert_allclose
@@ -93,6 +93,42 @@ def test_result_independent_of_threads_and_layout(measure, probs, n_jobs):
         got = _kernels.uncertainty_top_k(variant, measure, k, n_jobs=n_jobs)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(2049, 7000),
+    c=st.integers(16, 130),
+    scale=st.floats(0.3, 8.0),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    n_jobs=st.sampled_from([1, 2, 3]),
+    data=st.data(),
+)
+@settings(max_examples=30, deadline=None)
+def test_entropy_top_k_over_several_blocks_is_the_exact_selection(
+    seed, n, c, scale, dtype, n_jobs, data
+):
+    # Pools of more than one 2048-row block, as a model gives them (a softmax of normal
+    # logits; peaked for a large scale), with ties: from the second block on, rows whose
+    # entropy bound is below the running k-th best are ruled out without their logarithms.
+    # The selection and its scores must be those of scoring every row, then selecting.
+    rng = np.random.default_rng(seed)
+    logits = scale * rng.standard_normal((n, c))
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs[rng.random((n, c)) < 0.02] = 0.0
+    probs /= probs.sum(axis=1, keepdims=True)
+    dup = rng.integers(0, n, size=n // 50)
+    probs[dup] = probs[rng.integers(0, n, size=dup.size)]
+    probs = probs.astype(dtype)
+    k = data.draw(st.sampled_from([1, 2, 10, 100, min(1000, n)]))
+    idx, scores = _kernels.uncertainty_top_k(probs, "entropy", k, n_jobs=n_jobs)
+    every = _kernels.uncertainty_scores(probs, "entropy")
+    split, split_scores = _kernels.top_k(every, k)
+    np.testing.assert_array_equal(idx, split)
+    np.testing.assert_array_equal(scores, split_scores)
+    ref = ref_scores(probs, "entropy")
+    atol, rtol = tolerance("entropy", dtype)
+    assert_valid_top_k(idx, ref, k, rows=probs, atol=2 * (atol + rtol * ref.max()))
 
 
 def test_identical_rows_take_lowest_index_first():

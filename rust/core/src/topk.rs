@@ -11,6 +11,7 @@ use ndarray::{s, ArrayView1, ArrayView2};
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 /// Rows per parallel block. Large enough to amortise scheduling, small enough to stay in L2.
 pub(crate) const BLOCK: usize = 2048;
@@ -125,6 +126,8 @@ struct Job<T> {
     best: Best<T>,
     scores: Vec<T>,
     error: Option<(usize, KernelError)>,
+    /// Blocks still to score without a bar ([`top_k_by_block_with_bar`]).
+    barless: u32,
 }
 
 impl<T: Real> Job<T> {
@@ -184,12 +187,65 @@ where
     T: Real,
     F: Fn(usize, &mut [T]) -> Result<()> + Sync,
 {
+    top_k_by_block_with_bar(n, k, |start, out: &mut [T], _| {
+        score_block(start, out).map(|()| out.len())
+    })
+}
+
+/// Blocks in a row scored without a bar after one where a quarter or more of the rows had to
+/// be scored exactly (see [`top_k_by_block_with_bar`]).
+const BARLESS_BLOCKS: u32 = 8;
+
+/// The largest bar any job has published, as the bits of an `f64` (`f64::NEG_INFINITY` at
+/// first): every job's bar is beaten or tied by `k` items of the whole input, so the largest
+/// is too, and any job may rule out items below it.
+struct SharedBar(AtomicU64);
+
+impl SharedBar {
+    fn new() -> Self {
+        Self(AtomicU64::new(f64::NEG_INFINITY.to_bits()))
+    }
+
+    fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(AtomicOrdering::Relaxed))
+    }
+
+    fn raise(&self, bar: f64) {
+        let mut seen = self.0.load(AtomicOrdering::Relaxed);
+        while bar > f64::from_bits(seen) {
+            match self.0.compare_exchange_weak(
+                seen,
+                bar.to_bits(),
+                AtomicOrdering::Relaxed,
+                AtomicOrdering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => seen = now,
+            }
+        }
+    }
+}
+
+/// [`top_k_by_block`] for kernels that can skip work on items that cannot make the selection:
+/// `score_block(start, out, bar)` gets a score `bar` that `k` items already seen (by this job
+/// or another) beat or tie, or `None`, and may write any score below `bar` (`-inf`, say) for
+/// an item whose true score it has shown to be below `bar`; such items can never be selected,
+/// so the result is the one exact scores give. It returns how many items it scored exactly:
+/// where that is a quarter of the block or more, the next [`BARLESS_BLOCKS`] blocks of the job
+/// get `None` (ruling out costs more than it saves there).
+pub(crate) fn top_k_by_block_with_bar<T, F>(n: usize, k: usize, score_block: F) -> Result<TopK<T>>
+where
+    T: Real,
+    F: Fn(usize, &mut [T], Option<T>) -> Result<usize> + Sync,
+{
     check_k(k, n)?;
     let n_blocks = n.div_ceil(BLOCK);
+    let shared = SharedBar::new();
     let new_job = || Job {
         best: Best::new(k),
         scores: Vec::new(),
         error: None,
+        barless: 0,
     };
     let job = (0..n_blocks)
         .into_par_iter()
@@ -200,8 +256,27 @@ where
                 let start = b * BLOCK;
                 let end = (start + BLOCK).min(n);
                 job.scores.resize(end - start, T::zero());
-                match score_block(start, &mut job.scores) {
-                    Ok(()) => job.best.offer_ascending(&job.scores, start),
+                let bar = if job.barless > 0 {
+                    job.barless -= 1;
+                    None
+                } else {
+                    let own = job.best.bar.map(|(s, _)| s);
+                    let other = T::from(shared.get()).filter(|s| s.is_finite());
+                    match (own, other) {
+                        (Some(a), Some(b)) => Some(if b > a { b } else { a }),
+                        (a, b) => a.or(b),
+                    }
+                };
+                match score_block(start, &mut job.scores, bar) {
+                    Ok(exact) => {
+                        if bar.is_some() && 4 * exact >= job.scores.len() {
+                            job.barless = BARLESS_BLOCKS;
+                        }
+                        job.best.offer_ascending(&job.scores, start);
+                        if let Some((s, _)) = job.best.bar {
+                            shared.raise(s.to_f64_lossless());
+                        }
+                    }
                     Err(e) => job.error = Some((b, e)),
                 }
             }

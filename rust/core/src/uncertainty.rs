@@ -12,7 +12,9 @@ use crate::error::{Input, KernelError, Result};
 use crate::isa::{best_isa, multiversion, Isa};
 use crate::names::named;
 use crate::real::Real;
-use crate::topk::{check_k, contiguous_rows, scores_by_block, top_k_by_block, TopK};
+use crate::topk::{
+    check_k, contiguous_rows, scores_by_block, top_k_by_block, top_k_by_block_with_bar, TopK,
+};
 use ndarray::{Array1, ArrayView2};
 
 /// Which uncertainty measure to compute.
@@ -43,6 +45,9 @@ const LANES: usize = 16;
 const LEAST_CONFIDENT: u8 = 0;
 const MARGIN: u8 = 1;
 const ENTROPY: u8 = 2;
+/// Not a measure: `sum p ln_lower(p)` ([`Real::ln_lower`]), whose negative is an upper bound
+/// on the entropy, for entropy top-k to rule rows out cheaply ([`entropy_upper`]).
+const ENTROPY_UPPER: u8 = 3;
 
 /// Everything one pass over a row gathers. `a` is the largest probability (least confident,
 /// margin) or `sum p ln p` (entropy); `b` the second largest (margin).
@@ -89,7 +94,7 @@ struct Acc<T, const W: usize> {
 impl<T: Real, const W: usize> Acc<T, W> {
     #[inline(always)]
     fn new<const K: u8>() -> Self {
-        let first = if K == ENTROPY {
+        let first = if K == ENTROPY || K == ENTROPY_UPPER {
             T::zero()
         } else {
             T::neg_infinity()
@@ -111,6 +116,7 @@ impl<T: Real, const W: usize> Acc<T, W> {
             match K {
                 LEAST_CONFIDENT => self.a[l] = if x > self.a[l] { x } else { self.a[l] },
                 MARGIN => push_top2(&mut self.a[l], &mut self.b[l], x),
+                ENTROPY_UPPER => self.a[l] = x.mul_add(x.ln_lower(), self.a[l]),
                 _ => self.a[l] = x.xlogx_fused(self.a[l]),
             }
         }
@@ -500,18 +506,29 @@ fn block_stats_impl<T: Real, const K: u8>(
     }
 }
 
+/// What a pass over rows gathers: a measure's statistics, or the entropy's upper bound
+/// ([`ENTROPY_UPPER`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Measure(Uncertainty),
+    EntropyUpper,
+}
+
 #[inline(always)]
 fn block_stats_generic<T: Real>(
     x: &[T],
     c: usize,
-    kind: Uncertainty,
+    pass: Pass,
     fold16: bool,
     out: &mut [RowStats<T>],
 ) {
-    match kind {
-        Uncertainty::LeastConfident => block_stats_impl::<T, LEAST_CONFIDENT>(x, c, fold16, out),
-        Uncertainty::Margin => block_stats_impl::<T, MARGIN>(x, c, fold16, out),
-        Uncertainty::Entropy => block_stats_impl::<T, ENTROPY>(x, c, fold16, out),
+    match pass {
+        Pass::Measure(Uncertainty::LeastConfident) => {
+            block_stats_impl::<T, LEAST_CONFIDENT>(x, c, fold16, out)
+        }
+        Pass::Measure(Uncertainty::Margin) => block_stats_impl::<T, MARGIN>(x, c, fold16, out),
+        Pass::Measure(Uncertainty::Entropy) => block_stats_impl::<T, ENTROPY>(x, c, fold16, out),
+        Pass::EntropyUpper => block_stats_impl::<T, ENTROPY_UPPER>(x, c, fold16, out),
     }
 }
 
@@ -525,7 +542,7 @@ multiversion! {
     fn block_stats_variant<T: Real>(
         x: &[T],
         c: usize,
-        kind: Uncertainty,
+        pass: Pass,
         fold16: bool,
         out: &mut [RowStats<T>],
     ) = block_stats_generic;
@@ -533,6 +550,15 @@ multiversion! {
 
 /// Statistics of every row of the row-major block `x` (`c` values per row) into `out`, with
 /// the variant `isa` of [`block_stats_generic`].
+fn block_pass_with<T: Real>(isa: Isa, x: &[T], c: usize, pass: Pass, out: &mut [RowStats<T>]) {
+    #[cfg(target_arch = "x86_64")]
+    let fold16 = isa == Isa::Avx512 && std::arch::is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    let fold16 = false;
+    block_stats_variant(isa, x, c, pass, fold16, out);
+}
+
+/// [`block_stats`] with the variant `isa`.
 fn block_stats_with<T: Real>(
     isa: Isa,
     x: &[T],
@@ -540,17 +566,51 @@ fn block_stats_with<T: Real>(
     kind: Uncertainty,
     out: &mut [RowStats<T>],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    let fold16 = isa == Isa::Avx512 && std::arch::is_x86_feature_detected!("avx512f");
-    #[cfg(not(target_arch = "x86_64"))]
-    let fold16 = false;
-    block_stats_variant(isa, x, c, kind, fold16, out);
+    block_pass_with(isa, x, c, Pass::Measure(kind), out);
 }
 
 /// Statistics of every row of the row-major block `x` (`c` values per row) into `out`, on the
 /// widest vector instructions this CPU has.
 pub(crate) fn block_stats<T: Real>(x: &[T], c: usize, kind: Uncertainty, out: &mut [RowStats<T>]) {
     block_stats_with(best_isa(), x, c, kind, out);
+}
+
+/// An upper bound on the entropy score [`finish`] gives a valid row, from the row's
+/// [`ENTROPY_UPPER`] statistics (its `sum` and `min` are those of the entropy pass, bit for
+/// bit; `a = sum p ln_lower(p)`), for rows of `c >= LANES` values; `tol` is the row sums'
+/// tolerance. In exact arithmetic `ln_lower(p) <= ln p`, so `-a >= -sum p ln p`; the rest
+/// covers roundings, each bounded generously, with `eps` the type's epsilon (twice its unit
+/// roundoff) and `g = (ceil(c / 16) + 8) eps` for a chain of one lane's multiply-adds and the
+/// four levels of the fold:
+///
+/// * the true sum is at most `s = sum (1 + g)`; every `p <= s`, so `ln_lower(p) <= ln s +
+///   slack <= tol + slack` and the positive terms of `-a` total at most `s (tol + slack)`:
+///   `W = (|a| + 2 s (tol + slack)) (1 + 2 g)` bounds `sum |p ln_lower(p)|`, and the computed
+///   `a` is within `g W` of its exact sum;
+/// * `ln_lower` exceeds `ln p` by at most [`Real::LN_LOWER_SLACK`] on normal values (`slack s`
+///   over the row) and misses a subnormal's `p ln p` by at most `3000 p`;
+/// * the score [`finish`] computes is within `(g + 16 eps)(W + 0.06 s)` of the true entropy
+///   (the logarithm's 3.34 ulp, one rounding a multiply-add, the fold; `|ln p| <=
+///   |ln_lower(p)| + 0.06` for `p <= 1`), plus a subnormal's `3000 p` again;
+///
+/// and the score is clamped at zero, as [`score_of`] clamps it. A NaN bound (an invalid row)
+/// rules nothing out.
+fn entropy_upper<T: Real>(st: &RowStats<T>, c: usize, tol: f64) -> f64 {
+    let eps = T::epsilon().to_f64_lossless();
+    let g = (c.div_ceil(LANES) + 8) as f64 * eps;
+    let slack = T::LN_LOWER_SLACK;
+    let s = st.sum.to_f64_lossless() * (1.0 + g);
+    let a = st.a.to_f64_lossless();
+    let w = (a.abs() + 2.0 * s * (tol + slack)) * (1.0 + 2.0 * g);
+    let subnormal = 6000.0 * T::min_positive_value().to_f64_lossless() * c as f64;
+    let entropy = -a + g * w + slack * s;
+    let score = entropy + (g + 16.0 * eps) * (w + 0.06 * s) + subnormal;
+    // Not `max(0.0)`, which would turn NaN into 0.
+    if score < 0.0 {
+        0.0
+    } else {
+        score
+    }
 }
 
 /// The score of a row from its statistics, or what is wrong with the row.
@@ -584,6 +644,15 @@ fn score_of<T: Real>(st: &RowStats<T>, kind: Uncertainty) -> T {
     }
 }
 
+/// Whether a row passes [`finish`]'s three checks, without branches: `|sum - 1| <= tol` is
+/// false for a NaN or infinite sum; `!(min < 0)`, not `min >= 0`: a NaN minimum passes this
+/// test here as in `finish`.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
+#[inline(always)]
+fn row_passes<T: Real>(st: &RowStats<T>, tol: T) -> bool {
+    !(st.min < T::zero()) & ((st.sum - T::one()).abs() <= tol)
+}
+
 /// The scores of rows that pass [`finish`]'s checks, written to `out` (the values of
 /// [`finish`], the same operations), and whether every row passed: one branch-free loop per
 /// measure, which vectorises, instead of [`finish`]'s tests and branches row by row. Where a
@@ -594,20 +663,13 @@ fn scores_if_valid<T: Real>(
     tol: T,
     out: &mut [T],
 ) -> bool {
-    // `!(min < 0)`, not `min >= 0`: a NaN minimum passes this test here as in `finish`.
-    #[allow(clippy::neg_cmp_op_on_partial_ord)]
-    #[inline(always)]
-    fn pass<T: Real>(st: &RowStats<T>, tol: T) -> bool {
-        // `finish`'s three tests: `|sum - 1| <= tol` is false for a NaN or infinite sum.
-        !(st.min < T::zero()) & ((st.sum - T::one()).abs() <= tol)
-    }
     // One loop per measure, each with its `kind` a constant, so that none branches on it.
     #[inline(always)]
     fn scores<T: Real>(stats: &[RowStats<T>], kind: Uncertainty, tol: T, out: &mut [T]) -> bool {
         let mut valid = true;
         for (o, st) in out.iter_mut().zip(stats) {
             *o = score_of(st, kind);
-            valid &= pass(st, tol);
+            valid &= row_passes(st, tol);
         }
         valid
     }
@@ -686,6 +748,64 @@ fn score_block<T: Real>(
     Ok(())
 }
 
+/// [`score_block`] for entropy top-k, given `bar`, a score that `k` rows seen already beat or
+/// tie (the caller's running selection). Rows first get [`ENTROPY_UPPER`] statistics, about
+/// three vector operations a value where the logarithm takes sixteen; a row whose
+/// [`entropy_upper`] bound is below `bar` cannot be among the `k` best and is scored `-inf`
+/// without its logarithms, the others get their exact scores. Without a positive `bar`, for
+/// rows narrower than [`LANES`], or when a row is invalid (to name it as [`score_block`]
+/// does), every row is scored exactly. Returns how many rows were scored exactly.
+fn score_block_entropy_top<T: Real>(
+    probs: &ArrayView2<T>,
+    start: usize,
+    tol: T,
+    bar: Option<T>,
+    out: &mut [T],
+) -> Result<usize> {
+    let c = probs.ncols();
+    let bar = match bar {
+        Some(b) if c >= LANES && b > T::zero() => b.to_f64_lossless(),
+        _ => return score_block(probs, start, Uncertainty::Entropy, tol, out).map(|()| out.len()),
+    };
+    let rows = contiguous_rows(probs, start, out.len());
+    let x = &rows[..];
+    let mut stats = vec![RowStats::zero(); out.len()];
+    block_pass_with(best_isa(), x, c, Pass::EntropyUpper, &mut stats);
+    // The same `sum` and `min` as the entropy pass, so the same verdicts.
+    if !stats.iter().all(|st| row_passes(st, tol)) {
+        return score_block(probs, start, Uncertainty::Entropy, tol, out).map(|()| out.len());
+    }
+    let tol = tol.to_f64_lossless();
+    for (o, st) in out.iter_mut().zip(&stats) {
+        // `!(bound < bar)`: a NaN bound keeps the row.
+        *o = if entropy_upper(st, c, tol) < bar {
+            T::neg_infinity()
+        } else {
+            T::nan()
+        };
+    }
+    // Exact scores for the runs of rows that may beat the bar (marked NaN above).
+    let mut exact = 0;
+    let mut i = 0;
+    while i < out.len() {
+        if !out[i].is_nan() {
+            i += 1;
+            continue;
+        }
+        let end = (i..out.len())
+            .find(|&j| !out[j].is_nan())
+            .unwrap_or(out.len());
+        let run = &mut stats[i..end];
+        block_stats(&x[i * c..end * c], c, Uncertainty::Entropy, run);
+        for (o, st) in out[i..end].iter_mut().zip(run.iter()) {
+            *o = score_of(st, Uncertainty::Entropy);
+        }
+        exact += end - i;
+        i = end;
+    }
+    Ok(exact)
+}
+
 /// The uncertainty score of every row.
 ///
 /// # Errors
@@ -733,6 +853,11 @@ pub fn uncertainty_top_k<T: Real>(
 ) -> Result<TopK<T>> {
     check_probs(&probs, tol)?;
     check_k(k, probs.nrows())?;
+    if kind == Uncertainty::Entropy {
+        return top_k_by_block_with_bar(probs.nrows(), k, |start, out, bar| {
+            score_block_entropy_top(&probs, start, tol, bar, out)
+        });
+    }
     top_k_by_block(probs.nrows(), k, |start, out| {
         score_block(&probs, start, kind, tol, out)
     })
@@ -743,6 +868,7 @@ mod tests {
     use super::*;
 
     use crate::testing::XorShift;
+    use crate::topk::BLOCK;
     use ndarray::{array, Array2};
     use proptest::prelude::*;
 
@@ -931,6 +1057,179 @@ mod tests {
                 }
             }
         }
+        // The entropy bound's pass: the same bits everywhere, and the entropy pass's sum and
+        // minimum (so the same validity verdicts).
+        let mut exact = vec![zero; p.nrows()];
+        block_stats_with(Isa::Baseline, x, c, Uncertainty::Entropy, &mut exact);
+        let mut want = vec![zero; p.nrows()];
+        block_pass_with(Isa::Baseline, x, c, Pass::EntropyUpper, &mut want);
+        for isa in crate::isa::supported_isas() {
+            let mut got = vec![zero; p.nrows()];
+            block_pass_with(isa, x, c, Pass::EntropyUpper, &mut got);
+            for (i, ((g, w), e)) in got.iter().zip(&want).zip(&exact).enumerate() {
+                assert_eq!(bits(g), bits(w), "{isa:?} entropy bound c={c} row {i}");
+                assert_eq!(bits(g)[..2], bits(e)[..2], "{isa:?} sum, min c={c} row {i}");
+            }
+        }
+    }
+
+    /// Rows of `c` probabilities as a model might give them: a softmax of normal logits at
+    /// `scale` (peaked for a large scale), with exact zeros, `tiny` values and duplicated
+    /// rows mixed in, renormalised in `T` and then nudged so that sums sit anywhere within
+    /// `tol` of one.
+    fn model_rows<T: Real>(n: usize, c: usize, seed: u64, tiny: T, tol: f64) -> Array2<T> {
+        let mut s = XorShift(seed | 1);
+        let mut v = Vec::with_capacity(n * c);
+        for r in 0..n {
+            if r % 97 == 5 && r > 0 {
+                let prev: Vec<T> = v[(r - 1) * c..r * c].to_vec();
+                v.extend(prev);
+                continue;
+            }
+            let scale = 0.5 + 6.0 * XorShift::unit(s.next_u64());
+            let logits: Vec<f64> = (0..c)
+                .map(|_| {
+                    // Box-Muller from two uniforms.
+                    let (u1, u2) = (XorShift::unit(s.next_u64()), XorShift::unit(s.next_u64()));
+                    scale * (-2.0 * (1.0 - u1).ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+                })
+                .collect();
+            let top = logits.iter().cloned().fold(f64::MIN, f64::max);
+            let mut row: Vec<f64> = logits.iter().map(|l| (l - top).exp()).collect();
+            for x in row.iter_mut() {
+                match s.next_u64() % 23 {
+                    0 => *x = 0.0,
+                    1 => *x = tiny.to_f64_lossless(),
+                    _ => {}
+                }
+            }
+            let total: f64 = row.iter().sum();
+            let nudge = 1.0 + tol * (2.0 * XorShift::unit(s.next_u64()) - 1.0) * 0.9;
+            v.extend(row.iter().map(|x| T::from(x / total * nudge).unwrap()));
+        }
+        Array2::from_shape_vec((n, c), v).unwrap()
+    }
+
+    fn upper_bounds_hold<T: Real>(tiny: T, tol: f64) {
+        for c in [16, 17, 31, 100, 257] {
+            let p = model_rows::<T>(400, c, c as u64, tiny, tol);
+            let x = p.as_slice().unwrap();
+            let mut exact = vec![RowStats::zero(); p.nrows()];
+            block_stats(x, c, Uncertainty::Entropy, &mut exact);
+            let mut upper = vec![RowStats::zero(); p.nrows()];
+            block_pass_with(best_isa(), x, c, Pass::EntropyUpper, &mut upper);
+            let mut gap = 0.0_f64;
+            for (i, (e, u)) in exact.iter().zip(&upper).enumerate() {
+                let score = finish(e, Uncertainty::Entropy, T::from(tol).unwrap()).unwrap();
+                let bound = entropy_upper(u, c, tol);
+                assert!(
+                    bound >= score.to_f64_lossless(),
+                    "c={c} row {i}: {bound} < {score}"
+                );
+                gap = gap.max(bound - score.to_f64_lossless());
+            }
+            // Useful as well as safe: within Mitchell's 0.0597 a unit of mass (plus slack).
+            assert!(
+                gap < 0.0597 * (1.0 + tol) + 1e-3,
+                "c={c}: bound {gap} above the score"
+            );
+        }
+    }
+
+    #[test]
+    fn entropy_upper_bounds_the_exact_score() {
+        upper_bounds_hold::<f32>(1e-40, 1e-4);
+        upper_bounds_hold::<f32>(1e-30, 0.05);
+        upper_bounds_hold::<f64>(1e-310, 1e-9);
+        upper_bounds_hold::<f64>(1e-300, 0.05);
+        // Rows on which the bound is tight: one-hot (0), uniform over a power of two.
+        for c in [16_usize, 64] {
+            let mut p = Array2::<f32>::zeros((2, c));
+            p[[0, 3]] = 1.0;
+            p.row_mut(1).fill(1.0 / c as f32);
+            let mut upper = vec![RowStats::zero(); 2];
+            block_pass_with(
+                best_isa(),
+                p.as_slice().unwrap(),
+                c,
+                Pass::EntropyUpper,
+                &mut upper,
+            );
+            assert!(entropy_upper(&upper[0], c, 1e-4) < 1e-3);
+            let uniform = (c as f64).ln();
+            let b = entropy_upper(&upper[1], c, 1e-4);
+            assert!(b >= uniform && b < uniform + 1e-3, "{b} vs {uniform}");
+        }
+        // Invalid statistics rule nothing out.
+        let nan = RowStats {
+            sum: f32::NAN,
+            min: 0.0,
+            a: f32::NAN,
+            b: 0.0,
+        };
+        assert!(entropy_upper(&nan, 100, 1e-4).is_nan());
+    }
+
+    fn pruned_top_k_is_exact<T: Real>(tol: f64) {
+        let tolt = T::from(tol).unwrap();
+        // More than one block of rows, so that later blocks see a bar; k from 1 to 600.
+        for (n, c, k) in [
+            (5000, 16, 1),
+            (5000, 40, 7),
+            (4500, 100, 100),
+            (4200, 17, 600),
+        ] {
+            let p = model_rows::<T>(n, c, (n + c + k) as u64, T::min_positive_value(), tol);
+            let exact = uncertainty_scores(p.view(), Uncertainty::Entropy, tolt).unwrap();
+            let want = crate::top_k(exact.view(), k).unwrap();
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let got = pool
+                    .install(|| uncertainty_top_k(p.view(), Uncertainty::Entropy, k, tolt))
+                    .unwrap();
+                assert_eq!(got, want, "n={n} c={c} k={k} threads={threads}");
+            }
+            // The second block is scored with a bar, and most of its rows are ruled out.
+            let bar = want.scores[k - 1];
+            let mut out = vec![T::zero(); BLOCK.min(n - BLOCK)];
+            let scored = score_block_entropy_top(&p.view(), BLOCK, tolt, Some(bar), &mut out);
+            let scored = scored.unwrap();
+            assert!(
+                scored < out.len() / 2,
+                "n={n} c={c} k={k}: {scored} of {}",
+                out.len()
+            );
+            for (i, o) in out.iter().enumerate() {
+                let e = exact[BLOCK + i];
+                if o.is_infinite() {
+                    assert!(e < bar, "row {} ruled out at {e} >= bar {bar}", BLOCK + i);
+                } else {
+                    assert_eq!(o.to_f64_lossless().to_bits(), e.to_f64_lossless().to_bits());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pruned_entropy_top_k_is_the_exact_selection() {
+        pruned_top_k_is_exact::<f32>(1e-4);
+        pruned_top_k_is_exact::<f64>(1e-9);
+        pruned_top_k_is_exact::<f32>(0.01);
+    }
+
+    #[test]
+    fn pruned_entropy_top_k_names_the_first_invalid_row() {
+        let mut p = model_rows::<f32>(5000, 30, 3, 1e-30, 1e-4);
+        p[[4000, 2]] = -0.5;
+        p[[4500, 2]] = f32::NAN;
+        let err = uncertainty_top_k(p.view(), Uncertainty::Entropy, 5, 1e-4).unwrap_err();
+        assert!(
+            matches!(err, KernelError::InvalidProbability { row: 4000, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
