@@ -21,7 +21,7 @@ timing a cell it checks that Rust, NumPy and NumPy over row chunks select the sa
 ties within a tolerance) and that Rust's scores match NumPy's.
 
 Entropy top-k rules rows out by a cheap upper bound on their entropy before taking their
-logarithms (``rust/core/src/uncertainty.rs``, ``entropy_upper``): how much that saves depends on
+logarithms (``rust/core/src/uncertainty.rs``, ``EntropyBound``): how much that saves depends on
 how spread the rows' entropies are. So at c = 100 entropy is also timed on a *flat* pool, rows
 drawn from a Dirichlet(1) (near-uniform, entropies bunched near the top), where few rows can
 be ruled out: the row ``entropy (flat pool)``.

@@ -7,6 +7,11 @@
 //!
 //! Every row is validated in the same pass that scores it: a row with a NaN or infinite
 //! value, a negative entry, or a sum further than `tol` from one is an error naming the row.
+//!
+//! Entropy top-k first bounds each row's entropy from above with a logarithm read off the
+//! floats' bits (two vector operations a value instead of about sixteen), and takes the
+//! logarithms only of rows whose bound reaches the running `k`-th best score
+//! ([`score_block_entropy_top`]); the selection is exactly the one scoring every row gives.
 
 use crate::error::{Input, KernelError, Result};
 use crate::isa::{best_isa, multiversion, Isa};
@@ -46,7 +51,7 @@ const LEAST_CONFIDENT: u8 = 0;
 const MARGIN: u8 = 1;
 const ENTROPY: u8 = 2;
 /// Not a measure: `sum p ln_lower(p)` ([`Real::ln_lower`]), whose negative is an upper bound
-/// on the entropy, for entropy top-k to rule rows out cheaply ([`entropy_upper`]).
+/// on the entropy, for entropy top-k to rule rows out cheaply ([`EntropyBound`]).
 const ENTROPY_UPPER: u8 = 3;
 
 /// Everything one pass over a row gathers. `a` is the largest probability (least confident,
@@ -575,13 +580,13 @@ pub(crate) fn block_stats<T: Real>(x: &[T], c: usize, kind: Uncertainty, out: &m
     block_stats_with(best_isa(), x, c, kind, out);
 }
 
-/// An upper bound on the entropy score [`finish`] gives a valid row, from the row's
-/// [`ENTROPY_UPPER`] statistics (its `sum` and `min` are those of the entropy pass, bit for
-/// bit; `a = sum p ln_lower(p)`), for rows of `c >= LANES` values; `tol` is the row sums'
-/// tolerance. In exact arithmetic `ln_lower(p) <= ln p`, so `-a >= -sum p ln p`; the rest
-/// covers roundings, each bounded generously, with `eps` the type's epsilon (twice its unit
-/// roundoff) and `g = (ceil(c / 16) + 8) eps` for a chain of one lane's multiply-adds and the
-/// four levels of the fold:
+/// An upper bound on the entropy score [`finish`] gives a valid row of `c >= LANES` values
+/// (`tol` the row sums' tolerance), from the row's [`ENTROPY_UPPER`] statistics: its `sum` and
+/// `min` are those of the entropy pass, bit for bit, and `a = sum p ln_lower(p)`. In exact
+/// arithmetic `ln_lower(p) <= ln p`, so `-a >= -sum p ln p`; the rest covers roundings, each
+/// bounded generously, with `eps` the type's epsilon (twice its unit roundoff) and
+/// `g = (ceil(c / 16) + 8) eps` for a chain of one lane's multiply-adds and the four levels of
+/// the fold:
 ///
 /// * the true sum is at most `s = sum (1 + g)`; every `p <= s`, so `ln_lower(p) <= ln s +
 ///   slack <= tol + slack` and the positive terms of `-a` total at most `s (tol + slack)`:
@@ -589,27 +594,40 @@ pub(crate) fn block_stats<T: Real>(x: &[T], c: usize, kind: Uncertainty, out: &m
 ///   `a` is within `g W` of its exact sum;
 /// * `ln_lower` exceeds `ln p` by at most [`Real::LN_LOWER_SLACK`] on normal values (`slack s`
 ///   over the row) and misses a subnormal's `p ln p` by at most `3000 p`;
-/// * the score [`finish`] computes is within `(g + 16 eps)(W + 0.06 s)` of the true entropy
-///   (the logarithm's 3.34 ulp, one rounding a multiply-add, the fold; `|ln p| <=
-///   |ln_lower(p)| + 0.06` for `p <= 1`), plus a subnormal's `3000 p` again;
+/// * the score [`finish`] computes is within `h (W + 0.06 s)`, `h = g + 16 eps`, of the true
+///   entropy (the logarithm's 3.34 ulp, one rounding a multiply-add, the fold; `|ln p| <=
+///   |ln_lower(p)| + 0.06` for `p <= 1`), plus a subnormal's `3000 p` again.
 ///
-/// and the score is clamped at zero, as [`score_of`] clamps it. A NaN bound (an invalid row)
-/// rules nothing out.
-fn entropy_upper<T: Real>(st: &RowStats<T>, c: usize, tol: f64) -> f64 {
-    let eps = T::epsilon().to_f64_lossless();
-    let g = (c.div_ceil(LANES) + 8) as f64 * eps;
-    let slack = T::LN_LOWER_SLACK;
-    let s = st.sum.to_f64_lossless() * (1.0 + g);
-    let a = st.a.to_f64_lossless();
-    let w = (a.abs() + 2.0 * s * (tol + slack)) * (1.0 + 2.0 * g);
-    let subnormal = 6000.0 * T::min_positive_value().to_f64_lossless() * c as f64;
-    let entropy = -a + g * w + slack * s;
-    let score = entropy + (g + 16.0 * eps) * (w + 0.06 * s) + subnormal;
-    // Not `max(0.0)`, which would turn NaN into 0.
-    if score < 0.0 {
-        0.0
-    } else {
-        score
+/// The bound, `-a + g W + slack s + h (W + 0.06 s) + 6000 c tiny`, is linear in `|a|`, `a`
+/// and `sum`: [`EntropyBound::of`] evaluates it from three constants (in `f64`, whose
+/// roundings are far inside the margins above). It is not clamped at zero as the score is:
+/// callers compare it with a positive bar. A NaN bound (an invalid row) compares false.
+struct EntropyBound {
+    abs_a: f64,
+    sum: f64,
+    constant: f64,
+}
+
+impl EntropyBound {
+    fn new<T: Real>(c: usize, tol: f64) -> Self {
+        let eps = T::epsilon().to_f64_lossless();
+        let g = (c.div_ceil(LANES) + 8) as f64 * eps;
+        let h = g + 16.0 * eps;
+        let slack = T::LN_LOWER_SLACK;
+        // W = (|a| + 2 s (tol + slack)) (1 + 2 g), s = sum (1 + g).
+        let w_abs_a = 1.0 + 2.0 * g;
+        let w_sum = 2.0 * (tol + slack) * (1.0 + g) * (1.0 + 2.0 * g);
+        Self {
+            abs_a: (g + h) * w_abs_a,
+            sum: (g + h) * w_sum + (slack + 0.06 * h) * (1.0 + g),
+            constant: 6000.0 * T::min_positive_value().to_f64_lossless() * c as f64,
+        }
+    }
+
+    #[inline(always)]
+    fn of<T: Real>(&self, st: &RowStats<T>) -> f64 {
+        let a = st.a.to_f64_lossless();
+        -a + self.abs_a * a.abs() + self.sum * st.sum.to_f64_lossless() + self.constant
     }
 }
 
@@ -751,7 +769,7 @@ fn score_block<T: Real>(
 /// [`score_block`] for entropy top-k, given `bar`, a score that `k` rows seen already beat or
 /// tie (the caller's running selection). Rows first get [`ENTROPY_UPPER`] statistics, about
 /// three vector operations a value where the logarithm takes sixteen; a row whose
-/// [`entropy_upper`] bound is below `bar` cannot be among the `k` best and is scored `-inf`
+/// [`EntropyBound`] is below `bar` cannot be among the `k` best and is scored `-inf`
 /// without its logarithms, the others get their exact scores. Without a positive `bar`, for
 /// rows narrower than [`LANES`], or when a row is invalid (to name it as [`score_block`]
 /// does), every row is scored exactly. Returns how many rows were scored exactly.
@@ -771,23 +789,33 @@ fn score_block_entropy_top<T: Real>(
     let x = &rows[..];
     let mut stats = vec![RowStats::zero(); out.len()];
     block_pass_with(best_isa(), x, c, Pass::EntropyUpper, &mut stats);
-    // The same `sum` and `min` as the entropy pass, so the same verdicts.
-    if !stats.iter().all(|st| row_passes(st, tol)) {
+    // The same `sum` and `min` as the entropy pass, so the same verdicts. Branch-free loops
+    // (a fold, not `all`), which vectorise.
+    let valid = stats.iter().fold(true, |v, st| v & row_passes(st, tol));
+    if !valid {
         return score_block(probs, start, Uncertainty::Entropy, tol, out).map(|()| out.len());
     }
-    let tol = tol.to_f64_lossless();
+    let bound = EntropyBound::new::<T>(c, tol.to_f64_lossless());
     for (o, st) in out.iter_mut().zip(&stats) {
         // `!(bound < bar)`: a NaN bound keeps the row.
-        *o = if entropy_upper(st, c, tol) < bar {
+        *o = if bound.of(st) < bar {
             T::neg_infinity()
         } else {
             T::nan()
         };
     }
-    // Exact scores for the runs of rows that may beat the bar (marked NaN above).
+    // Exact scores for the runs of rows that may beat the bar (marked NaN above); a chunk of
+    // 16 rows with none is passed over after one vectorised test.
     let mut exact = 0;
     let mut i = 0;
     while i < out.len() {
+        if i % 16 == 0 && i + 16 <= out.len() {
+            let marked = out[i..i + 16].iter().fold(false, |m, v| m | v.is_nan());
+            if !marked {
+                i += 16;
+                continue;
+            }
+        }
         if !out[i].is_nan() {
             i += 1;
             continue;
@@ -1121,7 +1149,7 @@ mod tests {
             let mut gap = 0.0_f64;
             for (i, (e, u)) in exact.iter().zip(&upper).enumerate() {
                 let score = finish(e, Uncertainty::Entropy, T::from(tol).unwrap()).unwrap();
-                let bound = entropy_upper(u, c, tol);
+                let bound = EntropyBound::new::<T>(c, tol).of(u).max(0.0);
                 assert!(
                     bound >= score.to_f64_lossless(),
                     "c={c} row {i}: {bound} < {score}"
@@ -1155,9 +1183,10 @@ mod tests {
                 Pass::EntropyUpper,
                 &mut upper,
             );
-            assert!(entropy_upper(&upper[0], c, 1e-4) < 1e-3);
+            let bound = EntropyBound::new::<f32>(c, 1e-4);
+            assert!(bound.of(&upper[0]) < 1e-3);
             let uniform = (c as f64).ln();
-            let b = entropy_upper(&upper[1], c, 1e-4);
+            let b = bound.of(&upper[1]);
             assert!(b >= uniform && b < uniform + 1e-3, "{b} vs {uniform}");
         }
         // Invalid statistics rule nothing out.
@@ -1167,7 +1196,7 @@ mod tests {
             a: f32::NAN,
             b: 0.0,
         };
-        assert!(entropy_upper(&nan, 100, 1e-4).is_nan());
+        assert!(EntropyBound::new::<f32>(100, 1e-4).of(&nan).is_nan());
     }
 
     fn pruned_top_k_is_exact<T: Real>(tol: f64) {
