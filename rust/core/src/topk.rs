@@ -187,9 +187,20 @@ where
     T: Real,
     F: Fn(usize, &mut [T]) -> Result<()> + Sync,
 {
-    top_k_by_block_with_bar(n, k, |start, out: &mut [T], _| {
+    top_k_by_block_with_bar(n, k, |start, out: &mut [T], _: Bar<T>| {
         score_block(start, out).map(|()| out.len())
     })
+}
+
+/// What [`top_k_by_block_with_bar`] tells a block's scorer about the selection so far.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Bar<T> {
+    /// Score every item exactly (ruling items out has not paid lately).
+    Skip,
+    /// Fewer than `k` items seen: no bar yet.
+    Unknown,
+    /// A score that `k` items seen already beat or tie.
+    Known(T),
 }
 
 /// Blocks in a row scored without a bar after one where a quarter or more of the rows had to
@@ -227,16 +238,17 @@ impl SharedBar {
 }
 
 /// [`top_k_by_block`] for kernels that can skip work on items that cannot make the selection:
-/// `score_block(start, out, bar)` gets a score `bar` that `k` items already seen (by this job
-/// or another) beat or tie, or `None`, and may write any score below `bar` (`-inf`, say) for
-/// an item whose true score it has shown to be below `bar`; such items can never be selected,
-/// so the result is the one exact scores give. It returns how many items it scored exactly:
+/// `score_block(start, out, bar)` gets [`Bar::Known`] with a score that `k` items already seen
+/// (by this job or another) beat or tie, or [`Bar::Unknown`], and may write any score below
+/// a bar (`-inf`, say) for an item whose score it has shown to be below it (a bar it finds
+/// itself must be one that `k` items beat or tie too); such items can never be selected, so
+/// the result is the one exact scores give. It returns how many items it scored exactly:
 /// where that is a quarter of the block or more, the next [`BARLESS_BLOCKS`] blocks of the job
-/// get `None` (ruling out costs more than it saves there).
+/// get [`Bar::Skip`] (ruling out costs more than it saves there).
 pub(crate) fn top_k_by_block_with_bar<T, F>(n: usize, k: usize, score_block: F) -> Result<TopK<T>>
 where
     T: Real,
-    F: Fn(usize, &mut [T], Option<T>) -> Result<usize> + Sync,
+    F: Fn(usize, &mut [T], Bar<T>) -> Result<usize> + Sync,
 {
     check_k(k, n)?;
     let n_blocks = n.div_ceil(BLOCK);
@@ -258,18 +270,19 @@ where
                 job.scores.resize(end - start, T::zero());
                 let bar = if job.barless > 0 {
                     job.barless -= 1;
-                    None
+                    Bar::Skip
                 } else {
                     let own = job.best.bar.map(|(s, _)| s);
                     let other = T::from(shared.get()).filter(|s| s.is_finite());
                     match (own, other) {
-                        (Some(a), Some(b)) => Some(if b > a { b } else { a }),
-                        (a, b) => a.or(b),
+                        (Some(a), Some(b)) => Bar::Known(if b > a { b } else { a }),
+                        (Some(a), None) | (None, Some(a)) => Bar::Known(a),
+                        (None, None) => Bar::Unknown,
                     }
                 };
                 match score_block(start, &mut job.scores, bar) {
                     Ok(exact) => {
-                        if bar.is_some() && 4 * exact >= job.scores.len() {
+                        if bar != Bar::Skip && 4 * exact >= job.scores.len() {
                             job.barless = BARLESS_BLOCKS;
                         }
                         job.best.offer_ascending(&job.scores, start);

@@ -18,7 +18,7 @@ use crate::isa::{best_isa, multiversion, Isa};
 use crate::names::named;
 use crate::real::Real;
 use crate::topk::{
-    check_k, contiguous_rows, scores_by_block, top_k_by_block, top_k_by_block_with_bar, TopK,
+    check_k, contiguous_rows, scores_by_block, top_k_by_block, top_k_by_block_with_bar, Bar, TopK,
 };
 use ndarray::{Array1, ArrayView2};
 
@@ -602,11 +602,20 @@ pub(crate) fn block_stats<T: Real>(x: &[T], c: usize, kind: Uncertainty, out: &m
 /// and `sum`: [`EntropyBound::of`] evaluates it from three constants (in `f64`, whose
 /// roundings are far inside the margins above). It is not clamped at zero as the score is:
 /// callers compare it with a positive bar. A NaN bound (an invalid row) compares false.
+///
+/// [`EntropyBound::lower`] bounds the same score from below: `ln p <= ln_lower(p) +
+/// MITCHELL + slack` for normal `p` (a subnormal's term is inside the constant), so the
+/// score is at least `-a - g W - (MITCHELL + slack) s - h (W + 0.06 s) - 6000 c tiny`.
 struct EntropyBound {
     abs_a: f64,
     sum: f64,
+    sum_lower: f64,
     constant: f64,
 }
+
+/// The most [`Real::ln_lower`] falls below `ln x`: `max (log2(1 + f) - f) ln 2 = 0.059660`,
+/// rounded up.
+const MITCHELL: f64 = 0.0597;
 
 impl EntropyBound {
     fn new<T: Real>(c: usize, tol: f64) -> Self {
@@ -620,14 +629,23 @@ impl EntropyBound {
         Self {
             abs_a: (g + h) * w_abs_a,
             sum: (g + h) * w_sum + (slack + 0.06 * h) * (1.0 + g),
+            sum_lower: (g + h) * w_sum + (MITCHELL + slack + 0.06 * h) * (1.0 + g),
             constant: 6000.0 * T::min_positive_value().to_f64_lossless() * c as f64,
         }
     }
 
+    /// At least the row's score.
     #[inline(always)]
     fn of<T: Real>(&self, st: &RowStats<T>) -> f64 {
         let a = st.a.to_f64_lossless();
         -a + self.abs_a * a.abs() + self.sum * st.sum.to_f64_lossless() + self.constant
+    }
+
+    /// At most the row's score (before its clamp at zero).
+    #[inline(always)]
+    fn lower<T: Real>(&self, st: &RowStats<T>) -> f64 {
+        let a = st.a.to_f64_lossless();
+        -a - self.abs_a * a.abs() - self.sum_lower * st.sum.to_f64_lossless() - self.constant
     }
 }
 
@@ -766,23 +784,27 @@ fn score_block<T: Real>(
     Ok(())
 }
 
-/// [`score_block`] for entropy top-k, given `bar`, a score that `k` rows seen already beat or
-/// tie (the caller's running selection). Rows first get [`ENTROPY_UPPER`] statistics, about
-/// three vector operations a value where the logarithm takes sixteen; a row whose
-/// [`EntropyBound`] is below `bar` cannot be among the `k` best and is scored `-inf`
-/// without its logarithms, the others get their exact scores. Without a positive `bar`, for
-/// rows narrower than [`LANES`], or when a row is invalid (to name it as [`score_block`]
-/// does), every row is scored exactly. Returns how many rows were scored exactly.
+/// [`score_block`] for entropy top-k, given `bar`: a score that `k` rows seen already beat or
+/// tie (the caller's running selection), none yet, or a request to score every row. Rows
+/// first get [`ENTROPY_UPPER`] statistics, about three vector operations a value where the
+/// logarithm takes sixteen; without a bar (or with one not above zero) the `k`-th largest of
+/// the block's lower bounds serves. A row whose upper bound ([`EntropyBound`]) is below the
+/// bar cannot be among the `k` best and is scored `-inf` without its logarithms; the others
+/// get their exact scores. For rows narrower than [`LANES`], when no positive bar can be had,
+/// or when a row is invalid (to name it as [`score_block`] does), every row is scored
+/// exactly. Returns how many rows were scored exactly.
 fn score_block_entropy_top<T: Real>(
     probs: &ArrayView2<T>,
     start: usize,
     tol: T,
-    bar: Option<T>,
+    k: usize,
+    bar: Bar<T>,
     out: &mut [T],
 ) -> Result<usize> {
     let c = probs.ncols();
-    let bar = match bar {
-        Some(b) if c >= LANES && b > T::zero() => b.to_f64_lossless(),
+    let known = match bar {
+        Bar::Known(b) if c >= LANES => b.to_f64_lossless(),
+        Bar::Unknown if c >= LANES && out.len() >= k => f64::NEG_INFINITY,
         _ => return score_block(probs, start, Uncertainty::Entropy, tol, out).map(|()| out.len()),
     };
     let rows = contiguous_rows(probs, start, out.len());
@@ -796,6 +818,17 @@ fn score_block_entropy_top<T: Real>(
         return score_block(probs, start, Uncertainty::Entropy, tol, out).map(|()| out.len());
     }
     let bound = EntropyBound::new::<T>(c, tol.to_f64_lossless());
+    // No bar yet, or a low one: the `k`-th largest lower bound in this block is one too (`k`
+    // of its rows score at least that).
+    let mut bar = known;
+    if out.len() >= k && bar <= 0.0 {
+        let mut lower: Vec<f64> = stats.iter().map(|st| bound.lower(st)).collect();
+        let (_, kth, _) = lower.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+        bar = bar.max(*kth);
+    }
+    if bar <= 0.0 {
+        return score_block(probs, start, Uncertainty::Entropy, tol, out).map(|()| out.len());
+    }
     for (o, st) in out.iter_mut().zip(&stats) {
         // `!(bound < bar)`: a NaN bound keeps the row.
         *o = if bound.of(st) < bar {
@@ -883,7 +916,7 @@ pub fn uncertainty_top_k<T: Real>(
     check_k(k, probs.nrows())?;
     if kind == Uncertainty::Entropy {
         return top_k_by_block_with_bar(probs.nrows(), k, |start, out, bar| {
-            score_block_entropy_top(&probs, start, tol, bar, out)
+            score_block_entropy_top(&probs, start, tol, k, bar, out)
         });
     }
     top_k_by_block(probs.nrows(), k, |start, out| {
@@ -1149,10 +1182,20 @@ mod tests {
             let mut gap = 0.0_f64;
             for (i, (e, u)) in exact.iter().zip(&upper).enumerate() {
                 let score = finish(e, Uncertainty::Entropy, T::from(tol).unwrap()).unwrap();
-                let bound = EntropyBound::new::<T>(c, tol).of(u).max(0.0);
+                let bounds = EntropyBound::new::<T>(c, tol);
+                let (bound, lower) = (bounds.of(u).max(0.0), bounds.lower(u));
                 assert!(
                     bound >= score.to_f64_lossless(),
                     "c={c} row {i}: {bound} < {score}"
+                );
+                assert!(
+                    lower <= score.to_f64_lossless(),
+                    "c={c} row {i}: {lower} > {score}"
+                );
+                let width = bounds.of(u) - lower;
+                assert!(
+                    width < 0.0597 * 1.1 + 1e-3,
+                    "c={c} row {i}: {lower} + {width}"
                 );
                 gap = gap.max(bound - score.to_f64_lossless());
             }
@@ -1221,10 +1264,34 @@ mod tests {
                     .unwrap();
                 assert_eq!(got, want, "n={n} c={c} k={k} threads={threads}");
             }
+            // The first block finds a bar of its own among its rows' lower bounds: what it
+            // rules out scores below the block's k-th best.
+            let mut out = vec![T::zero(); BLOCK];
+            let scored = score_block_entropy_top(&p.view(), 0, tolt, k, Bar::Unknown, &mut out);
+            let scored = scored.unwrap();
+            let mut first: Vec<T> = exact.iter().take(BLOCK).copied().collect();
+            first.sort_by(|a, b| b.partial_cmp(a).unwrap());
+            let kth = first[k - 1];
+            assert!(
+                scored < out.len() / 2,
+                "n={n} c={c} k={k}: {scored} of {}",
+                out.len()
+            );
+            for (i, o) in out.iter().enumerate() {
+                if o.is_infinite() {
+                    assert!(exact[i] < kth, "row {i} ruled out at {} >= {kth}", exact[i]);
+                } else {
+                    assert_eq!(
+                        o.to_f64_lossless().to_bits(),
+                        exact[i].to_f64_lossless().to_bits()
+                    );
+                }
+            }
             // The second block is scored with a bar, and most of its rows are ruled out.
             let bar = want.scores[k - 1];
             let mut out = vec![T::zero(); BLOCK.min(n - BLOCK)];
-            let scored = score_block_entropy_top(&p.view(), BLOCK, tolt, Some(bar), &mut out);
+            let scored =
+                score_block_entropy_top(&p.view(), BLOCK, tolt, k, Bar::Known(bar), &mut out);
             let scored = scored.unwrap();
             assert!(
                 scored < out.len() / 2,
