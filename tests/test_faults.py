@@ -9,10 +9,7 @@ never failed gives. Ctrl-C in a long Rust kernel, alone or inside a query, raise
 KeyboardInterrupt within about a second and leaves nothing half-done.
 """
 
-import _thread
 import pickle
-import threading
-import time
 from collections import Counter
 from typing import ClassVar
 
@@ -25,6 +22,7 @@ from activekit import ActiveLearningClassifier, _kernels
 from activekit.stopping import StoppingCriterion
 from activekit.strategies import MarginSampling
 from support import reference as ref
+from support.interrupt import interrupted
 
 # -- the injector --------------------------------------------------------------------------
 
@@ -190,19 +188,6 @@ def test_a_fault_in_the_first_fit_leaves_no_fitted_attributes(data):
 def spread():
     # 60k spread points in 400 dimensions: every long kernel takes many seconds on it.
     return np.random.default_rng(0).standard_normal((60_000, 400)).astype(np.float32)
-
-
-def interrupted(call, after=0.3):
-    """Run ``call`` with Ctrl-C after ``after`` seconds; the seconds it took to land."""
-    timer = threading.Timer(after, _thread.interrupt_main)
-    start = time.perf_counter()
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            call()
-        return time.perf_counter() - start - after
-    finally:
-        timer.cancel()
 
 
 LONG_KERNELS = {
