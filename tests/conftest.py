@@ -1,4 +1,5 @@
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -11,6 +12,14 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile("default")
+
+# A suite started as a background job of a non-interactive shell (`sh -c '... &'`) inherits
+# SIGINT ignored, as POSIX shells ignore it for such jobs, and Python then installs no
+# KeyboardInterrupt handler: the tests that press Ctrl-C, in this process or on a server they
+# start (which inherits the disposition), would wait forever. Give the suite the handler a
+# terminal gives it; the servers it starts get the default disposition, hence theirs too.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

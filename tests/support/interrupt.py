@@ -14,9 +14,9 @@ def interrupted(call, after=0.3):
     """Run ``call`` with Ctrl-C after ``after`` seconds; the seconds it took to land.
 
     The interrupt is sent again every second until ``call`` returns, so that an interrupt
-    that is lost (one CI run of the whole suite once hung here for ten minutes, not
-    reproduced since) shows as a lag above a second, which the tests assert against, rather
-    than a kernel left running for hours.
+    that is lost shows as a lag above a second, which the tests assert against, rather than
+    a kernel left running for hours (as happened once, with the suite started as a
+    background job, SIGINT ignored: ``conftest.py`` now restores the handler).
     """
     done = threading.Event()
 
