@@ -260,6 +260,15 @@ impl Buckets {
         true
     }
 
+    /// The smallest bound bucket `j` holds (`-inf` for the lowest bucket): a row whose bound
+    /// falls below it moves to a lower bucket.
+    pub(crate) fn lower_edge(&self, j: usize) -> f64 {
+        j.checked_sub(1)
+            .and_then(|e| self.edges.get(e))
+            .copied()
+            .unwrap_or(f64::NEG_INFINITY)
+    }
+
     /// Give bucket `j` its rows back (after [`Self::take_top`]); `rows` replaces them.
     pub(crate) fn put_back(&mut self, j: usize, rows: Vec<Item>) {
         if let Some(list) = self.lists.get_mut(j) {

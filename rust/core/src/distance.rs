@@ -365,6 +365,11 @@ pub(crate) struct Picks<'a, T> {
     /// `prune[t] >= 4 u margin`.
     pub(crate) margin: f64,
     pub(crate) order: Order,
+    /// A row may stop meeting picks once its `u` is below this (after a whole block of
+    /// [`FILTER_LANES`]): the k-center queue needs a row up to date only while it may be the
+    /// farthest, and a `u` below the top bucket's lower edge says it is not (`u` bounds the
+    /// distance to every pick from above either way). `-inf`: meet every pick.
+    pub(crate) stop_below: f64,
 }
 
 /// A row to bring up to date in [`filtered_update`].
@@ -767,10 +772,12 @@ macro_rules! distance_kernels {
             /// Lower `row.u`, the squared distance of `row.x` to its nearest pick so far, with
             /// picks `row.from..` of `picks`. Pick `t` is skipped when `prune[t] >= 4 u margin`
             /// (the triangle-inequality test of the k-center greedy), or when the filter proves
-            /// its distance is at least `u`; only the others are computed exactly. Returns the
-            /// new `u` and the number of picks compared (estimated or exact).
+            /// its distance is at least `u`; only the others are computed exactly. Stops after
+            /// the first block that leaves `u` below `picks.stop_below`. Returns the new `u`,
+            /// the number of picks compared (estimated or exact) and the number of picks met
+            /// (the next update's `from`).
             $(#[target_feature(enable = $feature)])?
-            pub(super) fn filtered_update<T: Real>(ctx: &Picks<'_, T>, row: RowUpdate<'_, T>) -> (f64, u64) {
+            pub(super) fn filtered_update<T: Real>(ctx: &Picks<'_, T>, row: RowUpdate<'_, T>) -> (f64, u64, usize) {
                 const L: usize = FILTER_LANES;
                 let RowUpdate { x: xi, norm: nx, from, mut u } = row;
                 let (prune, filter, d, margin) = (ctx.prune, ctx.filter, ctx.d, ctx.margin);
@@ -782,27 +789,30 @@ macro_rules! distance_kernels {
                     let lo = (b * L).max(from);
                     let hi = ((b + 1) * L).min(to);
                     b += 1;
-                    if block_ruled_out(prune, lo, hi, u, margin) {
-                        continue; // every pick of the block is ruled out (also when u == 0)
+                    if !block_ruled_out(prune, lo, hi, u, margin) {
+                        if let Some(block) = filter.blocks.get((b - 1) * d * L..b * d * L) {
+                            let dots = dots_1(xi, block);
+                            let exact = |a: &[T], c: &[T]| dist_m::<T, 1>(a, [c])[0];
+                            evaluations +=
+                                ctx.finish::<$avx512>(exact, xi, nx, sx, lo, hi, b - 1, &dots, &mut u);
+                        }
+                    } // else every pick of the block is ruled out (also when u == 0)
+                    if u < ctx.stop_below && hi > from {
+                        return (u, evaluations, hi);
                     }
-                    let Some(block) = filter.blocks.get((b - 1) * d * L..b * d * L) else {
-                        continue;
-                    };
-                    let dots = dots_1(xi, block);
-                    let exact = |a: &[T], c: &[T]| dist_m::<T, 1>(a, [c])[0];
-                    evaluations += ctx.finish::<$avx512>(exact, xi, nx, sx, lo, hi, b - 1, &dots, &mut u);
                 }
-                (u, evaluations)
+                (u, evaluations, to.max(from))
             }
 
             /// [`filtered_update`] for four rows at once: each block of the filter is read once
             /// for the four, whose dot products run side by side. Each row's result is the one
-            /// [`filtered_update`] gives it alone.
+            /// [`filtered_update`] gives it alone (a row that stops takes no part in the
+            /// blocks after).
             $(#[target_feature(enable = $feature)])?
             pub(super) fn filtered_update4<T: Real>(
                 ctx: &Picks<'_, T>,
                 rows: [RowUpdate<'_, T>; 4],
-            ) -> ([f64; 4], [u64; 4]) {
+            ) -> ([f64; 4], [u64; 4], [usize; 4]) {
                 const L: usize = FILTER_LANES;
                 let (xi, nx, from) = (rows.map(|r| r.x), rows.map(|r| r.norm), rows.map(|r| r.from));
                 let mut u = rows.map(|r| r.u);
@@ -811,16 +821,33 @@ macro_rules! distance_kernels {
                 let mut evaluations = [0; 4];
                 let sx = nx.map(f64::sqrt);
                 let first = from.iter().copied().min().unwrap_or(0);
+                // Picks met by each row; a row that has stopped keeps its count.
+                let mut met = from.map(|f| to.max(f));
+                let mut stopped = [false; 4];
                 let mut b = first / L;
                 while b * L < to {
+                    if stopped.iter().all(|&s| s) {
+                        break;
+                    }
                     let hi = ((b + 1) * L).min(to);
+                    // After this block, a row that has met some of it and is below the stop
+                    // stops (the one-row update's test, at the same place).
+                    let stop_after = |u: &[f64; 4], stopped: &mut [bool; 4], met: &mut [usize; 4]| {
+                        for r in 0..4 {
+                            if !stopped[r] && hi > from[r] && u[r] < ctx.stop_below {
+                                stopped[r] = true;
+                                met[r] = hi;
+                            }
+                        }
+                    };
                     let mut need = [false; 4];
                     for r in 0..4 {
                         let lo = (b * L).max(from[r]);
-                        need[r] = lo < hi && !block_ruled_out(prune, lo, hi, u[r], margin);
+                        need[r] = !stopped[r] && lo < hi && !block_ruled_out(prune, lo, hi, u[r], margin);
                     }
                     b += 1;
                     if !need.iter().any(|&n| n) {
+                        stop_after(&u, &mut stopped, &mut met);
                         continue;
                     }
                     let Some(block) = filter.blocks.get((b - 1) * d * L..b * d * L) else {
@@ -872,6 +899,7 @@ macro_rules! distance_kernels {
                                 ctx.smallest_first_rest(exact, xi[r], lo, hi, &lowers[r], best, u0[r], &mut u[r]);
                             }
                         }
+                        stop_after(&u, &mut stopped, &mut met);
                         continue;
                     }
                     for r in 0..4 {
@@ -882,8 +910,9 @@ macro_rules! distance_kernels {
                                 ctx.finish::<$avx512>(exact, x, n, sn, lo, hi, b - 1, &dots[r], &mut u[r]);
                         }
                     }
+                    stop_after(&u, &mut stopped, &mut met);
                 }
-                (u, evaluations)
+                (u, evaluations, met)
             }
         }
     };
@@ -907,14 +936,14 @@ pub(crate) fn sq_norms<T: Real>(isa: Isa, xs: &[T], d: usize, out: &mut [f64]) {
     dispatch!(isa, sq_norms(xs, d, out))
 }
 
-/// The squared distance of `row` to its nearest pick, lowered with the picks it has not met,
-/// and the number of picks compared; see `filtered_update` in [`distance_kernels!`]. On the
-/// variant `isa`.
+/// The squared distance of `row` to its nearest pick, lowered with the picks it has not met
+/// (until it falls below `picks.stop_below`), the number of picks compared, and the number
+/// met; see `filtered_update` in [`distance_kernels!`]. On the variant `isa`.
 pub(crate) fn filtered_update<T: Real>(
     isa: Isa,
     picks: &Picks<'_, T>,
     row: RowUpdate<'_, T>,
-) -> (f64, u64) {
+) -> (f64, u64, usize) {
     dispatch!(isa, filtered_update(picks, row))
 }
 
@@ -923,7 +952,7 @@ pub(crate) fn filtered_update4<T: Real>(
     isa: Isa,
     picks: &Picks<'_, T>,
     rows: [RowUpdate<'_, T>; 4],
-) -> ([f64; 4], [u64; 4]) {
+) -> ([f64; 4], [u64; 4], [usize; 4]) {
     dispatch!(isa, filtered_update4(picks, rows))
 }
 
@@ -1253,8 +1282,9 @@ mod tests {
                         d,
                         margin: 1.0,
                         order,
+                        stop_below: f64::NEG_INFINITY,
                     };
-                    let (u, evals) = filtered_update(
+                    let (u, evals, met) = filtered_update(
                         isa,
                         &ctx,
                         RowUpdate {
@@ -1269,7 +1299,7 @@ mod tests {
                         .map(|&p| sq_dist(row(&x, d, i), row(&x, d, p)))
                         .fold(f64::INFINITY, f64::min);
                     assert_eq!(u.to_bits(), min.to_bits(), "{isa:?} d={d} row {i}");
-                    assert_eq!(evals, n as u64);
+                    assert_eq!((evals, met), (n as u64, n));
                 }
                 // Four rows at once, each from its own pick on and from its own bound: each
                 // row's result is the one-row update's, bit for bit, evaluations included.
@@ -1283,6 +1313,7 @@ mod tests {
                         d,
                         margin: 1.0,
                         order,
+                        stop_below: f64::NEG_INFINITY,
                     };
                     let rows = [i, i + 1, i + 2, i + 3].map(|r| RowUpdate {
                         x: row(&x, d, r),
@@ -1290,10 +1321,13 @@ mod tests {
                         from: (r * 5) % n,
                         u: if r % 3 == 0 { f64::INFINITY } else { 1.0 },
                     });
-                    let (us, evals) = filtered_update4(isa, &ctx, rows);
+                    let (us, evals, met) = filtered_update4(isa, &ctx, rows);
                     for t in 0..4 {
                         let one = filtered_update(isa, &ctx, rows[t]);
-                        assert_eq!((us[t].to_bits(), evals[t]), (one.0.to_bits(), one.1));
+                        assert_eq!(
+                            (us[t].to_bits(), evals[t], met[t]),
+                            (one.0.to_bits(), one.1, one.2)
+                        );
                     }
                 }
             }
@@ -1304,6 +1338,81 @@ mod tests {
     fn every_instruction_set_gives_identical_bits() {
         isas_agree::<f64>();
         isas_agree::<f32>();
+    }
+
+    /// With `stop_below`, an update meets whole blocks of picks and stops after the first
+    /// that leaves `u` below it: its `u` is then the exact minimum over the picks met, the
+    /// four-row update stops each row where the one-row update does, and without a stop
+    /// every pick is met.
+    #[test]
+    fn updates_stop_after_the_block_that_takes_u_below_the_stop() {
+        let (n, d) = (150, 20);
+        let x = rows::<f64>(n, d, 77);
+        let picks: Vec<usize> = (0..100).map(|p| (p * 37) % n).collect();
+        let mut filter = Filter::new(d);
+        for &p in &picks {
+            filter.push(row(&x, d, p), sq_norm(row(&x, d, p)));
+        }
+        let never = vec![-1.0; picks.len().next_multiple_of(FILTER_LANES)];
+        let mut stopped = 0;
+        for isa in crate::isa::supported_isas() {
+            for (i, order) in (0..n - 3).zip(
+                [Order::PickOrder, Order::SmallestBoundFirst]
+                    .into_iter()
+                    .cycle(),
+            ) {
+                let dist = |r: usize, p: usize| sq_dist(row(&x, d, r), row(&x, d, picks[p]));
+                let mut all: Vec<f64> = (0..picks.len()).map(|p| dist(i, p)).collect();
+                all.sort_by(f64::total_cmp);
+                let stop_below = all[(i * 7) % 40];
+                let ctx = Picks {
+                    indices: &picks,
+                    prune: &never,
+                    filter: &filter,
+                    xs: &x,
+                    d,
+                    margin: 1.0,
+                    order,
+                    stop_below,
+                };
+                let rows = [i, i + 1, i + 2, i + 3].map(|r| RowUpdate {
+                    x: row(&x, d, r),
+                    norm: sq_norm(row(&x, d, r)),
+                    from: (r * 3) % 50,
+                    u: f64::INFINITY,
+                });
+                let (us, evals, met) = filtered_update4(isa, &ctx, rows);
+                for t in 0..4 {
+                    let r = i + t;
+                    let one = filtered_update(isa, &ctx, rows[t]);
+                    assert_eq!(
+                        (us[t].to_bits(), evals[t], met[t]),
+                        (one.0.to_bits(), one.1, one.2)
+                    );
+                    let from = rows[t].from;
+                    let min_over =
+                        |hi: usize| (from..hi).map(|p| dist(r, p)).fold(f64::INFINITY, f64::min);
+                    assert_eq!(
+                        us[t].to_bits(),
+                        min_over(met[t]).to_bits(),
+                        "{isa:?} row {r}"
+                    );
+                    if met[t] < picks.len() {
+                        stopped += 1;
+                        assert_eq!(met[t] % FILTER_LANES, 0);
+                        assert!(us[t] < stop_below);
+                        // Not a block later than it had to.
+                        let before = met[t] - FILTER_LANES;
+                        assert!(before <= from || min_over(before) >= stop_below, "row {r}");
+                    } else {
+                        // It never was below the stop at a block's end before the last block.
+                        let last = (picks.len() - 1) / FILTER_LANES * FILTER_LANES;
+                        assert!(last <= from || min_over(last) >= stop_below, "row {r}");
+                    }
+                }
+            }
+        }
+        assert!(stopped > 100, "{stopped}");
     }
 
     proptest! {
