@@ -109,8 +109,9 @@ def test_entropy_top_k_over_several_blocks_is_the_exact_selection(
     seed, n, c, scale, dtype, n_jobs, data
 ):
     # Pools of more than one 2048-row block, as a model gives them (a softmax of normal
-    # logits; peaked for a large scale), with ties: from the second block on, rows whose
-    # entropy bound is below the running k-th best are ruled out without their logarithms.
+    # logits; peaked for a large scale), with ties: rows whose entropy bound is below the
+    # running k-th best (in a job's first block, the k-th best lower bound) are ruled out
+    # without their logarithms.
     # The selection and its scores must be those of scoring every row, then selecting.
     rng = np.random.default_rng(seed)
     logits = scale * rng.standard_normal((n, c))

@@ -851,6 +851,7 @@ macro_rules! distance_kernels {
                         continue;
                     }
                     let Some(block) = filter.blocks.get((b - 1) * d * L..b * d * L) else {
+                        stop_after(&u, &mut stopped, &mut met);
                         continue;
                     };
                     let dots = dots_4::<T, $fma>(xi, block);

@@ -197,7 +197,8 @@ where
 pub(crate) enum Bar<T> {
     /// Score every item exactly (ruling items out has not paid lately).
     Skip,
-    /// Fewer than `k` items seen: no bar yet.
+    /// No bar yet: this job has not kept `k` items past a cut of its selection, and no
+    /// other job has published a bar.
     Unknown,
     /// A score that `k` items seen already beat or tie.
     Known(T),

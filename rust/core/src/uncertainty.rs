@@ -765,20 +765,32 @@ fn score_block<T: Real>(
     out: &mut [T],
 ) -> Result<()> {
     let rows = contiguous_rows(probs, start, out.len());
-    let x = &rows[..];
-    let zero = RowStats {
-        sum: T::zero(),
-        min: T::zero(),
-        a: T::zero(),
-        b: T::zero(),
-    };
-    let mut stats = vec![zero; out.len()];
-    block_stats(x, probs.ncols(), kind, &mut stats);
+    score_rows(&rows, probs.ncols(), start, kind, tol, out)
+}
+
+/// [`score_block`] on the block's rows already in one row-major slice `x` (`c` values a row).
+fn score_rows<T: Real>(
+    x: &[T],
+    c: usize,
+    start: usize,
+    kind: Uncertainty,
+    tol: T,
+    out: &mut [T],
+) -> Result<()> {
+    let mut stats = vec![RowStats::zero(); out.len()];
+    block_stats(x, c, kind, &mut stats);
     if scores_if_valid(&stats, kind, tol, out) {
         return Ok(());
     }
-    for ((i, slot), st) in (start..).zip(out.iter_mut()).zip(&stats) {
-        *slot = finish(st, kind, tol)
+    first_invalid(&stats, start, tol)
+}
+
+/// The error of the first row (rows numbered from `start`) whose `sum` and `min` fail
+/// [`finish`]'s checks, or `Ok` if none does (those two are all the checks read).
+fn first_invalid<T: Real>(stats: &[RowStats<T>], start: usize, tol: T) -> Result<()> {
+    for (i, st) in (start..).zip(stats) {
+        // The measure does not matter: only the score of a valid row depends on it.
+        finish(st, Uncertainty::LeastConfident, tol)
             .map_err(|reason| KernelError::InvalidProbability { row: i, reason })?;
     }
     Ok(())
@@ -809,13 +821,16 @@ fn score_block_entropy_top<T: Real>(
     };
     let rows = contiguous_rows(probs, start, out.len());
     let x = &rows[..];
+    let every_row =
+        |out: &mut [T]| score_rows(x, c, start, Uncertainty::Entropy, tol, out).map(|()| out.len());
     let mut stats = vec![RowStats::zero(); out.len()];
     block_pass_with(best_isa(), x, c, Pass::EntropyUpper, &mut stats);
-    // The same `sum` and `min` as the entropy pass, so the same verdicts. Branch-free loops
-    // (a fold, not `all`), which vectorise.
+    // The same `sum` and `min` as the entropy pass, so the same verdicts (and errors). A
+    // branch-free loop (a fold, not `all`), which vectorises.
     let valid = stats.iter().fold(true, |v, st| v & row_passes(st, tol));
     if !valid {
-        return score_block(probs, start, Uncertainty::Entropy, tol, out).map(|()| out.len());
+        first_invalid(&stats, start, tol)?;
+        return every_row(out); // not reached: some row fails the same checks
     }
     let bound = EntropyBound::new::<T>(c, tol.to_f64_lossless());
     // No bar yet, or a low one: the `k`-th largest lower bound in this block is one too (`k`
@@ -827,7 +842,7 @@ fn score_block_entropy_top<T: Real>(
         bar = bar.max(*kth);
     }
     if bar <= 0.0 {
-        return score_block(probs, start, Uncertainty::Entropy, tol, out).map(|()| out.len());
+        return every_row(out);
     }
     for (o, st) in out.iter_mut().zip(&stats) {
         // `!(bound < bar)`: a NaN bound keeps the row.
