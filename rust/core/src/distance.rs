@@ -144,7 +144,7 @@ pub(crate) const FILTER_LANES: usize = 16;
 /// (`(d + 2) 2^-p`, `p` the precision, with room to spare), `tiny` the `f64` roundings
 /// (the norms and the exact sum), `abs` underflow. A pick whose estimate minus its slack is
 /// at least a row's current distance cannot lower it and is not evaluated exactly.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Filter<T> {
     blocks: Vec<T>,
     /// Squared norms and norms of the picks, padded with zeros to whole blocks.
@@ -172,6 +172,11 @@ impl<T: Real> Filter<T> {
             tiny: 4.0 * terms * f64::EPSILON,
             abs: 4.0 * terms * T::min_positive_value().to_f64_lossless(),
         }
+    }
+
+    /// The squared norm of pick `p`.
+    pub(crate) fn norm(&self, p: usize) -> f64 {
+        self.norms.get(p).copied().unwrap_or(0.0)
     }
 
     /// Append a pick with coordinates `c` and squared norm `norm`.

@@ -10,8 +10,7 @@
 //!   current centres: it is exact for the centres the row has been compared with, and later
 //!   centres can only lower it. Rows sit in a bucket queue by bound ([`crate::buckets`]):
 //!   the rows of the highest non-empty bucket are brought up to date together, against the
-//!   centres added since each one's last update, in parallel, and move to the buckets of their
-//!   new bounds; once every row left in the highest bucket is up to date, its largest bound is
+//!   centres added since each one's last update, and move to the buckets of their new bounds; once every row left in the highest bucket is up to date, its largest bound is
 //!   exact and no other row can beat it (their true values are at most their bounds), so it is
 //!   the exact argmax, lowest index among ties, as in the eager greedy. A row being brought
 //!   up to date stops after the first block of 16 picks that takes its bound below the
@@ -44,25 +43,35 @@
 //! greedy, and `inf` ties with `inf`: the lowest index is picked first, as among any equal
 //! distances, and such a pick is reported at distance `inf`.
 //!
+//! Threads. The first pass and the queue's build run on the rayon pool. The queue loop runs
+//! on the calling thread with helper threads of its own (one fewer than the pool's): a step
+//! with at least [`SHARED_STEP`] stale rows sends each helper a share (and the picks made
+//! since its last share; each helper keeps its own copy of the filter), brings its own share
+//! up to date meanwhile, then files every row. Helpers spin between steps: a step lasts tens
+//! of microseconds, about seven a pick, too short for a pool whose idle workers yield and
+//! sleep between them. Every row gets the update it gets on one thread, so the evaluations
+//! do not depend on the thread count either.
+//!
 //! `docs/kcenter.md` has the designs measured against this one and the commands that rerun
 //! the measurements.
 //!
 //! Memory is linear in the pool: a queue entry per row (24 bytes: bound, squared norm, index,
 //! pick counter; the first pass's bound and norm vectors are freed once it is built), the
 //! queue's bucket of each row while it is built (4 bytes), and the transposed picks (`k d`
-//! values).
+//! values, and a copy a helper thread).
 
 use crate::buckets::{Buckets, Item};
 use crate::cancel::Cancel;
 use crate::distance::{
     best_isa, check_finite, check_same_width, filtered_update, filtered_update4, row, sq_norm,
-    Filter, Order, Picks, RowUpdate, FILTER_LANES,
+    Filter, Isa, Order, Picks, RowUpdate, FILTER_LANES,
 };
 use crate::error::{Input, KernelError, Result};
 use crate::real::Real;
 use crate::topk::check_k;
 use ndarray::ArrayView2;
 use rayon::prelude::*;
+use std::sync::mpsc;
 
 /// `D_c^2 >= 4 u^2 * PRUNE_MARGIN` skips centre `c`. The margin covers the relative rounding
 /// of the computed distances (at most a few times `d * 2^-53`) many times over.
@@ -89,8 +98,8 @@ fn prefetch<T>(r: &[T]) {
 /// brought up to date for nothing (measured: `docs/kcenter.md`).
 const PER_BUCKET: usize = 128;
 
-/// Rows of a bucket that each thread takes at a time (a bucket of fewer stays on one).
-const PAR_CHUNK: usize = 32;
+/// Steps with at least this many stale rows are shared with the helper threads.
+const SHARED_STEP: usize = 32;
 
 /// A picked row's entry in `bound`: it never enters the queue again.
 const PICKED: f64 = f64::NEG_INFINITY;
@@ -199,11 +208,12 @@ pub fn kcenter_greedy<T: Real>(
     first: Option<usize>,
     cancel: &Cancel,
 ) -> Result<KCenter> {
-    greedy(pool, centers, k, first, cancel, PER_BUCKET)
+    greedy(pool, centers, k, first, cancel, PER_BUCKET, SHARED_STEP)
 }
 
-/// [`kcenter_greedy`] with `per_bucket` rows a bucket (the tests use small ones, so that
-/// small pools have many buckets).
+/// [`kcenter_greedy`] with `per_bucket` rows a bucket, and steps of at least `shared_step`
+/// stale rows shared with the helper threads (the tests use small ones, so that small pools
+/// have many buckets and share their steps).
 fn greedy<T: Real>(
     pool: ArrayView2<T>,
     centers: ArrayView2<T>,
@@ -211,6 +221,7 @@ fn greedy<T: Real>(
     first: Option<usize>,
     cancel: &Cancel,
     per_bucket: usize,
+    shared_step: usize,
 ) -> Result<KCenter> {
     let (n, d) = pool.dim();
     let m = centers.nrows();
@@ -342,114 +353,319 @@ fn greedy<T: Real>(
     if let Some(slot) = first.and_then(|f| bound.get_mut(f)) {
         *slot = PICKED;
     }
-    let mut queue = Buckets::build(&bound, &norms, seen_init, PICKED, per_bucket);
+    let queue = Buckets::build(&bound, &norms, seen_init, PICKED, per_bucket);
     drop(bound);
     drop(norms);
-    let mut stale: Vec<Item> = Vec::new();
-    let mut lowered: Vec<(Item, u64, usize)> = Vec::new();
+    let state = Loop {
+        xs,
+        d,
+        k,
+        isa,
+        shared_step,
+        queue,
+        picks,
+        prune,
+        filter,
+    };
+    let helpers = rayon::current_num_threads().saturating_sub(1);
+    if helpers == 0 {
+        return state.run(&[], cancel);
+    }
+    // The steps are short (tens of microseconds, about seven a pick), too short for a pool
+    // whose idle workers yield and sleep between them: helper threads of this call's own
+    // spin between steps instead (`docs/kcenter.md`).
+    std::thread::scope(|scope| {
+        let crew: Vec<Mate> = (0..helpers)
+            .map(|_| {
+                let (to_mate, jobs) = mpsc::channel::<Job>();
+                let (to_main, done) = mpsc::channel::<Vec<(Item, u64)>>();
+                let indices = state.picks.indices.clone();
+                let (prune, filter) = (state.prune.clone(), state.filter.clone());
+                scope.spawn(move || mate(xs, d, isa, indices, prune, filter, &jobs, &to_main));
+                Mate {
+                    jobs: to_mate,
+                    done,
+                    known: state.picks.indices.len(),
+                }
+            })
+            .collect();
+        state.run(&crew, cancel)
+        // Dropping `crew` closes the channels: the helpers return, and the scope joins them.
+    })
+}
 
-    while picks.indices.len() < k {
-        cancel.check()?;
-        let n_picked = picks.indices.len();
-        let seen_all = u32::try_from(n_picked).unwrap_or(u32::MAX);
-        let Some((j, mut rows)) = queue.take_top() else {
-            // k <= n and each pick leaves the queue once: unreachable, but not worth a panic.
-            break;
-        };
-        stale.clear();
-        rows.retain(|r| {
-            let fresh = r.seen == seen_all;
-            if !fresh {
-                stale.push(*r);
+/// The queue loop's state after the first pass.
+struct Loop<'a, T> {
+    xs: &'a [T],
+    d: usize,
+    k: usize,
+    isa: Isa,
+    shared_step: usize,
+    queue: Buckets,
+    picks: KCenter,
+    prune: Vec<f64>,
+    filter: Filter<T>,
+}
+
+/// A step's share of stale rows for a helper thread, with the picks made since its last share
+/// (index, prune bound, squared norm) and the step's stop.
+struct Job {
+    new_picks: Vec<(usize, f64, f64)>,
+    stop_below: f64,
+    rows: Vec<Item>,
+}
+
+/// The main thread's end of a helper: where its jobs go, where its results come back, and
+/// how many picks it knows.
+struct Mate {
+    jobs: mpsc::Sender<Job>,
+    done: mpsc::Receiver<Vec<(Item, u64)>>,
+    known: usize,
+}
+
+/// Spins before a waiting thread starts yielding its core (about 100 microseconds).
+const SPINS: u32 = 20_000;
+
+/// The next message on `rx`, spinning (then yielding) while there is none; `None` once the
+/// sender is gone.
+fn spin_recv<M>(rx: &mpsc::Receiver<M>) -> Option<M> {
+    let mut spins = 0;
+    loop {
+        match rx.try_recv() {
+            Ok(m) => return Some(m),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) if spins < SPINS => {
+                spins += 1;
+                std::hint::spin_loop();
             }
-            fresh
-        });
-        if stale.is_empty() {
-            // Every row of the highest bucket is up to date: its largest bound (lowest index
-            // among ties) is the exact argmax.
-            let Some(pos) = argmax(&rows) else { break };
-            let best = rows.swap_remove(pos);
-            queue.put_back(j, rows);
-            let i = best.index as usize;
-            picks.indices.push(i);
-            picks.distances.push(best.bound.sqrt());
-            set_prune(&mut prune, picks.indices.len() - 1, best.bound);
-            filter.push(row(xs, d, i), best.norm);
-            continue;
+            Err(mpsc::TryRecvError::Empty) => std::thread::yield_now(),
         }
-        // Bring the stale rows up to date against the picks each has not met, on every thread
-        // (each fetching its next row ahead), and find their new buckets.
-        let queue_r = &queue;
+    }
+}
+
+/// A helper thread: its own copy of the picks, brought up to date from each job, and the
+/// job's rows brought up to date against them (their buckets are the main thread's to find).
+#[allow(clippy::too_many_arguments)]
+fn mate<T: Real>(
+    xs: &[T],
+    d: usize,
+    isa: Isa,
+    mut indices: Vec<usize>,
+    mut prune: Vec<f64>,
+    mut filter: Filter<T>,
+    jobs: &mpsc::Receiver<Job>,
+    to_main: &mpsc::Sender<Vec<(Item, u64)>>,
+) {
+    let mut out = Vec::new();
+    while let Some(job) = spin_recv(jobs) {
+        for (i, b, norm) in job.new_picks {
+            set_prune(&mut prune, indices.len(), b);
+            indices.push(i);
+            filter.push(row(xs, d, i), norm);
+        }
         let earlier = Picks {
-            indices: &picks.indices,
+            indices: &indices,
             prune: &prune,
             filter: &filter,
             xs,
             d,
             margin: PRUNE_MARGIN,
-            // The triangle-inequality test relies on it.
             order: Order::PickOrder,
-            // A row that falls below the top bucket cannot be the next pick: it stops there,
-            // filed by its (upper) bound with the picks it has met, and meets the rest only if
-            // it ever reaches the top again.
-            stop_below: queue.lower_edge(j),
+            stop_below: job.stop_below,
         };
-        let earlier = &earlier;
-        let stale_row = |r: &Item| RowUpdate {
-            x: row(xs, d, r.index as usize),
-            norm: r.norm,
-            from: r.seen as usize,
-            u: r.bound,
-        };
-        lowered.clear();
-        lowered.resize(stale.len(), (Item::default(), 0, 0));
-        stale
-            .par_chunks(PAR_CHUNK)
-            .zip(lowered.par_chunks_mut(PAR_CHUNK))
-            .for_each(|(chunk, out)| {
-                let item = |r: &Item, u: f64, met: usize| Item {
-                    bound: u,
-                    seen: u32::try_from(met).unwrap_or(seen_all),
-                    ..*r
-                };
-                // Four rows at a time share each block of the filter; the rest one by one.
-                let mut quads = chunk
-                    .chunks_exact(4)
-                    .zip(out.chunks_exact_mut(4))
-                    .peekable();
-                while let Some((rs, slots)) = quads.next() {
-                    if let Some((next, _)) = quads.peek() {
-                        for r in next.iter() {
-                            prefetch(row(xs, d, r.index as usize));
-                        }
-                    }
-                    let rows4 = [0, 1, 2, 3].map(|t| stale_row(&rs[t]));
-                    let (us, evaluations, met) = filtered_update4(isa, earlier, rows4);
-                    for (t, slot) in slots.iter_mut().enumerate() {
-                        *slot = (
-                            item(&rs[t], us[t], met[t]),
-                            evaluations[t],
-                            queue_r.bucket_of(us[t]),
-                        );
-                    }
+        out.clear();
+        out.resize(job.rows.len(), (Item::default(), 0, 0));
+        update_rows(isa, &earlier, |_| 0, xs, &job.rows, &mut out);
+        if to_main
+            .send(out.iter().map(|&(item, e, _)| (item, e)).collect())
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+impl<T: Real> Loop<'_, T> {
+    /// The queue loop (see [`kcenter_greedy`]), with `crew` bringing shares of the larger
+    /// steps' stale rows up to date beside this thread.
+    fn run(mut self, crew: &[Mate], cancel: &Cancel) -> Result<KCenter> {
+        let (xs, d, isa) = (self.xs, self.d, self.isa);
+        let mut known: Vec<usize> = crew.iter().map(|m| m.known).collect();
+        let mut stale: Vec<Item> = Vec::new();
+        let mut lowered: Vec<(Item, u64, usize)> = Vec::new();
+        let mut sent: Vec<bool> = Vec::new();
+        while self.picks.indices.len() < self.k {
+            cancel.check()?;
+            let n_picked = self.picks.indices.len();
+            let seen_all = u32::try_from(n_picked).unwrap_or(u32::MAX);
+            let Some((j, mut rows)) = self.queue.take_top() else {
+                // k <= n and each pick leaves the queue once: unreachable, but not worth a
+                // panic.
+                break;
+            };
+            stale.clear();
+            rows.retain(|r| {
+                let fresh = r.seen == seen_all;
+                if !fresh {
+                    stale.push(*r);
                 }
-                let done = chunk.len() - chunk.len() % 4;
-                for (r, slot) in chunk[done..].iter().zip(out[done..].iter_mut()) {
-                    let (u, evaluations, met) = filtered_update(isa, earlier, stale_row(r));
-                    *slot = (item(r, u, met), evaluations, queue_r.bucket_of(u));
-                }
+                fresh
             });
-        for &(item, evaluations, to) in &lowered {
-            picks.evaluations += evaluations;
-            if to == j {
-                rows.push(item);
+            if stale.is_empty() {
+                // Every row of the highest bucket is up to date: its largest bound (lowest
+                // index among ties) is the exact argmax.
+                let Some(pos) = argmax(&rows) else { break };
+                let best = rows.swap_remove(pos);
+                self.queue.put_back(j, rows);
+                let i = best.index as usize;
+                self.picks.indices.push(i);
+                self.picks.distances.push(best.bound.sqrt());
+                set_prune(&mut self.prune, n_picked, best.bound);
+                self.filter.push(row(xs, d, i), best.norm);
+                continue;
+            }
+            // Bring the stale rows up to date against the picks each has not met, and find
+            // their new buckets: a share on each helper for a large step, the rest here.
+            let stop_below = self.queue.lower_edge(j);
+            let earlier = Picks {
+                indices: &self.picks.indices,
+                prune: &self.prune,
+                filter: &self.filter,
+                xs,
+                d,
+                margin: PRUNE_MARGIN,
+                // The triangle-inequality test relies on it.
+                order: Order::PickOrder,
+                // A row that falls below the top bucket cannot be the next pick: it stops
+                // there, filed by its (upper) bound with the picks it has met, and meets the
+                // rest only if it ever reaches the top again.
+                stop_below,
+            };
+            // Shares in multiples of four rows (the four-row update's unit): this thread's
+            // first, then one a helper; the last helper's runs to the end.
+            let parts = if stale.len() >= self.shared_step {
+                crew.len() + 1
             } else {
-                queue.push(to, item);
+                1
+            };
+            let cut = |t: usize| {
+                if t >= parts {
+                    stale.len()
+                } else {
+                    (t * stale.len() / parts)
+                        .next_multiple_of(4)
+                        .min(stale.len())
+                }
+            };
+            let mine = cut(1);
+            sent.clear();
+            sent.resize(crew.len(), false);
+            for (t, (mate, known)) in (1..parts).zip(crew.iter().zip(known.iter_mut())) {
+                let rows = &stale[cut(t)..cut(t + 1)];
+                if rows.is_empty() {
+                    continue;
+                }
+                let new_picks = (*known..n_picked)
+                    .map(|p| {
+                        let i = self.picks.indices[p];
+                        (i, self.prune[p], self.filter.norm(p))
+                    })
+                    .collect();
+                *known = n_picked;
+                let job = Job {
+                    new_picks,
+                    stop_below,
+                    rows: rows.to_vec(),
+                };
+                if mate.jobs.send(job).is_err() {
+                    return Err(KernelError::Cancelled); // a helper is gone: it panicked
+                }
+                sent[t - 1] = true;
+            }
+            lowered.clear();
+            lowered.resize(mine, (Item::default(), 0, 0));
+            let queue = &self.queue;
+            update_rows(
+                isa,
+                &earlier,
+                |u| queue.bucket_of(u),
+                xs,
+                &stale[..mine],
+                &mut lowered,
+            );
+            for (t, mate) in (1..parts).zip(crew) {
+                if !sent[t - 1] {
+                    continue;
+                }
+                let Some(theirs) = spin_recv(&mate.done) else {
+                    return Err(KernelError::Cancelled);
+                };
+                lowered.extend(
+                    theirs
+                        .into_iter()
+                        .map(|(item, e)| (item, e, queue.bucket_of(item.bound))),
+                );
+            }
+            for &(item, evaluations, to) in &lowered {
+                self.picks.evaluations += evaluations;
+                if to == j {
+                    rows.push(item);
+                } else {
+                    self.queue.push(to, item);
+                }
+            }
+            self.queue.put_back(j, rows);
+        }
+        Ok(self.picks)
+    }
+}
+
+/// Bring the queue items `stale` (rows of `rows`) up to date against the picks of `earlier`
+/// each has not met, and write each one's new item, the distances it evaluated and its new
+/// bucket (`bucket` of its new bound) to `out`. Four rows at a time share each block of the
+/// filter, each fetching the next four rows ahead; the rest one by one.
+fn update_rows<T: Real>(
+    isa: Isa,
+    earlier: &Picks<'_, T>,
+    bucket: impl Fn(f64) -> usize,
+    rows: &[T],
+    stale: &[Item],
+    out: &mut [(Item, u64, usize)],
+) {
+    let d = earlier.d;
+    let seen_all = u32::try_from(earlier.indices.len()).unwrap_or(u32::MAX);
+    let stale_row = |r: &Item| RowUpdate {
+        x: row(rows, d, r.index as usize),
+        norm: r.norm,
+        from: r.seen as usize,
+        u: r.bound,
+    };
+    let item = |r: &Item, u: f64, met: usize| Item {
+        bound: u,
+        seen: u32::try_from(met).unwrap_or(seen_all),
+        ..*r
+    };
+    let mut quads = stale
+        .chunks_exact(4)
+        .zip(out.chunks_exact_mut(4))
+        .peekable();
+    while let Some((rs, slots)) = quads.next() {
+        if let Some((next, _)) = quads.peek() {
+            for r in next.iter() {
+                prefetch(row(rows, d, r.index as usize));
             }
         }
-        queue.put_back(j, rows);
+        let rows4 = [0, 1, 2, 3].map(|t| stale_row(&rs[t]));
+        let (us, evaluations, met) = filtered_update4(isa, earlier, rows4);
+        for (t, slot) in slots.iter_mut().enumerate() {
+            *slot = (item(&rs[t], us[t], met[t]), evaluations[t], bucket(us[t]));
+        }
     }
-    Ok(picks)
+    let done = stale.len() - stale.len() % 4;
+    for (r, slot) in stale[done..].iter().zip(out[done..].iter_mut()) {
+        let (u, evaluations, met) = filtered_update(isa, earlier, stale_row(r));
+        *slot = (item(r, u, met), evaluations, bucket(u));
+    }
 }
 
 #[cfg(test)]
@@ -599,14 +815,18 @@ mod tests {
             vals in prop::collection::vec(prop_oneof![(-3i8..4).prop_map(f64::from), -1.0..1.0f64], 1..400),
             k_frac in 0.0..1.0f64, first_frac in 0.0..1.0f64, threads in 1..4usize,
             per_bucket in prop_oneof![Just(PER_BUCKET), 1..8usize],
+            shared_step in prop_oneof![Just(SHARED_STEP), 1..9usize],
         ) {
             let pool = Array2::from_shape_fn((n, d), |(i, j)| vals[(i * d + j) % vals.len()]);
             let centers = Array2::from_shape_fn((m, d), |(i, j)| vals[(5 + 3 * i + j) % vals.len()] + 0.5);
             let k = 1 + ((n - 1) as f64 * k_frac) as usize;
             let first = (m == 0).then(|| ((n - 1) as f64 * first_frac) as usize);
-            let got = crate::with_threads(threads, || {
-                greedy(pool.view(), centers.view(), k, first, &Cancel::new(), per_bucket)
+            let run = |threads| crate::with_threads(threads, || {
+                greedy(pool.view(), centers.view(), k, first, &Cancel::new(), per_bucket, shared_step)
             }).unwrap().unwrap();
+            let got = run(threads);
+            // The helper threads bring up to date exactly what one thread would.
+            prop_assert_eq!(got.evaluations, run(1).evaluations);
             let (idx, dist) = eager(&pool, &centers, k, first);
             prop_assert_eq!(&got.indices, &idx);
             prop_assert_eq!(&got.distances, &dist);
@@ -634,7 +854,7 @@ mod tests {
             let centers = Array2::from_shape_fn((m, d), |(i, j)| at(n + 3 * i, j));
             let k = 1 + ((n - 1) as f64 * k_frac) as usize;
             let first = (m == 0).then(|| ((n - 1) as f64 * first_frac) as usize);
-            let got = greedy(pool.view(), centers.view(), k, first, &Cancel::new(), per_bucket)
+            let got = greedy(pool.view(), centers.view(), k, first, &Cancel::new(), per_bucket, 1)
                 .unwrap();
             let (idx, dist) = eager(&pool.mapv(f64::from), &centers.mapv(f64::from), k, first);
             prop_assert_eq!(&got.indices, &idx);
@@ -675,9 +895,9 @@ mod tests {
                 crate::with_threads(threads, || {
                     if f32_pool {
                         let (p, c) = (pool.mapv(|v| v as f32), centers.mapv(|v| v as f32));
-                        greedy(p.view(), c.view(), k, first, &Cancel::new(), per_bucket)
+                        greedy(p.view(), c.view(), k, first, &Cancel::new(), per_bucket, 4)
                     } else {
-                        greedy(pool.view(), centers.view(), k, first, &Cancel::new(), per_bucket)
+                        greedy(pool.view(), centers.view(), k, first, &Cancel::new(), per_bucket, 4)
                     }
                 }).unwrap().unwrap()
             };
