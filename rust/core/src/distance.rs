@@ -242,10 +242,22 @@ fn block_ruled_out(prune: &[f64], lo: usize, hi: usize, u: f64, margin: f64) -> 
     prune[lo..hi].iter().all(|&p| rules_out(p, cut))
 }
 
+/// `acc + x w`: one fused multiply-add with `FMA` (for instruction sets with a hardware one
+/// only; elsewhere `mul_add` is a slow library call), else a multiply then an add. Either is
+/// inside [`Filter`]'s bound.
+#[inline(always)]
+fn madd<T: Real, const FMA: bool>(acc: T, x: T, w: T) -> T {
+    if FMA {
+        x.mul_add(w, acc)
+    } else {
+        acc + x * w
+    }
+}
+
 /// One row's dot products with a block of [`FILTER_LANES`] picks (`d` coordinates, each
 /// `FILTER_LANES` lanes), in four running sums that break the chain of dependent additions.
 #[inline(always)]
-fn dots_1<T: Real>(xi: &[T], block: &[T]) -> [T; FILTER_LANES] {
+fn dots_1<T: Real, const FMA: bool>(xi: &[T], block: &[T]) -> [T; FILTER_LANES] {
     const L: usize = FILTER_LANES;
     let (mut a0, mut a1, mut a2, mut a3) = (
         [T::zero(); L],
@@ -259,10 +271,10 @@ fn dots_1<T: Real>(xi: &[T], block: &[T]) -> [T; FILTER_LANES] {
             continue; // chunks_exact: never
         };
         for l in 0..L {
-            a0[l] = a0[l] + v[0] * w[l];
-            a1[l] = a1[l] + v[1] * w[L + l];
-            a2[l] = a2[l] + v[2] * w[2 * L + l];
-            a3[l] = a3[l] + v[3] * w[3 * L + l];
+            a0[l] = madd::<T, FMA>(a0[l], v[0], w[l]);
+            a1[l] = madd::<T, FMA>(a1[l], v[1], w[L + l]);
+            a2[l] = madd::<T, FMA>(a2[l], v[2], w[2 * L + l]);
+            a3[l] = madd::<T, FMA>(a3[l], v[3], w[3 * L + l]);
         }
     }
     let done = xi.len() - xi.len() % 4;
@@ -270,7 +282,7 @@ fn dots_1<T: Real>(xi: &[T], block: &[T]) -> [T; FILTER_LANES] {
     for (&v, lanes) in rest {
         if let Ok(lanes) = <&[T; L]>::try_from(lanes) {
             for l in 0..L {
-                a0[l] = a0[l] + v * lanes[l];
+                a0[l] = madd::<T, FMA>(a0[l], v, lanes[l]);
             }
         }
     }
@@ -281,20 +293,50 @@ fn dots_1<T: Real>(xi: &[T], block: &[T]) -> [T; FILTER_LANES] {
     dots
 }
 
+/// Two rows' dot products with a block of picks, two running sums a row (four independent
+/// chains), each coordinate of the block loaded once for the two.
+#[inline(always)]
+fn dots_2<T: Real, const FMA: bool>(xi: [&[T]; 2], block: &[T]) -> [[T; FILTER_LANES]; 2] {
+    const L: usize = FILTER_LANES;
+    let z = [T::zero(); L];
+    let (mut a0, mut a1, mut b0, mut b1) = (z, z, z, z);
+    let d = xi[0].len();
+    let [x0, x1] = xi.map(|x| &x[..d]);
+    for (j, w) in block.chunks_exact(2 * L).enumerate() {
+        let Ok(w) = <&[T; 2 * L]>::try_from(w) else {
+            continue;
+        };
+        let (i, k) = (2 * j, 2 * j + 1);
+        for l in 0..L {
+            a0[l] = madd::<T, FMA>(a0[l], x0[i], w[l]);
+            a1[l] = madd::<T, FMA>(a1[l], x1[i], w[l]);
+            b0[l] = madd::<T, FMA>(b0[l], x0[k], w[L + l]);
+            b1[l] = madd::<T, FMA>(b1[l], x1[k], w[L + l]);
+        }
+    }
+    if d % 2 == 1 {
+        let i = d - 1;
+        if let Some(Ok(w)) = block.get(i * L..(i + 1) * L).map(<&[T; L]>::try_from) {
+            for l in 0..L {
+                a0[l] = madd::<T, FMA>(a0[l], x0[i], w[l]);
+                a1[l] = madd::<T, FMA>(a1[l], x1[i], w[l]);
+            }
+        }
+    }
+    let mut out = [z; 2];
+    for l in 0..L {
+        out[0][l] = a0[l] + b0[l];
+        out[1][l] = a1[l] + b1[l];
+    }
+    out
+}
+
 /// Four rows' dot products with a block of picks, two running sums a row (eight independent
 /// chains), each coordinate of the block loaded once for the four. With `FMA`, each term is
 /// one fused multiply-add (one rounding instead of two: [`Filter`]'s bound covers both), for
 /// instruction sets with a hardware one only (elsewhere `mul_add` is a slow library call).
 #[inline(always)]
 fn dots_4<T: Real, const FMA: bool>(xi: [&[T]; 4], block: &[T]) -> [[T; FILTER_LANES]; 4] {
-    #[inline(always)]
-    fn madd<T: Real, const FMA: bool>(acc: T, x: T, w: T) -> T {
-        if FMA {
-            x.mul_add(w, acc)
-        } else {
-            acc + x * w
-        }
-    }
     const L: usize = FILTER_LANES;
     let z = [T::zero(); L];
     let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
@@ -677,7 +719,7 @@ fn ge_mask(v: &[f64; FILTER_LANES], cut: f64) -> u32 {
 macro_rules! distance_kernels {
     ($module:ident, $tile:literal, $fma:literal, $avx512:literal $(, $feature:literal)?) => {
         mod $module {
-            use super::{block_ruled_out, dots_1, dots_4, leaf, leaf_pairs, row, Order, Picks, RowUpdate, FILTER_LANES, PAIRWISE_BLOCK};
+            use super::{block_ruled_out, dots_1, dots_2, dots_4, leaf, leaf_pairs, row, Order, Picks, RowUpdate, FILTER_LANES, PAIRWISE_BLOCK};
             use crate::real::Real;
 
             /// [`sq_dist_m`], with the common case of one pairwise block inlined.
@@ -796,7 +838,7 @@ macro_rules! distance_kernels {
                     b += 1;
                     if !block_ruled_out(prune, lo, hi, u, margin) {
                         if let Some(block) = filter.blocks.get((b - 1) * d * L..b * d * L) {
-                            let dots = dots_1(xi, block);
+                            let dots = dots_1::<T, false>(xi, block);
                             let exact = |a: &[T], c: &[T]| dist_m::<T, 1>(a, [c])[0];
                             evaluations +=
                                 ctx.finish::<$avx512>(exact, xi, nx, sx, lo, hi, b - 1, &dots, &mut u);
@@ -859,7 +901,26 @@ macro_rules! distance_kernels {
                         stop_after(&u, &mut stopped, &mut met);
                         continue;
                     };
-                    let dots = dots_4::<T, $fma>(xi, block);
+                    // In the updates, a block that only one or two of the four rows need (those
+                    // that have stopped or not started there do not) is computed for those alone.
+                    let dots = match (ctx.order, need.iter().filter(|&&n| n).count()) {
+                        (Order::PickOrder, 1) => {
+                            let mut dots = [[T::zero(); L]; 4];
+                            if let Some(r) = need.iter().position(|&n| n) {
+                                dots[r] = dots_1::<T, $fma>(xi[r], block);
+                            }
+                            dots
+                        }
+                        (Order::PickOrder, 2) => {
+                            let mut dots = [[T::zero(); L]; 4];
+                            let mut two = (0..4).filter(|&r| need[r]);
+                            if let (Some(r0), Some(r1)) = (two.next(), two.next()) {
+                                [dots[r0], dots[r1]] = dots_2::<T, $fma>([xi[r0], xi[r1]], block);
+                            }
+                            dots
+                        }
+                        _ => dots_4::<T, $fma>(xi, block),
+                    };
                     let exact = |a: &[T], c: &[T]| dist_m::<T, 1>(a, [c])[0];
                     if ctx.order == Order::SmallestBoundFirst {
                         // Each row's first candidate, then the four first exact distances side
