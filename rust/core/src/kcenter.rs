@@ -423,22 +423,27 @@ struct Mate {
     known: usize,
 }
 
-/// Spins before a waiting thread starts yielding its core (about 100 microseconds).
-const SPINS: u32 = 20_000;
+/// Spins between two yields of a waiting thread's core (a few microseconds): a step's wait
+/// is short, but another process's threads (a BLAS library's, still spinning after a
+/// matrix product) may want the core meanwhile.
+const SPINS: u32 = 256;
 
-/// The next message on `rx`, spinning (then yielding) while there is none; `None` once the
-/// sender is gone.
+/// The next message on `rx`, spinning while there is none and yielding the core every
+/// [`SPINS`] spins; `None` once the sender is gone.
 fn spin_recv<M>(rx: &mpsc::Receiver<M>) -> Option<M> {
     let mut spins = 0;
     loop {
         match rx.try_recv() {
             Ok(m) => return Some(m),
             Err(mpsc::TryRecvError::Disconnected) => return None,
-            Err(mpsc::TryRecvError::Empty) if spins < SPINS => {
+            Err(mpsc::TryRecvError::Empty) => {
                 spins += 1;
-                std::hint::spin_loop();
+                if spins % SPINS == 0 {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
             }
-            Err(mpsc::TryRecvError::Empty) => std::thread::yield_now(),
         }
     }
 }
