@@ -47,10 +47,12 @@
 //! on the calling thread with helper threads of its own (one fewer than the pool's): a step
 //! with at least [`SHARED_STEP`] stale rows sends each helper a share (and the picks made
 //! since its last share; each helper keeps its own copy of the filter), brings its own share
-//! up to date meanwhile, then files every row. Helpers spin between steps: a step lasts tens
-//! of microseconds, about seven a pick, too short for a pool whose idle workers yield and
-//! sleep between them. Every row gets the update it gets on one thread, so the evaluations
-//! do not depend on the thread count either.
+//! up to date meanwhile, takes back any share a helper has not started on by then (a helper
+//! may have no core: after a fit, a BLAS library's threads may still be spinning on them),
+//! then files every row. Helpers spin between steps (yielding often): a step lasts tens of
+//! microseconds, about seven a pick, too short for a pool whose idle workers yield and sleep
+//! between them. Every row gets the update it gets on one thread, so the evaluations do not
+//! depend on the thread count either.
 //!
 //! `docs/kcenter.md` has the designs measured against this one and the commands that rerun
 //! the measurements.
@@ -71,7 +73,8 @@ use crate::real::Real;
 use crate::topk::check_k;
 use ndarray::ArrayView2;
 use rayon::prelude::*;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 
 /// `D_c^2 >= 4 u^2 * PRUNE_MARGIN` skips centre `c`. The margin covers the relative rounding
 /// of the computed distances (at most a few times `d * 2^-53`) many times over.
@@ -208,21 +211,46 @@ pub fn kcenter_greedy<T: Real>(
     first: Option<usize>,
     cancel: &Cancel,
 ) -> Result<KCenter> {
-    greedy(pool, centers, k, first, cancel, PER_BUCKET, SHARED_STEP)
+    greedy(pool, centers, k, first, cancel, Tuning::default())
 }
 
-/// [`kcenter_greedy`] with `per_bucket` rows a bucket, and steps of at least `shared_step`
-/// stale rows shared with the helper threads (the tests use small ones, so that small pools
-/// have many buckets and share their steps).
+/// The queue's knobs, for the tests: small buckets and shares make small pools exercise what
+/// large ones do, and a helper that waits before starting on each share makes the calling
+/// thread take shares back.
+#[derive(Debug, Clone, Copy)]
+struct Tuning {
+    /// Rows a bucket of the queue holds when it is built.
+    per_bucket: usize,
+    /// Steps with at least this many stale rows are shared with the helper threads.
+    shared_step: usize,
+    /// How long a helper waits before it starts on a share.
+    helper_lag: std::time::Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            per_bucket: PER_BUCKET,
+            shared_step: SHARED_STEP,
+            helper_lag: std::time::Duration::ZERO,
+        }
+    }
+}
+
+/// [`kcenter_greedy`] with the knobs of `tuning`.
 fn greedy<T: Real>(
     pool: ArrayView2<T>,
     centers: ArrayView2<T>,
     k: usize,
     first: Option<usize>,
     cancel: &Cancel,
-    per_bucket: usize,
-    shared_step: usize,
+    tuning: Tuning,
 ) -> Result<KCenter> {
+    let Tuning {
+        per_bucket,
+        shared_step,
+        helper_lag,
+    } = tuning;
     let (n, d) = pool.dim();
     let m = centers.nrows();
     check_k(k, n)?;
@@ -381,7 +409,10 @@ fn greedy<T: Real>(
                 let (to_main, done) = mpsc::channel::<Vec<(Item, u64)>>();
                 let indices = state.picks.indices.clone();
                 let (prune, filter) = (state.prune.clone(), state.filter.clone());
-                scope.spawn(move || mate(xs, d, isa, indices, prune, filter, &jobs, &to_main));
+                let lag = helper_lag;
+                scope.spawn(move || {
+                    mate(xs, d, isa, (indices, prune, filter), lag, &jobs, &to_main)
+                });
                 Mate {
                     jobs: to_mate,
                     done,
@@ -413,6 +444,10 @@ struct Job {
     new_picks: Vec<(usize, f64, f64)>,
     stop_below: f64,
     rows: Vec<Item>,
+    /// Set by whichever of the helper and the calling thread starts on the rows first: a
+    /// helper that has not started when the calling thread is done with its own share (it
+    /// may have no core: another process's threads may hold them) loses its share to it.
+    claimed: Arc<AtomicBool>,
 }
 
 /// The main thread's end of a helper: where its jobs go, where its results come back, and
@@ -455,9 +490,8 @@ fn mate<T: Real>(
     xs: &[T],
     d: usize,
     isa: Isa,
-    mut indices: Vec<usize>,
-    mut prune: Vec<f64>,
-    mut filter: Filter<T>,
+    (mut indices, mut prune, mut filter): (Vec<usize>, Vec<f64>, Filter<T>),
+    lag: std::time::Duration,
     jobs: &mpsc::Receiver<Job>,
     to_main: &mpsc::Sender<Vec<(Item, u64)>>,
 ) {
@@ -467,6 +501,12 @@ fn mate<T: Real>(
             set_prune(&mut prune, indices.len(), b);
             indices.push(i);
             filter.push(row(xs, d, i), norm);
+        }
+        if !lag.is_zero() {
+            std::thread::sleep(lag);
+        }
+        if job.claimed.swap(true, Ordering::AcqRel) {
+            continue; // the calling thread took these rows: it expects nothing back
         }
         let earlier = Picks {
             indices: &indices,
@@ -498,7 +538,8 @@ impl<T: Real> Loop<'_, T> {
         let mut known: Vec<usize> = crew.iter().map(|m| m.known).collect();
         let mut stale: Vec<Item> = Vec::new();
         let mut lowered: Vec<(Item, u64, usize)> = Vec::new();
-        let mut sent: Vec<bool> = Vec::new();
+        let mut sent: Vec<Option<Arc<AtomicBool>>> = Vec::new();
+        let mut taken: Vec<(Item, u64, usize)> = Vec::new();
         while self.picks.indices.len() < self.k {
             cancel.check()?;
             let n_picked = self.picks.indices.len();
@@ -564,7 +605,7 @@ impl<T: Real> Loop<'_, T> {
             };
             let mine = cut(1);
             sent.clear();
-            sent.resize(crew.len(), false);
+            sent.resize(crew.len(), None);
             for (t, (mate, known)) in (1..parts).zip(crew.iter().zip(known.iter_mut())) {
                 let rows = &stale[cut(t)..cut(t + 1)];
                 if rows.is_empty() {
@@ -577,15 +618,17 @@ impl<T: Real> Loop<'_, T> {
                     })
                     .collect();
                 *known = n_picked;
+                let claimed = Arc::new(AtomicBool::new(false));
                 let job = Job {
                     new_picks,
                     stop_below,
                     rows: rows.to_vec(),
+                    claimed: Arc::clone(&claimed),
                 };
                 if mate.jobs.send(job).is_err() {
                     return Err(KernelError::Cancelled); // a helper is gone: it panicked
                 }
-                sent[t - 1] = true;
+                sent[t - 1] = Some(claimed);
             }
             lowered.clear();
             lowered.resize(mine, (Item::default(), 0, 0));
@@ -599,7 +642,16 @@ impl<T: Real> Loop<'_, T> {
                 &mut lowered,
             );
             for (t, mate) in (1..parts).zip(crew) {
-                if !sent[t - 1] {
+                let Some(claimed) = &sent[t - 1] else {
+                    continue;
+                };
+                if !claimed.swap(true, Ordering::AcqRel) {
+                    // The helper has not started on its share: this thread does it.
+                    let rows = &stale[cut(t)..cut(t + 1)];
+                    taken.clear();
+                    taken.resize(rows.len(), (Item::default(), 0, 0));
+                    update_rows(isa, &earlier, |u| queue.bucket_of(u), xs, rows, &mut taken);
+                    lowered.extend_from_slice(&taken);
                     continue;
                 }
                 let Some(theirs) = spin_recv(&mate.done) else {
@@ -821,13 +873,16 @@ mod tests {
             k_frac in 0.0..1.0f64, first_frac in 0.0..1.0f64, threads in 1..4usize,
             per_bucket in prop_oneof![Just(PER_BUCKET), 1..8usize],
             shared_step in prop_oneof![Just(SHARED_STEP), 1..9usize],
+            lagging in prop::bool::weighted(0.2),
         ) {
             let pool = Array2::from_shape_fn((n, d), |(i, j)| vals[(i * d + j) % vals.len()]);
             let centers = Array2::from_shape_fn((m, d), |(i, j)| vals[(5 + 3 * i + j) % vals.len()] + 0.5);
             let k = 1 + ((n - 1) as f64 * k_frac) as usize;
             let first = (m == 0).then(|| ((n - 1) as f64 * first_frac) as usize);
             let run = |threads| crate::with_threads(threads, || {
-                greedy(pool.view(), centers.view(), k, first, &Cancel::new(), per_bucket, shared_step)
+                let helper_lag = std::time::Duration::from_micros(if lagging { 200 } else { 0 });
+                let tuning = Tuning { per_bucket, shared_step, helper_lag };
+                greedy(pool.view(), centers.view(), k, first, &Cancel::new(), tuning)
             }).unwrap().unwrap();
             let got = run(threads);
             // The helper threads bring up to date exactly what one thread would.
@@ -859,7 +914,8 @@ mod tests {
             let centers = Array2::from_shape_fn((m, d), |(i, j)| at(n + 3 * i, j));
             let k = 1 + ((n - 1) as f64 * k_frac) as usize;
             let first = (m == 0).then(|| ((n - 1) as f64 * first_frac) as usize);
-            let got = greedy(pool.view(), centers.view(), k, first, &Cancel::new(), per_bucket, 1)
+            let tuning = Tuning { per_bucket, shared_step: 1, ..Tuning::default() };
+            let got = greedy(pool.view(), centers.view(), k, first, &Cancel::new(), tuning)
                 .unwrap();
             let (idx, dist) = eager(&pool.mapv(f64::from), &centers.mapv(f64::from), k, first);
             prop_assert_eq!(&got.indices, &idx);
@@ -900,9 +956,9 @@ mod tests {
                 crate::with_threads(threads, || {
                     if f32_pool {
                         let (p, c) = (pool.mapv(|v| v as f32), centers.mapv(|v| v as f32));
-                        greedy(p.view(), c.view(), k, first, &Cancel::new(), per_bucket, 4)
+                        greedy(p.view(), c.view(), k, first, &Cancel::new(), Tuning { per_bucket, shared_step: 4, ..Tuning::default() })
                     } else {
-                        greedy(pool.view(), centers.view(), k, first, &Cancel::new(), per_bucket, 4)
+                        greedy(pool.view(), centers.view(), k, first, &Cancel::new(), Tuning { per_bucket, shared_step: 4, ..Tuning::default() })
                     }
                 }).unwrap().unwrap()
             };
