@@ -294,7 +294,9 @@ fn dots_1<T: Real, const FMA: bool>(xi: &[T], block: &[T]) -> [T; FILTER_LANES] 
 }
 
 /// Two rows' dot products with a block of picks, two running sums a row (four independent
-/// chains), each coordinate of the block loaded once for the two.
+/// chains), each coordinate of the block loaded once for the two. [`dots_4`] for two rows:
+/// one generic function over the row count, with arrays of accumulators, compiled to code
+/// 1.5x slower on the whole k-center greedy (`docs/kcenter.md`), so the two are written out.
 #[inline(always)]
 fn dots_2<T: Real, const FMA: bool>(xi: [&[T]; 2], block: &[T]) -> [[T; FILTER_LANES]; 2] {
     const L: usize = FILTER_LANES;
