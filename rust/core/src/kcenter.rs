@@ -10,7 +10,8 @@
 //!   current centres: it is exact for the centres the row has been compared with, and later
 //!   centres can only lower it. Rows sit in a bucket queue by bound ([`crate::buckets`]):
 //!   the rows of the highest non-empty bucket are brought up to date together, against the
-//!   centres added since each one's last update, and move to the buckets of their new bounds; once every row left in the highest bucket is up to date, its largest bound is
+//!   centres added since each one's last update, and move to the buckets of their new
+//!   bounds; once every row left in the highest bucket is up to date, its largest bound is
 //!   exact and no other row can beat it (their true values are at most their bounds), so it is
 //!   the exact argmax, lowest index among ties, as in the eager greedy. A row being brought
 //!   up to date stops after the first block of 16 picks that takes its bound below the
@@ -47,10 +48,9 @@
 //! on the calling thread with helper threads of its own (one fewer than the pool's; none for
 //! pools under [`SHARED_POOL`] rows): a step with at least [`SHARED_STEP`] stale rows sends
 //! each helper a share (and the picks made since its last share; each helper keeps its own
-//! copy of the filter), brings its own share
-//! up to date meanwhile, takes back any share a helper has not started on by then (a helper
-//! may have no core: after a fit, a BLAS library's threads may still be spinning on them),
-//! then files every row. Helpers spin between steps (yielding often): a step lasts tens of
+//! copy of the filter), brings its own share up to date meanwhile, takes back any share a
+//! helper has not started on by then (a helper may have no core: after a fit, a BLAS
+//! library's threads may still be spinning on them), then files every row. Helpers spin between steps (yielding often): a step lasts tens of
 //! microseconds, about seven a pick, too short for a pool whose idle workers yield and sleep
 //! between them. Every row gets the update it gets on one thread, so the evaluations do not
 //! depend on the thread count either.
@@ -493,7 +493,7 @@ fn spin_recv<M>(rx: &mpsc::Receiver<M>) -> Option<M> {
 }
 
 /// A helper thread: its own copy of the picks, brought up to date from each job, and the
-/// job's rows brought up to date against them (their buckets are the main thread's to find).
+/// job's rows brought up to date against them (the calling thread files them).
 #[allow(clippy::too_many_arguments)]
 fn mate<T: Real>(
     xs: &[T],
@@ -504,7 +504,6 @@ fn mate<T: Real>(
     jobs: &mpsc::Receiver<Job>,
     to_main: &mpsc::Sender<Vec<(Item, u64)>>,
 ) {
-    let mut out = Vec::new();
     while let Some(job) = spin_recv(jobs) {
         for (i, b, norm) in job.new_picks {
             set_prune(&mut prune, indices.len(), b);
@@ -527,13 +526,9 @@ fn mate<T: Real>(
             order: Order::PickOrder,
             stop_below: job.stop_below,
         };
-        out.clear();
-        out.resize(job.rows.len(), (Item::default(), 0, 0));
-        update_rows(isa, &earlier, |_| 0, xs, &job.rows, &mut out);
-        if to_main
-            .send(out.iter().map(|&(item, e, _)| (item, e)).collect())
-            .is_err()
-        {
+        let mut out = vec![(Item::default(), 0); job.rows.len()];
+        update_rows(isa, &earlier, &job.rows, &mut out);
+        if to_main.send(out).is_err() {
             return;
         }
     }
@@ -546,9 +541,8 @@ impl<T: Real> Loop<'_, T> {
         let (xs, d, isa) = (self.xs, self.d, self.isa);
         let mut known: Vec<usize> = crew.iter().map(|m| m.known).collect();
         let mut stale: Vec<Item> = Vec::new();
-        let mut lowered: Vec<(Item, u64, usize)> = Vec::new();
+        let mut lowered: Vec<(Item, u64)> = Vec::new();
         let mut sent: Vec<Option<Arc<AtomicBool>>> = Vec::new();
-        let mut taken: Vec<(Item, u64, usize)> = Vec::new();
         while self.picks.indices.len() < self.k {
             cancel.check()?;
             let n_picked = self.picks.indices.len();
@@ -579,8 +573,8 @@ impl<T: Real> Loop<'_, T> {
                 self.filter.push(row(xs, d, i), best.norm);
                 continue;
             }
-            // Bring the stale rows up to date against the picks each has not met, and find
-            // their new buckets: a share on each helper for a large step, the rest here.
+            // Bring the stale rows up to date against the picks each has not met (a share on
+            // each helper for a large step, the rest here), then file them by their new bounds.
             let stop_below = self.queue.lower_edge(j);
             let earlier = Picks {
                 indices: &self.picks.indices,
@@ -640,40 +634,28 @@ impl<T: Real> Loop<'_, T> {
                 sent[t - 1] = Some(claimed);
             }
             lowered.clear();
-            lowered.resize(mine, (Item::default(), 0, 0));
-            let queue = &self.queue;
-            update_rows(
-                isa,
-                &earlier,
-                |u| queue.bucket_of(u),
-                xs,
-                &stale[..mine],
-                &mut lowered,
-            );
+            lowered.resize(mine, (Item::default(), 0));
+            update_rows(isa, &earlier, &stale[..mine], &mut lowered);
             for (t, mate) in (1..parts).zip(crew) {
                 let Some(claimed) = &sent[t - 1] else {
                     continue;
                 };
                 if !claimed.swap(true, Ordering::AcqRel) {
                     // The helper has not started on its share: this thread does it.
-                    let rows = &stale[cut(t)..cut(t + 1)];
-                    taken.clear();
-                    taken.resize(rows.len(), (Item::default(), 0, 0));
-                    update_rows(isa, &earlier, |u| queue.bucket_of(u), xs, rows, &mut taken);
-                    lowered.extend_from_slice(&taken);
+                    let (from, to) = (cut(t), cut(t + 1));
+                    lowered.resize(lowered.len() + to - from, (Item::default(), 0));
+                    let at = lowered.len() - (to - from);
+                    update_rows(isa, &earlier, &stale[from..to], &mut lowered[at..]);
                     continue;
                 }
                 let Some(theirs) = spin_recv(&mate.done) else {
                     return Err(KernelError::Cancelled);
                 };
-                lowered.extend(
-                    theirs
-                        .into_iter()
-                        .map(|(item, e)| (item, e, queue.bucket_of(item.bound))),
-                );
+                lowered.extend(theirs);
             }
-            for &(item, evaluations, to) in &lowered {
+            for &(item, evaluations) in &lowered {
                 self.picks.evaluations += evaluations;
+                let to = self.queue.bucket_of(item.bound);
                 if to == j {
                     rows.push(item);
                 } else {
@@ -686,19 +668,12 @@ impl<T: Real> Loop<'_, T> {
     }
 }
 
-/// Bring the queue items `stale` (rows of `rows`) up to date against the picks of `earlier`
-/// each has not met, and write each one's new item, the distances it evaluated and its new
-/// bucket (`bucket` of its new bound) to `out`. Four rows at a time share each block of the
-/// filter, each fetching the next four rows ahead; the rest one by one.
-fn update_rows<T: Real>(
-    isa: Isa,
-    earlier: &Picks<'_, T>,
-    bucket: impl Fn(f64) -> usize,
-    rows: &[T],
-    stale: &[Item],
-    out: &mut [(Item, u64, usize)],
-) {
-    let d = earlier.d;
+/// Bring the queue items `stale` (rows of `earlier.xs`) up to date against the picks of
+/// `earlier` each has not met, and write each one's new item and the distances it evaluated
+/// to `out`. Four rows at a time share each block of the filter, each fetching the next four
+/// rows ahead; the rest one by one.
+fn update_rows<T: Real>(isa: Isa, earlier: &Picks<'_, T>, stale: &[Item], out: &mut [(Item, u64)]) {
+    let (rows, d) = (earlier.xs, earlier.d);
     let seen_all = u32::try_from(earlier.indices.len()).unwrap_or(u32::MAX);
     let stale_row = |r: &Item| RowUpdate {
         x: row(rows, d, r.index as usize),
@@ -724,13 +699,13 @@ fn update_rows<T: Real>(
         let rows4 = [0, 1, 2, 3].map(|t| stale_row(&rs[t]));
         let (us, evaluations, met) = filtered_update4(isa, earlier, rows4);
         for (t, slot) in slots.iter_mut().enumerate() {
-            *slot = (item(&rs[t], us[t], met[t]), evaluations[t], bucket(us[t]));
+            *slot = (item(&rs[t], us[t], met[t]), evaluations[t]);
         }
     }
     let done = stale.len() - stale.len() % 4;
     for (r, slot) in stale[done..].iter().zip(out[done..].iter_mut()) {
         let (u, evaluations, met) = filtered_update(isa, earlier, stale_row(r));
-        *slot = (item(r, u, met), evaluations, bucket(u));
+        *slot = (item(r, u, met), evaluations);
     }
 }
 
