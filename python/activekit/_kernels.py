@@ -454,8 +454,10 @@ def kcenter_greedy(
     n_jobs : int, default=None
         Threads; ``None`` uses every core. The picks do not depend on it.
     return_n_evaluations : bool, default=False
-        Also return the number of point-to-centre distances evaluated (the eager greedy
-        evaluates ``n_pool * (n_centers + k)``; the torch twin is that eager greedy, one pass
+        Also return the number of point-to-centre distances evaluated, estimated or exact
+        (the eager greedy evaluates ``n_pool * (n_centers + k)``; a pool row that may be the
+        next pick is compared with the labelled rows a second time, exactly, which counts
+        again: at most ``n_pool * n_centers`` more; the torch twin is that eager greedy, one pass
         over the pool per pick, and evaluates ``n_pool * (n_centers + k - 1)``, or
         ``n_pool * max(k - 1, 1)`` from a cold start).
 

@@ -75,51 +75,6 @@ fn leaf<T: Real, const M: usize>(a: &[T], bs: [&[T]; M]) -> [f64; M] {
     res
 }
 
-/// [`leaf`] for `M` pairs of rows `(a[m], bs[m])` (all of `a[0]`'s length, at most one
-/// pairwise block): each distance performs the same operations in the same order as alone,
-/// and the `M` chains of additions run side by side.
-#[inline(always)]
-fn leaf_pairs<T: Real, const M: usize>(a: [&[T]; M], bs: [&[T]; M]) -> [f64; M] {
-    let n = a[0].len();
-    let mut res = [0.0_f64; M];
-    if a.iter().chain(&bs).any(|r| r.len() < n) {
-        return res; // callers pass rows of one length: never
-    }
-    let (a, bs) = (a.map(|r| &r[..n]), bs.map(|r| &r[..n]));
-    if n < 8 {
-        for i in 0..n {
-            for m in 0..M {
-                res[m] += sq(a[m][i], bs[m][i]);
-            }
-        }
-        return res;
-    }
-    let full = n - n % 8;
-    let mut acc = [[0.0_f64; 8]; M];
-    let mut i = 0;
-    while i < full {
-        for m in 0..M {
-            let (ca, cb) = (&a[m][i..i + 8], &bs[m][i..i + 8]);
-            for l in 0..8 {
-                let t = ca[l].to_f64_lossless() - cb[l].to_f64_lossless();
-                acc[m][l] += t * t;
-            }
-        }
-        i += 8;
-    }
-    // As in `leaf`.
-    let acc = std::hint::black_box(acc);
-    for m in 0..M {
-        let r = &acc[m];
-        let mut s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (&x, &y) in a[m][full..].iter().zip(&bs[m][full..]) {
-            s += sq(x, y);
-        }
-        res[m] = s;
-    }
-    res
-}
-
 /// Squared Euclidean distance of two equal-length rows, in NumPy's pairwise summation order
 /// (baseline instructions; the hot loops use the dispatched variants, see [`Isa`]).
 #[inline]
@@ -223,6 +178,16 @@ pub(crate) fn sq_norm<T: Real>(x: &[T]) -> f64 {
         *a += v * v;
     }
     ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+}
+
+/// The smaller of `a` and `b` (`a` if `b` is NaN), as one vector minimum.
+#[inline(always)]
+fn lesser(a: f64, b: f64) -> f64 {
+    if b < a {
+        b
+    } else {
+        a
+    }
 }
 
 /// Whether the triangle-inequality test skips a pick whose squared pick distance is `prune`
@@ -469,11 +434,62 @@ impl<T: Real> Picks<'_, T> {
         Some(lower)
     }
 
+    /// The smallest upper bound and the smallest lower bound on the squared distances of a
+    /// row (squared norm `nx`, norm `sx`) to the picks of filter block `blk` (lanes past the
+    /// filter's end left out), from its dot products `dots` with them: the estimate plus and
+    /// minus its slack ([`Filter`]: the estimate is within the slack of the computed distance
+    /// on either side). A pick whose bound is not finite (an overflow) bounds nothing: its
+    /// lanes give `+inf` and `-inf`. `None` for a block past the filter's end.
+    #[inline(always)]
+    fn block_extremes(
+        &self,
+        nx: f64,
+        sx: f64,
+        blk: usize,
+        dots: &[T; FILTER_LANES],
+    ) -> Option<(f64, f64)> {
+        const L: usize = FILTER_LANES;
+        let filter = self.filter;
+        let first_lane = blk * L;
+        let nc = filter.norms.get(first_lane..first_lane + L)?;
+        let rc = filter.roots.get(first_lane..first_lane + L)?;
+        let valid = filter.len.saturating_sub(first_lane).min(L);
+        let (g, tiny, abs) = (2.0 * filter.gamma * sx, filter.tiny, filter.abs);
+        let (mut lower, mut upper) = ([0.0_f64; L], [0.0_f64; L]);
+        for l in 0..L {
+            let estimate = nx + nc[l] - 2.0 * dots[l].to_f64_lossless();
+            let slack = g * rc[l] + tiny * (nx + nc[l]) + abs;
+            let (lo, up) = (estimate - slack, estimate + slack);
+            // A finite bound had no overflow on the way, so the rounding analysis holds; a
+            // bound that is not finite bounds nothing. Written without branches (`&`, not
+            // `&&`), so that it stays in vector registers.
+            let live = l < valid;
+            let finite = (lo.abs() < f64::INFINITY) & (up.abs() < f64::INFINITY);
+            lower[l] = if !live {
+                f64::INFINITY
+            } else if finite {
+                lo
+            } else {
+                f64::NEG_INFINITY
+            };
+            upper[l] = if live & finite { up } else { f64::INFINITY };
+        }
+        // Minima by halves (no NaN is left: every lane is a finite value or an infinity).
+        let mut w = L / 2;
+        while w > 0 {
+            for l in 0..w {
+                lower[l] = lesser(lower[l], lower[l + w]);
+                upper[l] = lesser(upper[l], upper[l + w]);
+            }
+            w /= 2;
+        }
+        Some((upper[0], lower[0]))
+    }
+
     /// The first half of [`Order::SmallestBoundFirst`]'s work on picks `lo..hi` of block
     /// `blk` for a row at `u`: the number of picks the triangle-inequality test leaves, and
     /// the first of those with the smallest lower bound below `u` (if any), whose exact
-    /// distance comes next. Then [`Self::smallest_first_rest`]. Split so that four rows'
-    /// first exact distances can run side by side.
+    /// distance comes next. Then [`Self::smallest_first_rest`].
     #[inline(always)]
     fn smallest_first(
         &self,
@@ -558,8 +574,8 @@ impl<T: Real> Picks<'_, T> {
             // The pick with the smallest lower bound below `u` first (see `Order`). The
             // result is the minimum of `u` and the exact distances of the picks not ruled
             // out, in whatever order they are computed (the others' distances are at least
-            // `u`). (Here, in the first pass, a fresh row's `u` is infinite and every lane is
-            // a candidate: a plain loop measured faster than the masks below.)
+            // `u`). (Against the labelled centres, which the triangle-inequality test never
+            // rules out, a plain loop measured faster than the masks below.)
             let (evaluations, best) = self.smallest_first(lo, hi, &lower, *u);
             let Some(best) = best else {
                 return evaluations;
@@ -721,7 +737,7 @@ fn ge_mask(v: &[f64; FILTER_LANES], cut: f64) -> u32 {
 macro_rules! distance_kernels {
     ($module:ident, $tile:literal, $fma:literal, $avx512:literal $(, $feature:literal)?) => {
         mod $module {
-            use super::{block_ruled_out, dots_1, dots_2, dots_4, leaf, leaf_pairs, row, Order, Picks, RowUpdate, FILTER_LANES, PAIRWISE_BLOCK};
+            use super::{block_ruled_out, dots_1, dots_2, dots_4, leaf, row, Order, Picks, RowUpdate, FILTER_LANES, PAIRWISE_BLOCK};
             use crate::real::Real;
 
             /// [`sq_dist_m`], with the common case of one pairwise block inlined.
@@ -853,6 +869,53 @@ macro_rules! distance_kernels {
                 (u, evaluations, to.max(from))
             }
 
+            /// For each of four rows `xi` (squared norms `nx`), the smallest upper bound and the
+            /// smallest lower bound on its squared distances to every pick of `ctx` (the
+            /// k-center greedy's first pass over the starting centres, which computes none of
+            /// those distances: `kcenter.rs`). Each row's result is [`nearest_bounds`]'s.
+            $(#[target_feature(enable = $feature)])?
+            pub(super) fn nearest_bounds4<T: Real>(
+                ctx: &Picks<'_, T>,
+                xi: [&[T]; 4],
+                nx: [f64; 4],
+            ) -> [(f64, f64); 4] {
+                const L: usize = FILTER_LANES;
+                let (filter, d) = (ctx.filter, ctx.d);
+                let sx = nx.map(f64::sqrt);
+                let mut out = [(f64::INFINITY, f64::INFINITY); 4];
+                for b in 0..filter.len.div_ceil(L) {
+                    let Some(block) = filter.blocks.get(b * d * L..(b + 1) * d * L) else {
+                        break;
+                    };
+                    let dots = dots_4::<T, $fma>(xi, block);
+                    for r in 0..4 {
+                        if let Some((up, lo)) = ctx.block_extremes(nx[r], sx[r], b, &dots[r]) {
+                            out[r] = (out[r].0.min(up), out[r].1.min(lo));
+                        }
+                    }
+                }
+                out
+            }
+
+            /// [`nearest_bounds4`] for one row (the same dot products, so the same bits).
+            $(#[target_feature(enable = $feature)])?
+            pub(super) fn nearest_bounds<T: Real>(ctx: &Picks<'_, T>, xi: &[T], nx: f64) -> (f64, f64) {
+                const L: usize = FILTER_LANES;
+                let (filter, d) = (ctx.filter, ctx.d);
+                let sx = nx.sqrt();
+                let mut out = (f64::INFINITY, f64::INFINITY);
+                for b in 0..filter.len.div_ceil(L) {
+                    let Some(block) = filter.blocks.get(b * d * L..(b + 1) * d * L) else {
+                        break;
+                    };
+                    let [dots, ..] = dots_4::<T, $fma>([xi; 4], block);
+                    if let Some((up, lo)) = ctx.block_extremes(nx, sx, b, &dots) {
+                        out = (out.0.min(up), out.1.min(lo));
+                    }
+                }
+                out
+            }
+
             /// [`filtered_update`] for four rows at once: each block of the filter is read once
             /// for the four, whose dot products run side by side. Each row's result is the one
             /// [`filtered_update`] gives it alone (a row that stops takes no part in the
@@ -924,53 +987,6 @@ macro_rules! distance_kernels {
                         _ => dots_4::<T, $fma>(xi, block),
                     };
                     let exact = |a: &[T], c: &[T]| dist_m::<T, 1>(a, [c])[0];
-                    if ctx.order == Order::SmallestBoundFirst {
-                        // Each row's first candidate, then the four first exact distances side
-                        // by side (four independent chains of additions, each in the order of
-                        // a distance alone), then each row's other candidates.
-                        let u0 = u;
-                        let mut firsts: [Option<usize>; 4] = [None; 4];
-                        let mut lowers = [[0.0_f64; L]; 4];
-                        for r in 0..4 {
-                            let lo = ((b - 1) * L).max(from[r]);
-                            if !need[r] {
-                                continue;
-                            }
-                            let Some(lw) = ctx.lower_bounds(nx[r], sx[r], b - 1, &dots[r]) else {
-                                continue;
-                            };
-                            let (ev, best) = ctx.smallest_first(lo, hi, &lw, u[r]);
-                            evaluations[r] += ev;
-                            lowers[r] = lw;
-                            firsts[r] = best;
-                        }
-                        let pick = |p: usize| row(ctx.xs, d, ctx.indices[p]);
-                        if let ([Some(p0), Some(p1), Some(p2), Some(p3)], true) = (firsts, d <= PAIRWISE_BLOCK) {
-                            let ds = leaf_pairs(xi, [pick(p0), pick(p1), pick(p2), pick(p3)]);
-                            for r in 0..4 {
-                                if ds[r] < u[r] {
-                                    u[r] = ds[r];
-                                }
-                            }
-                        } else {
-                            for r in 0..4 {
-                                if let Some(p) = firsts[r] {
-                                    let dist = exact(xi[r], pick(p));
-                                    if dist < u[r] {
-                                        u[r] = dist;
-                                    }
-                                }
-                            }
-                        }
-                        for r in 0..4 {
-                            if let Some(best) = firsts[r] {
-                                let lo = ((b - 1) * L).max(from[r]);
-                                ctx.smallest_first_rest(exact, xi[r], lo, hi, &lowers[r], best, u0[r], &mut u[r]);
-                            }
-                        }
-                        stop_after(&u, &mut stopped, &mut met);
-                        continue;
-                    }
                     for r in 0..4 {
                         if need[r] {
                             let lo = ((b - 1) * L).max(from[r]);
@@ -993,6 +1009,27 @@ distance_kernels!(avx2, 4, false, false, "avx2");
 // AVX-512F implies FMA (the filter's four-row dot products use it).
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 distance_kernels!(avx512, 4, true, true, "avx512f");
+
+/// The smallest upper and lower bounds on the squared distances of four rows to every pick of
+/// `ctx`, on the variant `isa` (see the kernel's docs).
+pub(crate) fn nearest_bounds4<T: Real>(
+    isa: Isa,
+    ctx: &Picks<'_, T>,
+    xi: [&[T]; 4],
+    nx: [f64; 4],
+) -> [(f64, f64); 4] {
+    dispatch!(isa, nearest_bounds4(ctx, xi, nx))
+}
+
+/// [`nearest_bounds4`] for one row.
+pub(crate) fn nearest_bounds<T: Real>(
+    isa: Isa,
+    ctx: &Picks<'_, T>,
+    xi: &[T],
+    nx: f64,
+) -> (f64, f64) {
+    dispatch!(isa, nearest_bounds(ctx, xi, nx))
+}
 
 /// Squared distance of two rows on the variant `isa` (bit-identical on every variant).
 pub(crate) fn sq_dist_isa<T: Real>(isa: Isa, a: &[T], b: &[T]) -> f64 {

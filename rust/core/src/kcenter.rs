@@ -28,11 +28,20 @@
 //!   of the picks' coordinates (no horizontal sums), giving `|x|^2 + |c|^2 - 2 x.c` with a
 //!   proven bound on its rounding ([`crate::distance`]'s `Filter`). A pick whose estimate is
 //!   at least the row's current distance plus that slack cannot lower it; only the others
-//!   (mostly the one that does lower it) are computed exactly, in `f64` in NumPy's order. The
-//!   first pass over the labelled centres uses the same filter, computing first the centre
-//!   with the smallest lower bound (about one exact distance a row instead of three). Rows are
-//!   brought up to date four at a time, sharing the loads of each block of the filter, each
-//!   with the result it gets alone.
+//!   (mostly the one that does lower it) are computed exactly, in `f64` in NumPy's order. Rows
+//!   are brought up to date four at a time, sharing the loads of each block of the filter,
+//!   each with the result it gets alone.
+//! * Exact distances to the labelled centres only where needed. The first pass computes none:
+//!   a row enters the queue with the filter's upper bound on its distance to the nearest
+//!   labelled centre as its bound, and the smallest lower bound as `lab` ([`Item`]). A bound
+//!   that is an upper bound is all the queue and the tests above need (they only ever rule
+//!   a centre out against it, and it only falls). When the largest bound of an up-to-date top
+//!   bucket may still be such an estimate (`lab` below it), the exact distances of the
+//!   labelled centres its lower bounds do not rule out are folded in first (the row's exact
+//!   distance to its nearest centre is the minimum of the bound and those); the row is picked
+//!   if its bound stays, and filed again by its exact bound otherwise. Most rows never reach
+//!   the top: on the 100k x 64 mixture this saves about 2.5 ms of a 30 ms run
+//!   (`docs/kcenter.md`).
 //!
 //! Values whose squares or products overflow. Rows are finite (checked), but the
 //! `f32` filter's dot products overflow from about `sqrt(f32::MAX)` up, and in `f64` squared
@@ -50,24 +59,24 @@
 //! each helper a share (and the picks made since its last share; each helper keeps its own
 //! copy of the filter), brings its own share up to date meanwhile, takes back any share a
 //! helper has not started on by then (a helper may have no core: after a fit, a BLAS
-//! library's threads may still be spinning on them), then files every row. Helpers spin between steps (yielding often): a step lasts tens of
-//! microseconds, about seven a pick, too short for a pool whose idle workers yield and sleep
-//! between them. Every row gets the update it gets on one thread, so the evaluations do not
+//! library's threads may still be spinning on them), then files every row. Helpers spin
+//! between steps (yielding often): a step lasts tens of microseconds, about seven a pick, too
+//! short for a pool whose idle workers yield and sleep between them. Every row gets the update it gets on one thread, so the evaluations do not
 //! depend on the thread count either.
 //!
 //! `docs/kcenter.md` has the designs measured against this one and the commands that rerun
 //! the measurements.
 //!
-//! Memory is linear in the pool: a queue entry per row (24 bytes: bound, squared norm, index,
-//! pick counter; the first pass's bound and norm vectors are freed once it is built), the
+//! Memory is linear in the pool: a queue entry per row (32 bytes: bound, squared norm, `lab`,
+//! index, pick counter; the first pass's vectors are freed once it is built), the
 //! queue's bucket of each row while it is built (4 bytes), and the transposed picks (`k d`
 //! values, and a copy a helper thread).
 
 use crate::buckets::{Buckets, Item};
 use crate::cancel::Cancel;
 use crate::distance::{
-    best_isa, check_finite, check_same_width, filtered_update, filtered_update4, row, sq_norm,
-    Filter, Isa, Order, Picks, RowUpdate, FILTER_LANES,
+    best_isa, check_finite, check_same_width, filtered_update, filtered_update4, nearest_bounds,
+    nearest_bounds4, row, sq_norm, Filter, Isa, Order, Picks, RowUpdate, FILTER_LANES,
 };
 use crate::error::{Input, KernelError, Result};
 use crate::real::Real;
@@ -112,34 +121,38 @@ const SHARED_POOL: usize = 4096;
 /// A picked row's entry in `bound`: it never enters the queue again.
 const PICKED: f64 = f64::NEG_INFINITY;
 
-/// Fill `norms` and `bound` for every row of `xs` in parallel: `each(rows, norms, bounds)`
-/// gets up to four rows and their squared norms, writes their squared distances to the
-/// nearest starting centre and returns the distances it evaluated (summed and returned).
+/// Fill `norms`, `bound` and `lab` for every row of `xs` in parallel:
+/// `each(rows, norms, bounds, labs)` gets up to four rows and their squared norms, writes an
+/// upper and a lower bound on their squared distances to the nearest starting centre and
+/// returns the distances it evaluated (summed and returned).
 fn first_pass<T: Real>(
     xs: &[T],
     d: usize,
     norms: &mut [f64],
     bound: &mut [f64],
+    lab: &mut [f64],
     cancel: &Cancel,
-    each: impl Fn(&[&[T]], &[f64], &mut [f64]) -> u64 + Sync,
+    each: impl Fn(&[&[T]], &[f64], &mut [f64], &mut [f64]) -> u64 + Sync,
 ) -> Result<u64> {
     const BLOCK: usize = 1024;
     let isa = best_isa();
     let evals = norms
         .par_chunks_mut(BLOCK)
         .zip(bound.par_chunks_mut(BLOCK))
+        .zip(lab.par_chunks_mut(BLOCK))
         .enumerate()
-        .map(|(b, (nb, ub))| {
+        .map(|(b, ((nb, ub), lb))| {
             cancel.check()?;
             let mut evals = 0;
             crate::distance::sq_norms(isa, &xs[b * BLOCK * d..], d, nb);
-            for (q, (nq, uq)) in nb.chunks_mut(4).zip(ub.chunks_mut(4)).enumerate() {
+            let quads = nb.chunks_mut(4).zip(ub.chunks_mut(4)).zip(lb.chunks_mut(4));
+            for (q, ((nq, uq), lq)) in quads.enumerate() {
                 let start = b * BLOCK + 4 * q;
                 let mut rows: [&[T]; 4] = [&[]; 4];
                 for (t, r) in rows.iter_mut().take(nq.len()).enumerate() {
                     *r = row(xs, d, start + t);
                 }
-                evals += each(&rows[..nq.len()], nq, uq);
+                evals += each(&rows[..nq.len()], nq, uq, lq);
             }
             Ok(evals)
         })
@@ -178,8 +191,9 @@ pub struct KCenter {
     /// For each pick, its Euclidean distance to the nearest centre when it was picked (the
     /// max-min distance); `+inf` for a cold-start first pick. Never increases.
     pub distances: Vec<f64>,
-    /// Number of point-to-centre distances evaluated (the eager greedy evaluates `n` per
-    /// centre).
+    /// Number of point-to-centre distances evaluated, estimated or exact (the eager greedy
+    /// evaluates `n` per centre; a row compared with the labelled centres a second time, to
+    /// fold in their exact distances, counts them again: at most `n m` more).
     pub evaluations: u64,
 }
 
@@ -304,18 +318,30 @@ fn greedy<T: Real>(
     // exact squared distance to the nearest starting centre.
     let mut norms = vec![0.0_f64; n];
     let mut bound = vec![f64::INFINITY; n];
+    // A lower bound on each row's squared distance to the starting centres (`+inf`: none,
+    // or folded into `bound` exactly).
+    let mut lab = vec![f64::INFINITY; n];
     let mut filter = Filter::new(d);
+    let mut labelled = Filter::new(d);
     let isa = best_isa();
     let seen_init: u32 = match first {
         Some(f) => {
             let start = row(xs, d, f);
             let nf = sq_norm(start);
-            first_pass(xs, d, &mut norms, &mut bound, cancel, |rows, _, bounds| {
-                for (x, u) in rows.iter().zip(bounds.iter_mut()) {
-                    *u = crate::distance::sq_dist_isa(isa, x, start);
-                }
-                rows.len() as u64
-            })?;
+            first_pass(
+                xs,
+                d,
+                &mut norms,
+                &mut bound,
+                &mut lab,
+                cancel,
+                |rows, _, bounds, _| {
+                    for (x, u) in rows.iter().zip(bounds.iter_mut()) {
+                        *u = crate::distance::sq_dist_isa(isa, x, start);
+                    }
+                    rows.len() as u64
+                },
+            )?;
             picks.evaluations += n as u64;
             picks.indices.push(f);
             picks.distances.push(f64::INFINITY);
@@ -324,50 +350,33 @@ fn greedy<T: Real>(
             1
         }
         None => {
-            let mut labelled = Filter::new(d);
             for j in 0..m {
                 labelled.push(row(cs, d, j), sq_norm(row(cs, d, j)));
             }
             let indices: Vec<usize> = (0..m).collect();
-            // Padded to whole blocks of the filter, as `Picks::prune` wants.
             let zeros = vec![0.0; m.next_multiple_of(FILTER_LANES)];
-            // No triangle-inequality test against the labelled centres (their prune bounds
-            // are 0), so their order is free.
-            let centres = Picks {
-                indices: &indices,
-                prune: &zeros,
-                filter: &labelled,
-                xs: cs,
-                d,
-                margin: PRUNE_MARGIN,
-                order: Order::SmallestBoundFirst,
-                stop_below: f64::NEG_INFINITY,
-            };
-            fn fresh<T>(x: &[T], norm: f64) -> RowUpdate<'_, T> {
-                RowUpdate {
-                    x,
-                    norm,
-                    from: 0,
-                    u: f64::INFINITY,
-                }
-            }
-            let evals = first_pass(xs, d, &mut norms, &mut bound, cancel, |rows, nx, bounds| {
+            let centres = starting(&labelled, &indices, &zeros, cs, d);
+            // Bounds only: the filter's upper bound on the distance to the nearest starting
+            // centre is the row's bound in the queue, its lower bound `lab`. The exact distances
+            // are folded in only for a row that may be the next pick (`Loop::run`); most rows
+            // never get there (`docs/kcenter.md`).
+            let each = |rows: &[&[T]], nx: &[f64], bounds: &mut [f64], labs: &mut [f64]| {
                 if let (Ok(rows4), Ok(nx4)) =
                     (<[&[T]; 4]>::try_from(rows), <[f64; 4]>::try_from(nx))
                 {
-                    let rows4 = [0, 1, 2, 3].map(|t| fresh(rows4[t], nx4[t]));
-                    let (us, es, _) = filtered_update4(isa, &centres, rows4);
-                    bounds.copy_from_slice(&us);
-                    return es.iter().sum();
+                    let got = nearest_bounds4(isa, &centres, rows4, nx4);
+                    for (t, (up, lo)) in got.into_iter().enumerate() {
+                        bounds[t] = up;
+                        labs[t] = lo;
+                    }
+                } else {
+                    for (t, (x, &n)) in rows.iter().zip(nx).enumerate() {
+                        (bounds[t], labs[t]) = nearest_bounds(isa, &centres, x, n);
+                    }
                 }
-                let mut evals = 0;
-                for ((x, &n), u) in rows.iter().zip(nx).zip(bounds.iter_mut()) {
-                    let (v, e, _) = filtered_update(isa, &centres, fresh(x, n));
-                    *u = v;
-                    evals += e;
-                }
-                evals
-            })?;
+                (m * rows.len()) as u64
+            };
+            let evals = first_pass(xs, d, &mut norms, &mut bound, &mut lab, cancel, each)?;
             picks.evaluations += evals;
             0
         }
@@ -390,9 +399,10 @@ fn greedy<T: Real>(
     if let Some(slot) = first.and_then(|f| bound.get_mut(f)) {
         *slot = PICKED;
     }
-    let queue = Buckets::build(&bound, &norms, seen_init, PICKED, per_bucket);
+    let queue = Buckets::build(&bound, &norms, &lab, seen_init, PICKED, per_bucket);
     drop(bound);
     drop(norms);
+    drop(lab);
     let state = Loop {
         xs,
         d,
@@ -403,6 +413,10 @@ fn greedy<T: Real>(
         picks,
         prune,
         filter,
+        cs,
+        starting_ids: (0..m).collect(),
+        starting_prune: vec![0.0; m.next_multiple_of(FILTER_LANES)],
+        labelled,
     };
     let helpers = rayon::current_num_threads().saturating_sub(1);
     if helpers == 0 || n < shared_pool {
@@ -445,6 +459,36 @@ struct Loop<'a, T> {
     picks: KCenter,
     prune: Vec<f64>,
     filter: Filter<T>,
+    /// The starting centres (rows of `cs`) and their filter, for rows whose exact distances
+    /// to them are folded in when they may be the next pick.
+    cs: &'a [T],
+    labelled: Filter<T>,
+    /// Their indices (`0..m`) and prune bounds (zeros, padded to whole filter blocks).
+    starting_ids: Vec<usize>,
+    starting_prune: Vec<f64>,
+}
+
+/// The starting centres `cs` (filter `labelled`, `indices` `0..m`, `zeros` their prune bounds
+/// padded to whole blocks of the filter) as the picks of a row update: no triangle-inequality
+/// test (their prune bounds are 0), so their order is free and the smallest lower bound goes
+/// first.
+fn starting<'a, T>(
+    labelled: &'a Filter<T>,
+    indices: &'a [usize],
+    zeros: &'a [f64],
+    cs: &'a [T],
+    d: usize,
+) -> Picks<'a, T> {
+    Picks {
+        indices,
+        prune: zeros,
+        filter: labelled,
+        xs: cs,
+        d,
+        margin: PRUNE_MARGIN,
+        order: Order::SmallestBoundFirst,
+        stop_below: f64::NEG_INFINITY,
+    }
 }
 
 /// A step's share of stale rows for a helper thread, with the picks made since its last share
@@ -562,8 +606,47 @@ impl<T: Real> Loop<'_, T> {
             });
             if stale.is_empty() {
                 // Every row of the highest bucket is up to date: its largest bound (lowest
-                // index among ties) is the exact argmax.
+                // index among ties) is the exact argmax, once it is exact.
                 let Some(pos) = argmax(&rows) else { break };
+                let Some(&top) = rows.get(pos) else { break };
+                if top.lab < top.bound {
+                    // The bound may still be the first pass's upper bound on the distance to the
+                    // starting centres: fold in the exact distances of those whose lower bounds
+                    // do not rule them out. The result is the exact distance to the nearest
+                    // centre: the minimum of the bound (an exact distance to a pick, or at
+                    // least the distance to the nearest starting centre) and those distances.
+                    let (ids, zeros) = (&self.starting_ids, &self.starting_prune);
+                    let centres = starting(&self.labelled, ids, zeros, self.cs, d);
+                    let (u, evaluations, _) = filtered_update(
+                        isa,
+                        &centres,
+                        RowUpdate {
+                            x: row(xs, d, top.index as usize),
+                            norm: top.norm,
+                            from: 0,
+                            u: top.bound,
+                        },
+                    );
+                    self.picks.evaluations += evaluations;
+                    let exact = Item {
+                        bound: u,
+                        lab: f64::INFINITY,
+                        ..top
+                    };
+                    if u < top.bound {
+                        // No longer the largest, maybe: back in the queue by its exact bound.
+                        rows.swap_remove(pos);
+                        let to = self.queue.bucket_of(u);
+                        if to == j {
+                            rows.push(exact);
+                        } else {
+                            self.queue.push(to, exact);
+                        }
+                        self.queue.put_back(j, rows);
+                        continue;
+                    }
+                    rows[pos] = exact;
+                }
                 let best = rows.swap_remove(pos);
                 self.queue.put_back(j, rows);
                 let i = best.index as usize;
@@ -874,7 +957,9 @@ mod tests {
             let (idx, dist) = eager(&pool, &centers, k, first);
             prop_assert_eq!(&got.indices, &idx);
             prop_assert_eq!(&got.distances, &dist);
-            prop_assert!(got.evaluations <= (n as u64) * ((m + k) as u64));
+            // The eager greedy's count, and the starting centres a second time for each row
+            // whose exact distances to them are folded in (once at most).
+            prop_assert!(got.evaluations <= (n as u64) * ((2 * m + k) as u64));
             prop_assert!(got.distances.windows(2).all(|w| w[1] <= w[0]));
         }
 
