@@ -61,8 +61,8 @@
 //! helper has not started on by then (a helper may have no core: after a fit, a BLAS
 //! library's threads may still be spinning on them), then files every row. Helpers spin
 //! between steps (yielding often): a step lasts tens of microseconds, about seven a pick, too
-//! short for a pool whose idle workers yield and sleep between them. Every row gets the update it gets on one thread, so the evaluations do not
-//! depend on the thread count either.
+//! short for a pool whose idle workers yield and sleep between them. Every row gets the
+//! update it gets on one thread, so the evaluations do not depend on the thread count either.
 //!
 //! `docs/kcenter.md` has the designs measured against this one and the commands that rerun
 //! the measurements.
@@ -314,15 +314,20 @@ fn greedy<T: Real>(
     // filter.
     let mut prune: Vec<f64> = Vec::with_capacity(k.next_multiple_of(FILTER_LANES));
 
-    // First pass, parallel over pool rows: each row's squared norm (for the filter) and its
-    // exact squared distance to the nearest starting centre.
+    // First pass, parallel over pool rows: each row's squared norm (for the filter) and an
+    // upper bound on its squared distance to the nearest starting centre (its exact distance
+    // to a cold start's first pick).
     let mut norms = vec![0.0_f64; n];
     let mut bound = vec![f64::INFINITY; n];
     // A lower bound on each row's squared distance to the starting centres (`+inf`: none,
     // or folded into `bound` exactly).
     let mut lab = vec![f64::INFINITY; n];
     let mut filter = Filter::new(d);
+    // The starting centres' filter, indices and prune bounds (zeros: the triangle-inequality
+    // test never rules them out), for the first pass and for folding in exact distances.
     let mut labelled = Filter::new(d);
+    let starting_ids: Vec<usize> = (0..m).collect();
+    let starting_prune = vec![0.0; m.next_multiple_of(FILTER_LANES)];
     let isa = best_isa();
     let seen_init: u32 = match first {
         Some(f) => {
@@ -353,9 +358,7 @@ fn greedy<T: Real>(
             for j in 0..m {
                 labelled.push(row(cs, d, j), sq_norm(row(cs, d, j)));
             }
-            let indices: Vec<usize> = (0..m).collect();
-            let zeros = vec![0.0; m.next_multiple_of(FILTER_LANES)];
-            let centres = starting(&labelled, &indices, &zeros, cs, d);
+            let centres = starting(&labelled, &starting_ids, &starting_prune, cs, d);
             // Bounds only: the filter's upper bound on the distance to the nearest starting
             // centre is the row's bound in the queue, its lower bound `lab`. The exact distances
             // are folded in only for a row that may be the next pick (`Loop::run`); most rows
@@ -414,8 +417,8 @@ fn greedy<T: Real>(
         prune,
         filter,
         cs,
-        starting_ids: (0..m).collect(),
-        starting_prune: vec![0.0; m.next_multiple_of(FILTER_LANES)],
+        starting_ids,
+        starting_prune,
         labelled,
     };
     let helpers = rayon::current_num_threads().saturating_sub(1);
