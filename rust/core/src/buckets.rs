@@ -14,21 +14,21 @@
 
 use rayon::prelude::*;
 
-/// A row in the queue: its bound, its squared norm (for the filter), a lower bound on its
-/// squared distance to the starting centres (`lab`), its index and how many picks it has been
-/// compared with. Everything an update needs but the row itself is here, so that a bucket's
-/// rows cost no lookups in row-ordered arrays (on large pools each one a miss in cache; see
-/// `docs/kcenter.md`).
+/// A row in the queue: its bound, its squared norm (for the filter), its index, how many
+/// picks it has been compared with, and whether its bound holds the exact distances to the
+/// starting centres. Everything an update needs but the row itself is here, so that a
+/// bucket's rows cost no lookups in row-ordered arrays (on large pools each one a miss in
+/// cache; see `docs/kcenter.md`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Item {
     pub bound: f64,
     pub norm: f64,
-    /// A lower bound on the row's squared distance to every starting centre, or `+inf` once
-    /// those distances are folded into `bound` exactly (the k-center greedy's first pass
-    /// bounds them without computing them; `kcenter.rs`).
-    pub lab: f64,
     pub index: u32,
     pub seen: u32,
+    /// Whether `bound` holds the row's exact distances to the starting centres (the k-center
+    /// greedy's first pass only bounds them, and folds them in for a row that may be the next
+    /// pick; `kcenter.rs`).
+    pub folded: bool,
 }
 
 /// Most buckets a queue is built with (or a bucket is split into).
@@ -63,16 +63,15 @@ pub(crate) struct Buckets {
 }
 
 impl Buckets {
-    /// Bucket the rows `i` with `bound[i] != skip` (squared norms `norms[i]`, lower bounds
-    /// `lab[i]` on their distances to the starting centres), all with the pick counter `seen`,
-    /// aiming
+    /// Bucket the rows `i` with `bound[i] != skip` (squared norms `norms[i]`), all with the
+    /// pick counter `seen` and the flag `folded`, aiming
     /// at `per_bucket` rows a bucket (edges from a strided sample of the bounds). Parallel over
     /// rows. Rows past `u32::MAX` are left out: callers check the pool size first.
     pub(crate) fn build(
         bound: &[f64],
         norms: &[f64],
-        lab: &[f64],
         seen: u32,
+        folded: bool,
         skip: f64,
         per_bucket: usize,
     ) -> Self {
@@ -123,13 +122,12 @@ impl Buckets {
             }
         }
         let mut lists: Vec<Vec<Item>> = counts.iter().map(|&c| Vec::with_capacity(c)).collect();
-        let rows = ids.iter().zip(bound.iter().zip(norms).zip(lab));
-        for (i, (&id, ((&b, &norm), &lab))) in rows.enumerate() {
+        for (i, (&id, (&b, &norm))) in ids.iter().zip(bound.iter().zip(norms)).enumerate() {
             if let (Some(list), Ok(index)) = (lists.get_mut(id as usize), u32::try_from(i)) {
                 list.push(Item {
                     bound: b,
                     norm,
-                    lab,
+                    folded,
                     index,
                     seen,
                 });
@@ -311,8 +309,8 @@ mod tests {
             per in 1..20usize,
         ) {
             let norms: Vec<f64> = (0..bounds.len()).map(|i| i as f64 * 0.5).collect();
-            let labs: Vec<f64> = (0..bounds.len()).map(|i| -(i as f64)).collect();
-            let mut q = Buckets::build(&bounds, &norms, &labs, 3, f64::NEG_INFINITY, per);
+            let folded = per % 2 == 0;
+            let mut q = Buckets::build(&bounds, &norms, 3, folded, f64::NEG_INFINITY, per);
             let mut got = vec![];
             let mut last_low = f64::INFINITY;
             while let Some((j, rows)) = q.take_top() {
@@ -323,7 +321,7 @@ mod tests {
                     prop_assert_eq!(r.bound, bounds[r.index as usize]);
                     prop_assert_eq!(r.seen, 3);
                     prop_assert_eq!(r.norm, norms[r.index as usize]);
-                    prop_assert_eq!(r.lab, labs[r.index as usize]);
+                    prop_assert_eq!(r.folded, folded);
                     prop_assert_eq!(q.bucket_of(r.bound), j);
                 }
                 last_low = lo;
@@ -347,7 +345,7 @@ mod tests {
         ) {
             edges.sort_unstable_by(f64::total_cmp);
             edges.dedup();
-            let mut q = Buckets::build(&[], &[], &[], 0, 0.0, 1);
+            let mut q = Buckets::build(&[], &[], 0, false, 0.0, 1);
             q.edges = edges.clone();
             q.index_edges();
             for &b in &probes {

@@ -434,20 +434,14 @@ impl<T: Real> Picks<'_, T> {
         Some(lower)
     }
 
-    /// The smallest upper bound and the smallest lower bound on the squared distances of a
-    /// row (squared norm `nx`, norm `sx`) to the picks of filter block `blk` (lanes past the
-    /// filter's end left out), from its dot products `dots` with them: the estimate plus and
-    /// minus its slack ([`Filter`]: the estimate is within the slack of the computed distance
-    /// on either side). A pick whose bound is not finite (an overflow) bounds nothing: its
-    /// lanes give `+inf` and `-inf`. `None` for a block past the filter's end.
+    /// The smallest upper bound on the squared distances of a row (squared norm `nx`, norm
+    /// `sx`) to the picks of filter block `blk` (lanes past the filter's end left out), from
+    /// its dot products `dots` with them: the estimate plus its slack ([`Filter`]: the estimate
+    /// is within the slack of the computed distance on either side). A pick whose bound is not
+    /// finite (an overflow) bounds nothing: its lane gives `+inf`. `None` for a block past the
+    /// filter's end.
     #[inline(always)]
-    fn block_extremes(
-        &self,
-        nx: f64,
-        sx: f64,
-        blk: usize,
-        dots: &[T; FILTER_LANES],
-    ) -> Option<(f64, f64)> {
+    fn block_upper(&self, nx: f64, sx: f64, blk: usize, dots: &[T; FILTER_LANES]) -> Option<f64> {
         const L: usize = FILTER_LANES;
         let filter = self.filter;
         let first_lane = blk * L;
@@ -455,35 +449,28 @@ impl<T: Real> Picks<'_, T> {
         let rc = filter.roots.get(first_lane..first_lane + L)?;
         let valid = filter.len.saturating_sub(first_lane).min(L);
         let (g, tiny, abs) = (2.0 * filter.gamma * sx, filter.tiny, filter.abs);
-        let (mut lower, mut upper) = ([0.0_f64; L], [0.0_f64; L]);
-        for l in 0..L {
+        let mut upper = [0.0_f64; L];
+        for (l, up) in upper.iter_mut().enumerate() {
             let estimate = nx + nc[l] - 2.0 * dots[l].to_f64_lossless();
-            let slack = g * rc[l] + tiny * (nx + nc[l]) + abs;
-            let (lo, up) = (estimate - slack, estimate + slack);
+            let bound = estimate + (g * rc[l] + tiny * (nx + nc[l]) + abs);
             // A finite bound had no overflow on the way, so the rounding analysis holds; a
             // bound that is not finite bounds nothing. Written without branches (`&`, not
             // `&&`), so that it stays in vector registers.
-            let live = l < valid;
-            let finite = (lo.abs() < f64::INFINITY) & (up.abs() < f64::INFINITY);
-            lower[l] = if !live {
-                f64::INFINITY
-            } else if finite {
-                lo
+            *up = if (l < valid) & (bound.abs() < f64::INFINITY) {
+                bound
             } else {
-                f64::NEG_INFINITY
+                f64::INFINITY
             };
-            upper[l] = if live & finite { up } else { f64::INFINITY };
         }
-        // Minima by halves (no NaN is left: every lane is a finite value or an infinity).
+        // The minimum by halves (no NaN is left: every lane is finite or `+inf`).
         let mut w = L / 2;
         while w > 0 {
             for l in 0..w {
-                lower[l] = lesser(lower[l], lower[l + w]);
                 upper[l] = lesser(upper[l], upper[l + w]);
             }
             w /= 2;
         }
-        Some((upper[0], lower[0]))
+        Some(upper[0])
     }
 
     /// The first half of [`Order::SmallestBoundFirst`]'s work on picks `lo..hi` of block
@@ -869,48 +856,44 @@ macro_rules! distance_kernels {
                 (u, evaluations, to.max(from))
             }
 
-            /// For each of four rows `xi` (squared norms `nx`), the smallest upper bound and the
-            /// smallest lower bound on its squared distances to every pick of `ctx` (the
-            /// k-center greedy's first pass over the starting centres, which computes none of
-            /// those distances: `kcenter.rs`). Each row's result is [`nearest_bounds`]'s.
+            /// For each of four rows `xi` (squared norms `nx`), the smallest upper bound on its
+            /// squared distances to the picks of `ctx` (all of them, from the first): the k-center
+            /// greedy's first pass over the starting centres, which computes none of those
+            /// distances (`kcenter.rs`). Each row's result is [`nearest_upper`]'s.
             $(#[target_feature(enable = $feature)])?
-            pub(super) fn nearest_bounds4<T: Real>(
-                ctx: &Picks<'_, T>,
-                xi: [&[T]; 4],
-                nx: [f64; 4],
-            ) -> [(f64, f64); 4] {
+            pub(super) fn nearest_upper4<T: Real>(ctx: &Picks<'_, T>, xi: [&[T]; 4], nx: [f64; 4]) -> [f64; 4] {
                 const L: usize = FILTER_LANES;
                 let (filter, d) = (ctx.filter, ctx.d);
                 let sx = nx.map(f64::sqrt);
-                let mut out = [(f64::INFINITY, f64::INFINITY); 4];
+                let mut out = [f64::INFINITY; 4];
                 for b in 0..filter.len.div_ceil(L) {
                     let Some(block) = filter.blocks.get(b * d * L..(b + 1) * d * L) else {
                         break;
                     };
                     let dots = dots_4::<T, $fma>(xi, block);
                     for r in 0..4 {
-                        if let Some((up, lo)) = ctx.block_extremes(nx[r], sx[r], b, &dots[r]) {
-                            out[r] = (out[r].0.min(up), out[r].1.min(lo));
+                        if let Some(up) = ctx.block_upper(nx[r], sx[r], b, &dots[r]) {
+                            out[r] = super::lesser(out[r], up);
                         }
                     }
                 }
                 out
             }
 
-            /// [`nearest_bounds4`] for one row (the same dot products, so the same bits).
+            /// [`nearest_upper4`] for one row (the same dot products, so the same bits).
             $(#[target_feature(enable = $feature)])?
-            pub(super) fn nearest_bounds<T: Real>(ctx: &Picks<'_, T>, xi: &[T], nx: f64) -> (f64, f64) {
+            pub(super) fn nearest_upper<T: Real>(ctx: &Picks<'_, T>, xi: &[T], nx: f64) -> f64 {
                 const L: usize = FILTER_LANES;
                 let (filter, d) = (ctx.filter, ctx.d);
                 let sx = nx.sqrt();
-                let mut out = (f64::INFINITY, f64::INFINITY);
+                let mut out = f64::INFINITY;
                 for b in 0..filter.len.div_ceil(L) {
                     let Some(block) = filter.blocks.get(b * d * L..(b + 1) * d * L) else {
                         break;
                     };
                     let [dots, ..] = dots_4::<T, $fma>([xi; 4], block);
-                    if let Some((up, lo)) = ctx.block_extremes(nx, sx, b, &dots) {
-                        out = (out.0.min(up), out.1.min(lo));
+                    if let Some(up) = ctx.block_upper(nx, sx, b, &dots) {
+                        out = super::lesser(out, up);
                     }
                 }
                 out
@@ -1010,25 +993,20 @@ distance_kernels!(avx2, 4, false, false, "avx2");
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 distance_kernels!(avx512, 4, true, true, "avx512f");
 
-/// The smallest upper and lower bounds on the squared distances of four rows to every pick of
+/// The smallest upper bound on the squared distances of each of four rows to the picks of
 /// `ctx`, on the variant `isa` (see the kernel's docs).
-pub(crate) fn nearest_bounds4<T: Real>(
+pub(crate) fn nearest_upper4<T: Real>(
     isa: Isa,
     ctx: &Picks<'_, T>,
     xi: [&[T]; 4],
     nx: [f64; 4],
-) -> [(f64, f64); 4] {
-    dispatch!(isa, nearest_bounds4(ctx, xi, nx))
+) -> [f64; 4] {
+    dispatch!(isa, nearest_upper4(ctx, xi, nx))
 }
 
-/// [`nearest_bounds4`] for one row.
-pub(crate) fn nearest_bounds<T: Real>(
-    isa: Isa,
-    ctx: &Picks<'_, T>,
-    xi: &[T],
-    nx: f64,
-) -> (f64, f64) {
-    dispatch!(isa, nearest_bounds(ctx, xi, nx))
+/// [`nearest_upper4`] for one row.
+pub(crate) fn nearest_upper<T: Real>(isa: Isa, ctx: &Picks<'_, T>, xi: &[T], nx: f64) -> f64 {
+    dispatch!(isa, nearest_upper(ctx, xi, nx))
 }
 
 /// Squared distance of two rows on the variant `isa` (bit-identical on every variant).

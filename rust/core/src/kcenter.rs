@@ -33,14 +33,14 @@
 //!   each with the result it gets alone.
 //! * Exact distances to the labelled centres only where needed. The first pass computes none:
 //!   a row enters the queue with the filter's upper bound on its distance to the nearest
-//!   labelled centre as its bound, and the smallest lower bound as `lab` ([`Item`]). A bound
-//!   that is an upper bound is all the queue and the tests above need (they only ever rule
-//!   a centre out against it, and it only falls). When the largest bound of an up-to-date top
-//!   bucket may still be such an estimate (`lab` below it), the exact distances of the
-//!   labelled centres its lower bounds do not rule out are folded in first (the row's exact
-//!   distance to its nearest centre is the minimum of the bound and those); the row is picked
-//!   if its bound stays, and filed again by its exact bound otherwise. Most rows never reach
-//!   the top: on the 100k x 64 mixture this saves about 2.5 ms of a 30 ms run
+//!   labelled centre (the smallest estimate plus its slack) as its bound. An upper bound is
+//!   all the queue and the tests above need (they only ever rule a centre out against it,
+//!   and it only falls). When the largest bound of an up-to-date top bucket belongs to a row
+//!   whose exact distances to the labelled centres are not yet folded in ([`Item`]'s
+//!   `folded`), those the filter does not rule out are computed and folded in first (the
+//!   row's exact distance to its nearest centre is the minimum of the bound and those); the
+//!   row is picked if its bound stays, and filed again by its exact bound otherwise. Most rows
+//!   never reach the top: on the 100k x 64 mixture this saves about 4.5 ms of a 30 ms run
 //!   (`docs/kcenter.md`).
 //!
 //! Values whose squares or products overflow. Rows are finite (checked), but the
@@ -67,16 +67,17 @@
 //! `docs/kcenter.md` has the designs measured against this one and the commands that rerun
 //! the measurements.
 //!
-//! Memory is linear in the pool: a queue entry per row (32 bytes: bound, squared norm, `lab`,
-//! index, pick counter; the first pass's vectors are freed once it is built), the
+//! Memory is linear in the pool: a queue entry per row (32 bytes: bound, squared norm, index,
+//! pick counter, `folded`, padding; the first pass's bound and norm vectors are freed once it
+//! is built), the
 //! queue's bucket of each row while it is built (4 bytes), and the transposed picks (`k d`
 //! values, and a copy a helper thread).
 
 use crate::buckets::{Buckets, Item};
 use crate::cancel::Cancel;
 use crate::distance::{
-    best_isa, check_finite, check_same_width, filtered_update, filtered_update4, nearest_bounds,
-    nearest_bounds4, row, sq_norm, Filter, Isa, Order, Picks, RowUpdate, FILTER_LANES,
+    best_isa, check_finite, check_same_width, filtered_update, filtered_update4, nearest_upper,
+    nearest_upper4, row, sq_norm, Filter, Isa, Order, Picks, RowUpdate, FILTER_LANES,
 };
 use crate::error::{Input, KernelError, Result};
 use crate::real::Real;
@@ -121,38 +122,35 @@ const SHARED_POOL: usize = 4096;
 /// A picked row's entry in `bound`: it never enters the queue again.
 const PICKED: f64 = f64::NEG_INFINITY;
 
-/// Fill `norms`, `bound` and `lab` for every row of `xs` in parallel:
-/// `each(rows, norms, bounds, labs)` gets up to four rows and their squared norms, writes an
-/// upper and a lower bound on their squared distances to the nearest starting centre and
-/// returns the distances it evaluated (summed and returned).
+/// Fill `norms` and `bound` for every row of `xs` in parallel: `each(rows, norms, bounds)`
+/// gets up to four rows and their squared norms, writes an upper bound on their squared
+/// distances to the nearest starting centre and returns the distances it evaluated (summed
+/// and returned).
 fn first_pass<T: Real>(
     xs: &[T],
     d: usize,
     norms: &mut [f64],
     bound: &mut [f64],
-    lab: &mut [f64],
     cancel: &Cancel,
-    each: impl Fn(&[&[T]], &[f64], &mut [f64], &mut [f64]) -> u64 + Sync,
+    each: impl Fn(&[&[T]], &[f64], &mut [f64]) -> u64 + Sync,
 ) -> Result<u64> {
     const BLOCK: usize = 1024;
     let isa = best_isa();
     let evals = norms
         .par_chunks_mut(BLOCK)
         .zip(bound.par_chunks_mut(BLOCK))
-        .zip(lab.par_chunks_mut(BLOCK))
         .enumerate()
-        .map(|(b, ((nb, ub), lb))| {
+        .map(|(b, (nb, ub))| {
             cancel.check()?;
             let mut evals = 0;
             crate::distance::sq_norms(isa, &xs[b * BLOCK * d..], d, nb);
-            let quads = nb.chunks_mut(4).zip(ub.chunks_mut(4)).zip(lb.chunks_mut(4));
-            for (q, ((nq, uq), lq)) in quads.enumerate() {
+            for (q, (nq, uq)) in nb.chunks_mut(4).zip(ub.chunks_mut(4)).enumerate() {
                 let start = b * BLOCK + 4 * q;
                 let mut rows: [&[T]; 4] = [&[]; 4];
                 for (t, r) in rows.iter_mut().take(nq.len()).enumerate() {
                     *r = row(xs, d, start + t);
                 }
-                evals += each(&rows[..nq.len()], nq, uq, lq);
+                evals += each(&rows[..nq.len()], nq, uq);
             }
             Ok(evals)
         })
@@ -319,9 +317,6 @@ fn greedy<T: Real>(
     // to a cold start's first pick).
     let mut norms = vec![0.0_f64; n];
     let mut bound = vec![f64::INFINITY; n];
-    // A lower bound on each row's squared distance to the starting centres (`+inf`: none,
-    // or folded into `bound` exactly).
-    let mut lab = vec![f64::INFINITY; n];
     let mut filter = Filter::new(d);
     // The starting centres' filter, indices and prune bounds (zeros: the triangle-inequality
     // test never rules them out), for the first pass and for folding in exact distances.
@@ -333,20 +328,12 @@ fn greedy<T: Real>(
         Some(f) => {
             let start = row(xs, d, f);
             let nf = sq_norm(start);
-            first_pass(
-                xs,
-                d,
-                &mut norms,
-                &mut bound,
-                &mut lab,
-                cancel,
-                |rows, _, bounds, _| {
-                    for (x, u) in rows.iter().zip(bounds.iter_mut()) {
-                        *u = crate::distance::sq_dist_isa(isa, x, start);
-                    }
-                    rows.len() as u64
-                },
-            )?;
+            first_pass(xs, d, &mut norms, &mut bound, cancel, |rows, _, bounds| {
+                for (x, u) in rows.iter().zip(bounds.iter_mut()) {
+                    *u = crate::distance::sq_dist_isa(isa, x, start);
+                }
+                rows.len() as u64
+            })?;
             picks.evaluations += n as u64;
             picks.indices.push(f);
             picks.distances.push(f64::INFINITY);
@@ -359,27 +346,23 @@ fn greedy<T: Real>(
                 labelled.push(row(cs, d, j), sq_norm(row(cs, d, j)));
             }
             let centres = starting(&labelled, &starting_ids, &starting_prune, cs, d);
-            // Bounds only: the filter's upper bound on the distance to the nearest starting
-            // centre is the row's bound in the queue, its lower bound `lab`. The exact distances
-            // are folded in only for a row that may be the next pick (`Loop::run`); most rows
-            // never get there (`docs/kcenter.md`).
-            let each = |rows: &[&[T]], nx: &[f64], bounds: &mut [f64], labs: &mut [f64]| {
+            // An upper bound only: the filter's estimate plus its slack for the nearest starting
+            // centre is the row's bound in the queue. The exact distances are folded in only
+            // for a row that may be the next pick (`Loop::run`); most rows never get there
+            // (`docs/kcenter.md`).
+            let each = |rows: &[&[T]], nx: &[f64], bounds: &mut [f64]| {
                 if let (Ok(rows4), Ok(nx4)) =
                     (<[&[T]; 4]>::try_from(rows), <[f64; 4]>::try_from(nx))
                 {
-                    let got = nearest_bounds4(isa, &centres, rows4, nx4);
-                    for (t, (up, lo)) in got.into_iter().enumerate() {
-                        bounds[t] = up;
-                        labs[t] = lo;
-                    }
+                    bounds.copy_from_slice(&nearest_upper4(isa, &centres, rows4, nx4));
                 } else {
-                    for (t, (x, &n)) in rows.iter().zip(nx).enumerate() {
-                        (bounds[t], labs[t]) = nearest_bounds(isa, &centres, x, n);
+                    for ((x, &n), u) in rows.iter().zip(nx).zip(bounds.iter_mut()) {
+                        *u = nearest_upper(isa, &centres, x, n);
                     }
                 }
                 (m * rows.len()) as u64
             };
-            let evals = first_pass(xs, d, &mut norms, &mut bound, &mut lab, cancel, each)?;
+            let evals = first_pass(xs, d, &mut norms, &mut bound, cancel, each)?;
             picks.evaluations += evals;
             0
         }
@@ -402,10 +385,11 @@ fn greedy<T: Real>(
     if let Some(slot) = first.and_then(|f| bound.get_mut(f)) {
         *slot = PICKED;
     }
-    let queue = Buckets::build(&bound, &norms, &lab, seen_init, PICKED, per_bucket);
+    // A cold start's bounds are exact (there are no starting centres to fold in).
+    let folded = first.is_some();
+    let queue = Buckets::build(&bound, &norms, seen_init, folded, PICKED, per_bucket);
     drop(bound);
     drop(norms);
-    drop(lab);
     let state = Loop {
         xs,
         d,
@@ -612,12 +596,14 @@ impl<T: Real> Loop<'_, T> {
                 // index among ties) is the exact argmax, once it is exact.
                 let Some(pos) = argmax(&rows) else { break };
                 let Some(&top) = rows.get(pos) else { break };
-                if top.lab < top.bound {
+                if !top.folded {
                     // The bound may still be the first pass's upper bound on the distance to the
                     // starting centres: fold in the exact distances of those whose lower bounds
                     // do not rule them out. The result is the exact distance to the nearest
                     // centre: the minimum of the bound (an exact distance to a pick, or at
                     // least the distance to the nearest starting centre) and those distances.
+                    // (A lower bound kept from the first pass could spare the rows whose bound
+                    // came from a pick; computing it cost more than the folds it spared.)
                     let (ids, zeros) = (&self.starting_ids, &self.starting_prune);
                     let centres = starting(&self.labelled, ids, zeros, self.cs, d);
                     let (u, evaluations, _) = filtered_update(
@@ -633,7 +619,7 @@ impl<T: Real> Loop<'_, T> {
                     self.picks.evaluations += evaluations;
                     let exact = Item {
                         bound: u,
-                        lab: f64::INFINITY,
+                        folded: true,
                         ..top
                     };
                     if u < top.bound {
