@@ -456,10 +456,11 @@ def kcenter_greedy(
     return_n_evaluations : bool, default=False
         Also return the number of point-to-centre distances evaluated, estimated or exact
         (the eager greedy evaluates ``n_pool * (n_centers + k)``; a pool row that may be the
-        next pick is compared with the labelled rows a second time, exactly, which counts
-        again: at most ``n_pool * n_centers`` more; the torch twin is that eager greedy, one pass
-        over the pool per pick, and evaluates ``n_pool * (n_centers + k - 1)``, or
-        ``n_pool * max(k - 1, 1)`` from a cold start).
+        next pick is compared with the labelled rows a second time (exactly where the
+        filter cannot rule them out), which counts again: at most ``n_pool * n_centers``
+        more; the torch twin is that eager greedy, one pass over the pool per pick, and
+        evaluates ``n_pool * (n_centers + k - 1)``, or ``n_pool * max(k - 1, 1)`` from a
+        cold start).
 
     Returns
     -------
