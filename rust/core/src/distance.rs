@@ -880,6 +880,34 @@ macro_rules! distance_kernels {
                 out
             }
 
+            /// The first pass over a block of rows `xs` (`d` values each): each row's squared
+            /// norm into `norms` and its [`nearest_upper4`] bound into `bounds`, four rows at a
+            /// time, with the rows `AHEAD` ahead fetched meanwhile so that reading the pool
+            /// overlaps the arithmetic.
+            $(#[target_feature(enable = $feature)])?
+            pub(super) fn first_block<T: Real>(ctx: &Picks<'_, T>, xs: &[T], d: usize, norms: &mut [f64], bounds: &mut [f64]) {
+                const AHEAD: usize = 8;
+                let n = norms.len().min(bounds.len());
+                let mut i = 0;
+                while i + 4 <= n {
+                    for t in i + AHEAD..(i + AHEAD + 4).min(n) {
+                        super::prefetch_row(row(xs, d, t));
+                    }
+                    let xi = [row(xs, d, i), row(xs, d, i + 1), row(xs, d, i + 2), row(xs, d, i + 3)];
+                    let nx = [super::sq_norm(xi[0]), super::sq_norm(xi[1]), super::sq_norm(xi[2]), super::sq_norm(xi[3])];
+                    let up = nearest_upper4(ctx, xi, nx);
+                    norms[i..i + 4].copy_from_slice(&nx);
+                    bounds[i..i + 4].copy_from_slice(&up);
+                    i += 4;
+                }
+                while i < n {
+                    let x = row(xs, d, i);
+                    norms[i] = super::sq_norm(x);
+                    bounds[i] = nearest_upper(ctx, x, norms[i]);
+                    i += 1;
+                }
+            }
+
             /// [`nearest_upper4`] for one row (the same dot products, so the same bits).
             $(#[target_feature(enable = $feature)])?
             pub(super) fn nearest_upper<T: Real>(ctx: &Picks<'_, T>, xi: &[T], nx: f64) -> f64 {
@@ -993,20 +1021,32 @@ distance_kernels!(avx2, 4, false, false, "avx2");
 #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
 distance_kernels!(avx512, 4, true, true, "avx512f");
 
-/// The smallest upper bound on the squared distances of each of four rows to the picks of
-/// `ctx`, on the variant `isa` (see the kernel's docs).
-pub(crate) fn nearest_upper4<T: Real>(
+/// The first pass over a block of rows (see the kernel's docs).
+pub(crate) fn first_block<T: Real>(
     isa: Isa,
     ctx: &Picks<'_, T>,
-    xi: [&[T]; 4],
-    nx: [f64; 4],
-) -> [f64; 4] {
-    dispatch!(isa, nearest_upper4(ctx, xi, nx))
+    xs: &[T],
+    d: usize,
+    norms: &mut [f64],
+    bounds: &mut [f64],
+) {
+    dispatch!(isa, first_block(ctx, xs, d, norms, bounds))
 }
 
-/// [`nearest_upper4`] for one row.
-pub(crate) fn nearest_upper<T: Real>(isa: Isa, ctx: &Picks<'_, T>, xi: &[T], nx: f64) -> f64 {
-    dispatch!(isa, nearest_upper(ctx, xi, nx))
+/// Ask for the cache lines of a row ahead of use (a hint; it never faults).
+#[inline(always)]
+pub(crate) fn prefetch_row<T>(r: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let base = r.as_ptr().cast::<i8>();
+        for off in (0..std::mem::size_of_val(r)).step_by(64) {
+            // SAFETY: the address lies inside `r`; prefetching never faults.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.add(off)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = r;
 }
 
 /// Squared distance of two rows on the variant `isa` (bit-identical on every variant).
@@ -1411,6 +1451,48 @@ mod tests {
                         assert_eq!(
                             (us[t].to_bits(), evals[t], met[t]),
                             (one.0.to_bits(), one.1, one.2)
+                        );
+                    }
+                }
+                // The first pass over the centres `c` (every prefix of them): each row's squared
+                // norm, and an upper bound on its squared distance to the nearest centre, the
+                // same from the four-row path (rows 0..12) as from the one-row path (row 12,
+                // and every row alone). Not the same bits on every instruction set: the dot
+                // products use fused multiply-adds on AVX-512, inside the same bound.
+                for end in 1..=m {
+                    let mut centres = Filter::new(d);
+                    for j in 0..end {
+                        centres.push(row(&c, d, j), sq_norm(row(&c, d, j)));
+                    }
+                    let ids: Vec<usize> = (0..end).collect();
+                    let zeros = vec![0.0; end.next_multiple_of(FILTER_LANES)];
+                    let ctx = Picks {
+                        indices: &ids,
+                        prune: &zeros,
+                        filter: &centres,
+                        xs: &c,
+                        d,
+                        margin: 1.0,
+                        order: Order::SmallestBoundFirst,
+                        stop_below: f64::NEG_INFINITY,
+                    };
+                    let (mut norms, mut bounds) = (vec![0.0; n], vec![0.0; n]);
+                    first_block(isa, &ctx, &x, d, &mut norms, &mut bounds);
+                    for i in 0..n {
+                        let (xi, nx) = (row(&x, d, i), sq_norm(row(&x, d, i)));
+                        assert_eq!(norms[i].to_bits(), nx.to_bits());
+                        let alone = dispatch!(isa, nearest_upper(&ctx, xi, nx));
+                        assert_eq!(
+                            bounds[i].to_bits(),
+                            alone.to_bits(),
+                            "{isa:?} d={d} row {i}"
+                        );
+                        let min = want[i][..end].iter().map(|&b| f64::from_bits(b));
+                        let min = min.fold(f64::INFINITY, f64::min);
+                        assert!(
+                            bounds[i] >= min,
+                            "{isa:?} d={d} row {i}: {} < {min}",
+                            bounds[i]
                         );
                     }
                 }

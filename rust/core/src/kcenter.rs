@@ -76,8 +76,8 @@
 use crate::buckets::{Buckets, Item};
 use crate::cancel::Cancel;
 use crate::distance::{
-    best_isa, check_finite, check_same_width, filtered_update, filtered_update4, nearest_upper,
-    nearest_upper4, row, sq_norm, Filter, Isa, Order, Picks, RowUpdate, FILTER_LANES,
+    best_isa, check_finite, check_same_width, filtered_update, filtered_update4, first_block,
+    prefetch_row, row, sq_norm, Filter, Isa, Order, Picks, RowUpdate, FILTER_LANES,
 };
 use crate::error::{Input, KernelError, Result};
 use crate::real::Real;
@@ -90,22 +90,6 @@ use std::sync::{mpsc, Arc};
 /// `D_c^2 >= 4 u^2 * PRUNE_MARGIN` skips centre `c`. The margin covers the relative rounding
 /// of the computed distances (at most a few times `d * 2^-53`) many times over.
 const PRUNE_MARGIN: f64 = 1.0 + 1e-6;
-
-/// Ask for the cache lines of `r` ahead of use (a hint; it never faults).
-#[inline]
-fn prefetch<T>(r: &[T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let base = r.as_ptr().cast::<i8>();
-        for off in (0..std::mem::size_of_val(r)).step_by(64) {
-            // SAFETY: the address lies inside `r`; prefetching never faults.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.add(off)) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = r;
-}
 
 /// Rows a bucket of the queue holds when it is built: enough that a bucket is worth
 /// spreading over the threads, few enough that little of the last one before a pick is
@@ -122,37 +106,24 @@ const SHARED_POOL: usize = 4096;
 /// A picked row's entry in `bound`: it never enters the queue again.
 const PICKED: f64 = f64::NEG_INFINITY;
 
-/// Fill `norms` and `bound` for every row of `xs` in parallel: `each(rows, norms, bounds)`
-/// gets up to four rows and their squared norms, writes an upper bound on their squared
-/// distances to the nearest starting centre and returns the distances it evaluated (summed
-/// and returned).
-fn first_pass<T: Real>(
-    xs: &[T],
-    d: usize,
+/// Fill `norms` and `bound` for every row of the pool in parallel, a block of rows at a time:
+/// `each(start, norms, bounds)` gets the block's first row and its slices of `norms` and
+/// `bound`, writes the rows' squared norms and an upper bound on their squared distances to
+/// the nearest starting centre, and returns the distances it evaluated (summed and returned).
+fn first_pass(
     norms: &mut [f64],
     bound: &mut [f64],
     cancel: &Cancel,
-    each: impl Fn(&[&[T]], &[f64], &mut [f64]) -> u64 + Sync,
+    each: impl Fn(usize, &mut [f64], &mut [f64]) -> u64 + Sync,
 ) -> Result<u64> {
     const BLOCK: usize = 1024;
-    let isa = best_isa();
     let evals = norms
         .par_chunks_mut(BLOCK)
         .zip(bound.par_chunks_mut(BLOCK))
         .enumerate()
         .map(|(b, (nb, ub))| {
             cancel.check()?;
-            let mut evals = 0;
-            crate::distance::sq_norms(isa, &xs[b * BLOCK * d..], d, nb);
-            for (q, (nq, uq)) in nb.chunks_mut(4).zip(ub.chunks_mut(4)).enumerate() {
-                let start = b * BLOCK + 4 * q;
-                let mut rows: [&[T]; 4] = [&[]; 4];
-                for (t, r) in rows.iter_mut().take(nq.len()).enumerate() {
-                    *r = row(xs, d, start + t);
-                }
-                evals += each(&rows[..nq.len()], nq, uq);
-            }
-            Ok(evals)
+            Ok(each(b * BLOCK, nb, ub))
         })
         .collect::<Result<Vec<u64>>>()?;
     Ok(evals.iter().sum())
@@ -328,11 +299,12 @@ fn greedy<T: Real>(
         Some(f) => {
             let start = row(xs, d, f);
             let nf = sq_norm(start);
-            first_pass(xs, d, &mut norms, &mut bound, cancel, |rows, _, bounds| {
-                for (x, u) in rows.iter().zip(bounds.iter_mut()) {
-                    *u = crate::distance::sq_dist_isa(isa, x, start);
+            first_pass(&mut norms, &mut bound, cancel, |first, nb, ub| {
+                crate::distance::sq_norms(isa, &xs[first * d..], d, nb);
+                for (t, u) in ub.iter_mut().enumerate() {
+                    *u = crate::distance::sq_dist_isa(isa, row(xs, d, first + t), start);
                 }
-                rows.len() as u64
+                nb.len() as u64
             })?;
             picks.evaluations += n as u64;
             picks.indices.push(f);
@@ -350,19 +322,10 @@ fn greedy<T: Real>(
             // centre is the row's bound in the queue. The exact distances are folded in only
             // for a row that may be the next pick (`Loop::run`); most rows never get there
             // (`docs/kcenter.md`).
-            let each = |rows: &[&[T]], nx: &[f64], bounds: &mut [f64]| {
-                if let (Ok(rows4), Ok(nx4)) =
-                    (<[&[T]; 4]>::try_from(rows), <[f64; 4]>::try_from(nx))
-                {
-                    bounds.copy_from_slice(&nearest_upper4(isa, &centres, rows4, nx4));
-                } else {
-                    for ((x, &n), u) in rows.iter().zip(nx).zip(bounds.iter_mut()) {
-                        *u = nearest_upper(isa, &centres, x, n);
-                    }
-                }
-                (m * rows.len()) as u64
-            };
-            let evals = first_pass(xs, d, &mut norms, &mut bound, cancel, each)?;
+            let evals = first_pass(&mut norms, &mut bound, cancel, |first, nb, ub| {
+                first_block(isa, &centres, &xs[first * d..], d, nb, ub);
+                (m * nb.len()) as u64
+            })?;
             picks.evaluations += evals;
             0
         }
@@ -765,7 +728,7 @@ fn update_rows<T: Real>(isa: Isa, earlier: &Picks<'_, T>, stale: &[Item], out: &
     while let Some((rs, slots)) = quads.next() {
         if let Some((next, _)) = quads.peek() {
             for r in next.iter() {
-                prefetch(row(rows, d, r.index as usize));
+                prefetch_row(row(rows, d, r.index as usize));
             }
         }
         let rows4 = [0, 1, 2, 3].map(|t| stale_row(&rs[t]));
