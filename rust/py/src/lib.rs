@@ -6,6 +6,9 @@
 //! and the choice of dtype, belong to the Python side (`activekit._kernels`). The conventions
 //! are in `docs/rust-kernels.md`.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use activekit_core as core;
 use activekit_core::{
     Cancel, Disagreement, Input, KernelError, Metric, Multilabel, Named, Neighbors, TopK,
