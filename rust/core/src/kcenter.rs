@@ -68,10 +68,10 @@
 //! the measurements.
 //!
 //! Memory is linear in the pool: a queue entry per row (32 bytes: bound, squared norm, index,
-//! pick counter, `folded`, padding; the first pass's bound and norm vectors are freed once it
-//! is built), the
-//! queue's bucket of each row while it is built (4 bytes), and the transposed picks (`k d`
-//! values, and a copy a helper thread).
+//! pick counter, `folded`, padding; the buckets start with room for half as many again, so up
+//! to 48 bytes a row), the first pass's bound and norm vectors (16 bytes a row, freed once the
+//! queue is built), the queue's bucket of each row while it is built (4 bytes), and the
+//! transposed picks (`k d` values, and a copy a helper thread).
 
 use crate::buckets::{Buckets, Item};
 use crate::cancel::Cancel;
